@@ -1,0 +1,1 @@
+ROUTE_HANDLERS: list = []

@@ -1,0 +1,55 @@
+"""create_app(settings): wiring only. Services are opened in the lifespan and handed to handlers by DI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, get
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+
+from assistants.api import ROUTE_HANDLERS
+from assistants.errors import exception_handlers
+from assistants.services import Services
+from assistants.settings import Settings
+
+
+@get("/health", sync_to_thread=False, include_in_schema=True, tags=["health"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """Build the app. `services` may be injected (tests); otherwise they open with the app's lifespan."""
+    holder: dict[str, Services] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if services is not None:
+            holder["services"] = services
+            yield
+            return
+        async with Services.open(settings) as opened:
+            holder["services"] = opened
+            yield
+
+    def provide_services() -> Services:
+        return holder["services"]
+
+    return Litestar(
+        route_handlers=[health, *ROUTE_HANDLERS],
+        lifespan=[lifespan],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        exception_handlers=exception_handlers(),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+        signature_namespace={"Services": Services},
+        on_app_init=[_no_default_logging],
+    )
+
+
+def _no_default_logging(config: AppConfig) -> AppConfig:
+    # Errors are logged once by errors._unexpected; litestar's own handler would log them twice.
+    config.logging_config = None
+    return config

@@ -1,0 +1,129 @@
+"""The one typed settings object. Built once from the CLI and the environment, then passed in.
+
+Every flag `--some-flag` is mirrored by the environment variable `ASSISTANTS_SOME_FLAG`; the flag wins.
+No other module reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "ASSISTANTS_"
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """Per-user data location: $XDG_DATA_HOME/assistants, else ~/.local/share/assistants."""
+    xdg = environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "assistants"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    """Bind address. Loopback unless the operator says otherwise."""
+    port: int = 8000
+    """TCP port."""
+    data_dir: Path = field(default_factory=lambda: default_data_dir(os.environ))
+    """Holds the SQLite file and the assembled model cache."""
+    db: str | None = None
+    """SQLAlchemy async URL; None means a SQLite file in data_dir."""
+    engine: str = "gguf"
+    """Inference engine: `gguf` (llama-cpp-python) or `mlx` (mlx-lm)."""
+    model: Path | None = None
+    """Model path (a GGUF file, or an MLX directory); None means the bundled Gemma 3 270M."""
+    model_alias: str | None = None
+    """Id the model is served under; defaults to the file or directory name."""
+    ctx_size: int = 8192
+    """Total KV context shared by all parallel sequences."""
+    parallel: int = 8
+    """Maximum sequences decoded together in one batch; more requests wait in a queue."""
+    threads: int | None = None
+    """Decode threads; None means the number of CPU cores."""
+    chat_template: Path | None = None
+    """A Jinja chat template file that overrides the model's own."""
+    max_body_bytes: int = 4 * 1024 * 1024
+    """Largest accepted request body (413 above it)."""
+    debug: bool = False
+    """Show tracebacks and debug logs."""
+    load_model: bool = True
+    """False serves the store routes without loading any model (used by store-only tests)."""
+
+    @property
+    def database_url(self) -> str:
+        return self.db or f"sqlite+aiosqlite:///{self.data_dir / 'assistants.db'}"
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    return environ.get(ENV_PREFIX + name.upper().replace("-", "_"))
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistants", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API (applies migrations first)")
+    _add_common(serve)
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--engine", choices=["gguf", "mlx"], help="inference engine (default gguf)")
+    serve.add_argument("--model", type=Path, help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
+    serve.add_argument("--model-alias", help="model id to serve under")
+    serve.add_argument("--ctx-size", type=int, help="total context shared by parallel sequences")
+    serve.add_argument("--parallel", type=int, help="sequences decoded together")
+    serve.add_argument("--threads", type=int, help="decode threads")
+    serve.add_argument("--chat-template", type=Path, help="Jinja chat template file overriding the model's")
+    serve.add_argument("--max-body-bytes", type=int, help="largest request body accepted")
+    serve.add_argument("--no-model", dest="load_model", action="store_const", const=False,
+                       help="serve store routes only, without loading a model")
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    _add_common(migrate)
+    return parser
+
+
+def _add_common(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--data-dir", type=Path, help="data directory (SQLite file, model cache)")
+    sub.add_argument("--db", help="database URL (default: SQLite in the data dir)")
+    sub.add_argument("--debug", action="store_const", const=True, help="tracebacks and debug logs")
+
+
+_CASTS = {
+    "port": int, "ctx_size": int, "parallel": int, "threads": int, "max_body_bytes": int,
+    "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
+}
+
+
+def settings_from_args(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> Settings:
+    """Merge parsed flags over ASSISTANTS_* environment variables over the defaults."""
+    values: dict[str, object] = {}
+    for name in Settings.__dataclass_fields__:
+        flag_value = getattr(args, name, None)
+        if flag_value is not None:
+            values[name] = flag_value
+            continue
+        env_value = _env(environ, name)
+        if env_value not in (None, ""):
+            cast = _CASTS.get(name, str)
+            try:
+                values[name] = cast(env_value)
+            except ValueError as exc:
+                raise SystemExit(f"assistants: error: {ENV_PREFIX}{name.upper()}={env_value!r}: {exc}") from None
+    if "data_dir" not in values:
+        values["data_dir"] = default_data_dir(environ)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def parse_cli(argv: Sequence[str] | None, environ: Mapping[str, str]) -> tuple[str, Settings]:
+    args = build_parser().parse_args(argv)
+    return args.command, settings_from_args(args, environ)
