@@ -71,7 +71,10 @@ async def create_run(session: AsyncSession, thread_id: str,
     `new_thread` (create-and-run) puts `thread.created` first in the run's event log.
     """
     if new_thread is None:
-        found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id))).first()
+        # FOR UPDATE (PostgreSQL; SQLite's write lock already serializes): two concurrent creates on
+        # one thread must not both pass the active-run check.
+        found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id)
+                                       .with_for_update())).first()
         if found is None:
             raise not_found("thread", thread_id)
         active = await active_run_id(session, thread_id)
@@ -157,7 +160,8 @@ async def claim_next_run(session: AsyncSession) -> Record | None:
     Atomic under the write transaction (`database.write()`): two workers never claim the same run.
     """
     run_id = (await session.execute(sa.select(runs.c.id).where(runs.c.status == "queued")
-                                    .order_by(runs.c.sequence).limit(1))).scalar()
+                                    .order_by(runs.c.sequence).limit(1)
+                                    .with_for_update(skip_locked=True))).scalar()
     if run_id is None:
         return None
     return first_record(await session.execute(
