@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistants.settings import Settings
 from assistants.store import Database
 
 if TYPE_CHECKING:
     from assistants.inference import Inference
+else:
+    # Handlers take `services: Services`, and litestar's signature model evaluates this dataclass's
+    # annotations at run time; the engine module must still not be imported by a store-only server.
+    Inference = Any
 
 
 @dataclass
