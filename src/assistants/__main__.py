@@ -11,6 +11,7 @@ import asyncio
 import errno
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -102,7 +103,16 @@ def bind(settings: Settings) -> socket.socket:
     return sock
 
 
+def check_files(settings: Settings) -> None:
+    """Operator-given paths are checked up front; a typo should not cost a migration and a model load."""
+    if settings.model is not None and not settings.model.exists():
+        raise StartupError(f"model not found: {settings.model}")
+    if settings.chat_template is not None and not settings.chat_template.is_file():
+        raise StartupError(f"chat template not found: {settings.chat_template}")
+
+
 def serve(settings: Settings) -> int:
+    check_files(settings)
     sock = bind(settings)
     try:
         migrate(settings)
@@ -122,7 +132,13 @@ async def _serve(settings: Settings, sock: socket.socket) -> int:
             timeout_graceful_shutdown=5, log_config=None,
         )
         server = _Server(config, ready_line(settings, services))
-        await server.serve(sockets=[sock])
+        # uvicorn re-raises a caught SIGTERM once it has drained; with the default disposition that
+        # would kill us before the services close. Ignoring that replay lets them close, then exit 0.
+        previous = signal.signal(signal.SIGTERM, lambda *_: None)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         return 0 if server.started else 1
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistants.settings import Settings
 from assistants.store import Database
 
 if TYPE_CHECKING:
     from assistants.inference import Inference
+else:
+    # litestar validates injected dependencies with msgspec, which evaluates these annotations at run
+    # time; importing the engine here would load it even for a --no-model server.
+    Inference = Any
 
 
 @dataclass

@@ -1,1 +1,3 @@
-ROUTE_HANDLERS: list = []
+from assistants.api import ops
+
+ROUTE_HANDLERS: list = [*ops.ROUTES]
