@@ -29,7 +29,8 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     data_dir = tmp_path_factory.mktemp("auth-data")
     key_file = data_dir / "keys.txt"
     key_file.write_text(f"# keys for the auth test\n{FILE_KEY}\n")
-    with ServerProcess(data_dir, "--no-model", "--api-key", FLAG_KEY, "--api-key-file", str(key_file)) as server:
+    args = ("--no-model", "--api-key", FLAG_KEY, "--api-key-file", str(key_file))
+    with ServerProcess(data_dir, *args) as server:
         yield server
 
 
