@@ -13,8 +13,8 @@ from assistants.store import Database
 if TYPE_CHECKING:
     from assistants.inference import Inference
 else:
-    # litestar validates injected dependencies with msgspec, which evaluates these annotations at run
-    # time; importing the engine here would load it even for a --no-model server.
+    # Handlers take `services: Services`, and litestar's signature model evaluates this dataclass's
+    # annotations at run time; the engine module must still not be imported by a store-only server.
     Inference = Any
 
 

@@ -1,3 +1,11 @@
 from assistants.api import ops
+from assistants.api.assistants import AssistantsController
+from assistants.api.messages import MessagesController
+from assistants.api.runs import RunsController, create_thread_and_run
+from assistants.api.steps import StepsController
+from assistants.api.threads import ThreadsController
 
-ROUTE_HANDLERS: list = [*ops.ROUTES]
+ROUTE_HANDLERS: list = [
+    AssistantsController, ThreadsController, MessagesController, RunsController, create_thread_and_run,
+    StepsController, *ops.ROUTES,
+]
