@@ -36,7 +36,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,6 +57,7 @@ PAUSE_RUN_EVENTS = frozenset({"thread.run.requires_action"})
 """A `stream=true` request also ends here; submit_tool_outputs opens the next stream."""
 
 _encode = msgspec.json.Encoder().encode
+StagedWrite = Callable[[AsyncSession], Awaitable[None]]
 
 
 class Database(Protocol):
@@ -214,12 +215,17 @@ class EventBus:
         self.log = log or EventLog()
         self._lock = asyncio.Lock()
         self._pending: list[PendingEvent] = []
+        self._staged: dict[str, StagedWrite] = {}
         self._dirty = asyncio.Event()
         self._subscribers: set[_Subscriber] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
         self.flushes = 0
         """Number of flusher commits (tests and benchmarks read it)."""
+
+    @property
+    def database(self) -> Database:
+        return self._database
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -230,25 +236,43 @@ class EventBus:
                                      assistant_id=assistant_id))
         self._dirty.set()
 
+    def stage(self, key: str, write: StagedWrite) -> None:
+        """Run `write(session)` in the next transaction, before its events (the latest per key wins).
+
+        How a streaming message grows in the database at flush granularity: its partial text commits
+        in the same transaction as the deltas that built it, without a write per token.
+        """
+        self._staged[key] = write
+        self._dirty.set()
+
+    def unstage(self, key: str) -> None:
+        self._staged.pop(key, None)
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A write transaction whose events commit with it, after every event emitted before it."""
         async with self._lock:
-            async with self._database.write() as session:
-                tx = Transaction(session)
-                yield tx
-                taken, self._pending = self._pending, []
-                try:
+            staged, self._staged = self._staged, {}
+            taken: list[PendingEvent] = []
+            try:
+                async with self._database.write() as session:
+                    # Staged writes happened before this transaction's own work: apply them first.
+                    for write in staged.values():
+                        await write(session)
+                    tx = Transaction(session)
+                    yield tx
+                    taken, self._pending = self._pending, []
                     committed = await self.log.insert(session, taken + tx.events)
-                except BaseException:
-                    self._pending[:0] = taken
-                    raise
+            except BaseException:
+                self._pending[:0] = taken
+                self._staged = staged | self._staged
+                raise
             # Leaving `write()` committed; a failed commit raised and published nothing.
             self._publish(committed)
 
     async def flush(self) -> None:
         """Commit and publish everything emitted so far."""
-        if self._pending:
+        if self._pending or self._staged:
             async with self.transaction():
                 pass
 
