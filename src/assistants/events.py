@@ -3,11 +3,12 @@
 Ordering and durability
 -----------------------
 * `seq` (`run_events.seq`, AUTOINCREMENT) is the global event id and the SSE `id:`.
-* Every write to `run_events` goes through `EventBus.transaction()`, which holds one asyncio lock
-  across "insert, commit, publish". SQLite serialises writers, so commit order == seq order, and the
-  lock makes publish order == commit order. Subscribers therefore see strictly increasing seqs.
-* An event is published to live subscribers only AFTER its row is committed: a client never sees an
-  event that a crash could un-happen.
+* Events are written inside write transactions (SQLite: one writer at a time, so commit order == seq
+  order): by `EventBus.transaction()`, or by a store repository (`store.append_event`) followed by
+  `EventBus.poke()`.
+* An event is published to live subscribers only AFTER it is committed, by tailing the log: after each
+  commit the bus reads `seq > last published` and hands those rows out in seq order. A client never
+  sees an event that a crash could un-happen, and publish order is seq order by construction.
 
 What the log keeps, and the hot path
 ------------------------------------
@@ -36,7 +37,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -153,6 +154,9 @@ _table = sa.table(
 """A lightweight view of the store's `run_events` table (created_at is written with sub-second precision)."""
 
 
+_ALL = EventFilter()
+
+
 class EventLog:
     """The SQL of `run_events` (the store owns the table; this is the only code that writes it)."""
 
@@ -160,24 +164,15 @@ class EventLog:
     insert_chunk = 1000
     """Rows per INSERT statement (SQLite allows 32766 bound parameters; each row has 6)."""
 
-    async def insert(self, session: AsyncSession, rows: list[PendingEvent]) -> list[Event]:
-        if not rows:
-            return []
-        # Multi-row INSERT ... RETURNING inside one transaction: a batch of any size costs one commit.
-        # Rows of one VALUES list get increasing AUTOINCREMENT seqs in list order (single writer), so
-        # the sorted seqs pair with the rows even if RETURNING came back in another order.
-        events: list[Event] = []
+    async def insert(self, session: AsyncSession, rows: list[PendingEvent]) -> None:
+        # Multi-row INSERTs inside the caller's transaction: a batch of any size costs one commit.
         for start in range(0, len(rows), self.insert_chunk):
             chunk = rows[start:start + self.insert_chunk]
-            statement = sa.insert(_table).values([
+            await session.execute(sa.insert(_table).values([
                 {"run_id": row.run_id, "thread_id": row.thread_id, "assistant_id": row.assistant_id,
                  "event": row.event, "data": row.data.decode(), "created_at": row.created_at}
                 for row in chunk
-            ]).returning(_table.c.seq)
-            seqs = sorted((await session.execute(statement)).scalars().all())
-            events.extend(Event(seq, row.event, row.data, row.run_id, row.thread_id, row.assistant_id,
-                                row.created_at) for seq, row in zip(seqs, chunk, strict=True))
-        return events
+            ]))
 
     async def read_after(self, session: AsyncSession, flt: EventFilter, after: int,
                          limit: int | None = None) -> list[Event]:
@@ -220,6 +215,9 @@ class EventBus:
         self._subscribers: set[_Subscriber] = set()
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
+        self._published = 0
+        """Highest seq handed to subscribers; everything at or below it has been published."""
+        self._poked = False
         self.flushes = 0
         """Number of flusher commits (tests and benchmarks read it)."""
 
@@ -252,38 +250,61 @@ class EventBus:
     async def transaction(self) -> AsyncIterator[Transaction]:
         """A write transaction whose events commit with it, after every event emitted before it."""
         async with self._lock:
+            # What was emitted or staged before this transaction happened before it: written first,
+            # so anything the body writes to the log (here or via store.append_event) comes after.
             staged, self._staged = self._staged, {}
-            taken: list[PendingEvent] = []
+            taken, self._pending = self._pending, []
             try:
                 async with self._database.write() as session:
-                    # Staged writes happened before this transaction's own work: apply them first.
                     for write in staged.values():
                         await write(session)
+                    await self.log.insert(session, taken)
                     tx = Transaction(session)
                     yield tx
-                    taken, self._pending = self._pending, []
-                    committed = await self.log.insert(session, taken + tx.events)
+                    await self.log.insert(session, tx.events)
             except BaseException:
                 self._pending[:0] = taken
                 self._staged = staged | self._staged
                 raise
-            # Leaving `write()` committed; a failed commit raised and published nothing.
-            self._publish(committed)
+            # Committed (a failed commit raised above and published nothing).
+            await self._publish_committed()
+
+    def poke(self) -> None:
+        """Someone else committed events (a store repository writing `run_events` in its own
+        transaction): publish them at the next flush."""
+        self._poked = True
+        self._dirty.set()
+
+    async def _publish_committed(self) -> None:
+        """Publish the log's tail: every event committed since the last publish, in seq order.
+
+        Tailing the log, rather than publishing what this transaction wrote, also covers events other
+        writers committed, and keeps publish order == seq order by construction.
+        """
+        self._poked = False
+        while True:
+            async with self._database.read() as session:
+                page = await self.log.read_after(session, _ALL, self._published)
+            for event in page:
+                self._published = event.seq
+                for subscriber in self._subscribers:
+                    subscriber.offer(event)
+            if len(page) < self.log.page_size:
+                return
 
     async def flush(self) -> None:
         """Commit and publish everything emitted so far."""
         if self._pending or self._staged:
             async with self.transaction():
                 pass
-
-    def _publish(self, events: Iterable[Event]) -> None:
-        for event in events:
-            for subscriber in self._subscribers:
-                subscriber.offer(event)
+        elif self._poked:
+            async with self._lock:
+                await self._publish_committed()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._published = await self.last_seq()
         self._flusher = asyncio.create_task(self._flush_loop(), name="events-flusher")
 
     async def close(self) -> None:

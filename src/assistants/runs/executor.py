@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,11 +26,13 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistants.events import EventBus, Transaction
+from assistants import protocol as p
+from assistants import store
+from assistants.events import EventBus
 from assistants.protocol.runs import Run
 from assistants.runs import queue, state
-from assistants.store.ids import new_id, now
-from assistants.store.models import messages, run_steps, runs
+from assistants.store.ids import now
+from assistants.store.models import messages, runs
 
 log = logging.getLogger("assistants.runs.executor")
 
@@ -50,7 +52,7 @@ class Inference(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
-StartGeneration = Callable[[str, float, float, int], Any]
+StartGeneration = Callable[[str, float, float, int], Awaitable[Any]]
 """(prompt, temperature, top_p, max_tokens) -> a Generation (async iterator of text, `.result`,
 `.cancel()`). Bound to the real Inference by the worker."""
 
@@ -165,10 +167,8 @@ class Executor:
 
     async def _history(self, run: Run) -> list[dict[str, str]]:
         async with self.bus.database.read() as session:
-            rows = (await session.execute(
-                sa.select(messages.c.role, messages.c.content).where(messages.c.thread_id == run.thread_id)
-                .order_by(messages.c.created_at, messages.c.sequence))).all()
-        history = [{"role": row.role, "content": message_text(row.content)} for row in rows]
+            rows = await store.list_thread_messages(session, run.thread_id)
+        history = [{"role": row["role"], "content": message_text(row["content"])} for row in rows]
         return [m for m in history if m["content"]]
 
     async def _generate(self, run: Run, prompt: Prompt, cancel: CancelFlag) -> str:
@@ -179,7 +179,7 @@ class Executor:
         if cancel.is_set():
             return await self._finish(run, None, "", cancelled=True, prompt_tokens=prompt.tokens,
                                       completion_tokens=0, finish_reason="cancelled")
-        generation = self.start_generation(prompt.text, temperature, top_p, max_tokens)
+        generation = await self.start_generation(prompt.text, temperature, top_p, max_tokens)
         cancel.on_set(generation.cancel)
         try:
             message_id, step_id = await self._open_message(run)
@@ -205,35 +205,21 @@ class Executor:
                                       finish_reason="cancelled")
         assert result is not None
         return await self._finish(run, (message_id, step_id), text, cancelled=False,
-                                  prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+                                  prompt_tokens=result.prompt_tokens,
+                                  completion_tokens=result.completion_tokens,
                                   finish_reason=result.finish_reason)
 
     async def _open_message(self, run: Run) -> tuple[str, str]:
-        current = now()
-        message = {
-            "id": new_id("msg_"), "created_at": current, "thread_id": run.thread_id, "role": "assistant",
-            "content": [], "status": "in_progress", "incomplete_details": None, "completed_at": None,
-            "incomplete_at": None, "assistant_id": run.assistant_id, "run_id": run.id, "attachments": [],
-            "metadata": {},
-        }
-        step = {
-            "id": new_id("step_"), "created_at": current, "run_id": run.id, "thread_id": run.thread_id,
-            "assistant_id": run.assistant_id, "type": "message_creation", "status": "in_progress",
-            "step_details": {"type": "message_creation", "message_creation": {"message_id": message["id"]}},
-            "last_error": None, "usage": None, "expired_at": None, "cancelled_at": None, "failed_at": None,
-            "completed_at": None, "metadata": None,
-        }
         ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
         async with self.bus.transaction() as tx:
-            step_row = (await tx.session.execute(
-                sa.insert(run_steps).values(step).returning(*run_steps.c))).first()
-            message_row = (await tx.session.execute(
-                sa.insert(messages).values(message).returning(*messages.c))).first()
-            assert step_row is not None and message_row is not None
-            tx.emit("thread.run.step.created", queue.step_wire(step_row._mapping), **ids)
-            tx.emit("thread.run.step.in_progress", queue.step_wire(step_row._mapping), **ids)
-            tx.emit("thread.message.created", queue.message_wire(message_row._mapping), **ids)
-            tx.emit("thread.message.in_progress", queue.message_wire(message_row._mapping), **ids)
+            message = await store.create_run_message(tx.session, thread_id=run.thread_id, run_id=run.id,
+                                                     assistant_id=run.assistant_id)
+            details = {"type": "message_creation", "message_creation": {"message_id": message["id"]}}
+            step = await store.create_step(tx.session, ids | {"id": run.id}, details)
+            tx.emit("thread.run.step.created", p.step_object(step), **ids)
+            tx.emit("thread.run.step.in_progress", p.step_object(step), **ids)
+            tx.emit("thread.message.created", p.message_object(message), **ids)
+            tx.emit("thread.message.in_progress", p.message_object(message), **ids)
         return message["id"], step["id"]
 
     async def _finish(self, run: Run, opened: tuple[str, str] | None, text: str, *, cancelled: bool,
@@ -244,8 +230,7 @@ class Executor:
         if cancelled:
             status, run_values = "cancelled", {"cancelled_at": current}
         elif finish_reason == "length":
-            status = "incomplete"
-            run_values = {"incomplete_details": {"reason": "max_completion_tokens"}, "completed_at": None}
+            status, run_values = "incomplete", {"incomplete_details": {"reason": "max_completion_tokens"}}
         else:
             status, run_values = "completed", {"completed_at": current}
         ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
@@ -253,32 +238,23 @@ class Executor:
             if opened is not None:
                 message_id, step_id = opened
                 self.bus.unstage(f"message:{message_id}")
-                await self._close_message(tx, message_id, text, status, current, ids)
+                reason = state.MESSAGE_INCOMPLETE_REASON.get(status)
+                content = [{"type": "text", "text": {"value": text, "annotations": []}}]
+                if reason:
+                    message = await store.update_message_columns(
+                        tx.session, message_id, content=content, status="incomplete", incomplete_at=current,
+                        incomplete_details={"reason": reason})
+                else:
+                    message = await store.update_message_columns(
+                        tx.session, message_id, content=content, status="completed", completed_at=current)
+                tx.emit(f"thread.message.{message['status']}", p.message_object(message), **ids)
                 step_status = state.STEP_STATUS_FOR_RUN[status]
-                step = (await tx.session.execute(
-                    sa.update(run_steps).where(run_steps.c.id == step_id)
-                    .values(status=step_status, usage=usage, **{f"{step_status}_at": current})
-                    .returning(*run_steps.c))).first()
-                assert step is not None
-                tx.emit(f"thread.run.step.{step_status}", queue.step_wire(step._mapping), **ids)
+                step = await store.update_step_columns(tx.session, step_id, status=step_status, usage=usage,
+                                                       **{f"{step_status}_at": current})
+                tx.emit(f"thread.run.step.{step_status}", p.step_object(step), **ids)
             row = await _set_final(tx.session, run.id, status, usage=usage, expires_at=None, **run_values)
             queue.emit_run(tx, row)
         return status
-
-    async def _close_message(self, tx: Transaction, message_id: str, text: str, run_status: str,
-                             current: int, ids: dict[str, str]) -> None:
-        content = [{"type": "text", "text": {"value": text, "annotations": []}}]
-        reason = state.MESSAGE_INCOMPLETE_REASON.get(run_status)
-        values: dict[str, Any] = {"content": content}
-        if reason:
-            values |= {"status": "incomplete", "incomplete_at": current, "incomplete_details": {"reason": reason}}
-        else:
-            values |= {"status": "completed", "completed_at": current}
-        row = (await tx.session.execute(
-            sa.update(messages).where(messages.c.id == message_id).values(**values)
-            .returning(*messages.c))).first()
-        assert row is not None
-        tx.emit(f"thread.message.{values['status']}", queue.message_wire(row._mapping), **ids)
 
     async def _prompt_does_not_fit(self, run: Run, exc: PromptDoesNotFit) -> str:
         if exc.reason == "max_prompt_tokens":

@@ -19,36 +19,22 @@ deleted before it is re-queued, and the final message is written in the run's te
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistants import protocol as p
 from assistants.events import EventBus, Transaction
-from assistants.protocol.messages import Message
 from assistants.protocol.runs import Run
-from assistants.protocol.steps import RunStep
 from assistants.runs import state
 from assistants.store.ids import now
-from assistants.store.models import messages, run_events, run_steps, runs
-
-
-def run_wire(row: Mapping[str, Any]) -> Run:
-    return msgspec.convert(dict(row), Run, strict=False)
-
-
-def message_wire(row: Mapping[str, Any]) -> Message:
-    return msgspec.convert(dict(row), Message, strict=False)
-
-
-def step_wire(row: Mapping[str, Any]) -> RunStep:
-    return msgspec.convert(dict(row), RunStep, strict=False)
+from assistants.store.models import messages, record_columns, run_events, run_steps, runs
 
 
 def emit_run(tx: Transaction, row: Mapping[str, Any], status: str | None = None) -> None:
-    tx.emit(f"thread.run.{status or row['status']}", run_wire(row), run_id=row["id"],
+    tx.emit(f"thread.run.{status or row['status']}", p.run_object(row), run_id=row["id"],
             thread_id=row["thread_id"], assistant_id=row["assistant_id"])
 
 
@@ -65,46 +51,27 @@ async def claim_runs(bus: EventBus, limit: int) -> list[Run]:
             .where(runs.c.id.in_(oldest), runs.c.status == "queued")
             .values(status="in_progress", started_at=sa.func.coalesce(runs.c.started_at, current),
                     attempts=runs.c.attempts + 1)
-            .returning(*runs.c)
+            .returning(*record_columns(runs))
         )
-        rows = sorted((r._mapping for r in result), key=lambda r: r["sequence"])
+        rows = sorted(result.mappings(), key=lambda r: r["sequence"])
         for row in rows:
             emit_run(tx, row)
-    return [run_wire(row) for row in rows]
+    return [p.run_object(row) for row in rows]
 
 
-async def cancel_run(bus: EventBus, thread_id: str, run_id: str,
-                     on_cancelling: Callable[[str], None] = lambda _: None) -> Run | None:
-    """queued -> cancelled at once; in_progress -> cancelling; requires_action -> cancelled.
-
-    `on_cancelling(run_id)` runs right after `cancelling` commits, with no await in between: it flips
-    the executor's flag, so the executor's terminal write always finds `cancelling` and writes
-    `cancelled`. None: no such run. Raises IllegalTransition when the run is not cancellable.
-    """
+async def finish_orphaned_cancels(bus: EventBus, running: Collection[str]) -> list[str]:
+    """`cancelling` runs no executor holds (e.g. cancelled while requires_action) -> `cancelled`."""
     async with bus.transaction() as tx:
-        row = await _run_row(tx.session, thread_id, run_id)
-        if row is None:
-            return None
-        status = row["status"]
-        if status not in state.CANCELLABLE:
-            raise state.IllegalTransition(status, "cancelling")
-        if status == "queued":
-            updated = await set_run(tx.session, run_id, status, status="cancelled", cancelled_at=now(),
-                                     expires_at=None)
-        else:
-            # requires_action has no executor to notice: its run stops here. in_progress stops when
-            # the executor sees the flag the caller set (see Worker.request_cancel).
-            target = "cancelled" if status == "requires_action" else "cancelling"
-            values: dict[str, Any] = {"status": target}
-            if target == "cancelled":
-                values |= {"cancelled_at": now(), "expires_at": None, "required_action": None}
-            updated = await set_run(tx.session, run_id, status, **values)
-            if target == "cancelled":
-                await end_open_steps_and_message(tx, updated, "cancelled")
-        emit_run(tx, updated)
-    if updated["status"] == "cancelling":
-        on_cancelling(run_id)
-    return run_wire(updated)
+        result = await tx.session.execute(
+            sa.select(*record_columns(runs)).where(runs.c.status == "cancelling"))
+        done = []
+        for row in [r for r in result.mappings() if r["id"] not in running]:
+            updated = await set_run(tx.session, row["id"], "cancelling", status="cancelled",
+                                    cancelled_at=now(), expires_at=None, required_action=None)
+            await end_open_steps_and_message(tx, updated, "cancelled")
+            emit_run(tx, updated)
+            done.append(row["id"])
+    return done
 
 
 async def expire_runs(bus: EventBus) -> list[str]:
@@ -116,9 +83,9 @@ async def expire_runs(bus: EventBus) -> list[str]:
             .where(runs.c.status.in_(state.EXPIRABLE), runs.c.expires_at.is_not(None),
                    runs.c.expires_at <= current)
             .values(status="expired", required_action=None)
-            .returning(*runs.c)
+            .returning(*record_columns(runs))
         )
-        rows = [r._mapping for r in result]
+        rows = list(result.mappings())
         for row in rows:
             await end_open_steps_and_message(tx, row, "expired")
             emit_run(tx, row)
@@ -156,8 +123,9 @@ async def recover_runs(bus: EventBus, *, max_attempts: int) -> dict[str, list[st
     outcome: dict[str, list[str]] = {"cancelled": [], "requeued": [], "failed": []}
     async with bus.transaction() as tx:
         result = await tx.session.execute(
-            sa.select(runs).where(runs.c.status.in_(("in_progress", "cancelling"))).order_by(runs.c.sequence))
-        for row in [r._mapping for r in result]:
+            sa.select(*record_columns(runs)).where(runs.c.status.in_(("in_progress", "cancelling")))
+            .order_by(runs.c.sequence))
+        for row in list(result.mappings()):
             if row["status"] == "cancelling":
                 updated = await set_run(tx.session, row["id"], "cancelling", status="cancelled",
                                          cancelled_at=now(), expires_at=None)
@@ -191,8 +159,8 @@ async def end_open_steps_and_message(tx: Transaction, run: Mapping[str, Any], ru
         step_values["last_error"] = last_error
     result = await session.execute(
         sa.update(run_steps).where(run_steps.c.run_id == run["id"], run_steps.c.status == "in_progress")
-        .values(**step_values).returning(*run_steps.c))
-    steps = [r._mapping for r in result]
+        .values(**step_values).returning(*record_columns(run_steps)))
+    steps = list(result.mappings())
     message_ids = [s["step_details"].get("message_creation", {}).get("message_id") for s in steps
                    if s["step_details"].get("type") == "message_creation"]
     reason = state.MESSAGE_INCOMPLETE_REASON.get(run_status)
@@ -200,19 +168,20 @@ async def end_open_steps_and_message(tx: Transaction, run: Mapping[str, Any], ru
         result = await session.execute(
             sa.update(messages).where(messages.c.id.in_(message_ids), messages.c.status == "in_progress")
             .values(status="incomplete", incomplete_at=current, incomplete_details={"reason": reason})
-            .returning(*messages.c))
-        for message in result:
-            tx.emit("thread.message.incomplete", message_wire(message._mapping), run_id=run["id"],
+            .returning(*record_columns(messages)))
+        for message in result.mappings():
+            tx.emit("thread.message.incomplete", p.message_object(message), run_id=run["id"],
                     thread_id=run["thread_id"], assistant_id=run["assistant_id"])
     for step in steps:
-        tx.emit(f"thread.run.step.{step['status']}", step_wire(step), run_id=run["id"],
+        tx.emit(f"thread.run.step.{step['status']}", p.step_object(step), run_id=run["id"],
                 thread_id=run["thread_id"], assistant_id=run["assistant_id"])
 
 
 async def _run_row(session: AsyncSession, thread_id: str, run_id: str) -> Mapping[str, Any] | None:
     row = (await session.execute(
-        sa.select(runs).where(runs.c.id == run_id, runs.c.thread_id == thread_id))).first()
-    return None if row is None else row._mapping
+        sa.select(*record_columns(runs)).where(runs.c.id == run_id, runs.c.thread_id == thread_id)
+    )).mappings().first()
+    return row
 
 
 async def set_run(session: AsyncSession, run_id: str, expected: str | Sequence[str],
@@ -224,13 +193,13 @@ async def set_run(session: AsyncSession, run_id: str, expected: str | Sequence[s
             state.check_move(current, values["status"])
     row = (await session.execute(
         sa.update(runs).where(runs.c.id == run_id, runs.c.status.in_(allowed))
-        .values(**values).returning(*runs.c))).first()
+        .values(**values).returning(*record_columns(runs)))).mappings().first()
     if row is None:
         raise state.IllegalTransition("/".join(allowed) + " (changed concurrently)",
                                       str(values.get("status")))
-    return row._mapping
+    return row
 
 
 async def run_row_by_id(session: AsyncSession, run_id: str) -> Mapping[str, Any] | None:
-    row = (await session.execute(sa.select(runs).where(runs.c.id == run_id))).first()
-    return None if row is None else row._mapping
+    return (await session.execute(
+        sa.select(*record_columns(runs)).where(runs.c.id == run_id))).mappings().first()

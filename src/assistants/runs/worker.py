@@ -15,11 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from assistants.events import EventBus
 from assistants.protocol.runs import Run
 from assistants.runs import queue
 from assistants.runs.executor import CancelFlag, Executor
+from assistants.settings import Settings
+
+if TYPE_CHECKING:
+    from assistants.inference import Generation, Inference
 
 log = logging.getLogger("assistants.runs.worker")
 
@@ -46,7 +51,7 @@ class Worker:
         self._wake.set()
 
     def request_cancel(self, run_id: str) -> None:
-        """Flip the executor's flag (the run is `cancelling` in the database already)."""
+        """Flip the executor's flag. Call it right after `cancelling` commits, before answering."""
         running = self._running.get(run_id)
         if running is not None:
             running[1].set()
@@ -90,6 +95,7 @@ class Worker:
             try:
                 if loop.time() >= next_expiry:
                     await queue.expire_runs(self.bus)
+                    await queue.finish_orphaned_cancels(self.bus, set(self._running))
                     next_expiry = loop.time() + self.poll_interval
                 free = self.capacity - len(self._running)
                 if free > 0:
@@ -121,3 +127,17 @@ class Worker:
                     await queue.rewind_run(tx, row, count_attempt=False)
         except Exception:
             log.exception("could not re-queue run %s at shutdown; start-up recovery will", run_id)
+
+
+async def start_worker(settings: Settings, bus: EventBus, inference: Inference) -> Worker:
+    """The worker for a served model: one run per engine sequence, so a claimed run decodes at once."""
+
+    from assistants.inference import SamplingParams
+
+    async def start_generation(prompt: str, temperature: float, top_p: float, max_tokens: int) -> Generation:
+        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+        return await inference.generate(prompt, params)
+
+    worker = Worker(bus, Executor(bus, inference, start_generation), capacity=settings.parallel)
+    await worker.start()
+    return worker
