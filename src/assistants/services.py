@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistants.events import EventBus
 from assistants.settings import Settings
@@ -14,6 +14,11 @@ from assistants.store import Database
 if TYPE_CHECKING:
     from assistants.inference import Inference
     from assistants.runs.worker import Worker
+else:
+    # Handlers take `services: Services`, and litestar's signature model evaluates this dataclass's
+    # annotations at run time; the engine module must still not be imported by a store-only server.
+    Inference = Any
+    Worker = Any
 
 
 @dataclass
