@@ -1,5 +1,6 @@
 from assistants.api import ops
 from assistants.api.assistants import AssistantsController
+from assistants.api.events import ROUTES as EVENT_ROUTES
 from assistants.api.messages import MessagesController
 from assistants.api.runs import RunsController, create_thread_and_run
 from assistants.api.steps import StepsController
@@ -7,5 +8,5 @@ from assistants.api.threads import ThreadsController
 
 ROUTE_HANDLERS: list = [
     AssistantsController, ThreadsController, MessagesController, RunsController, create_thread_and_run,
-    StepsController, *ops.ROUTES,
+    StepsController, *EVENT_ROUTES, *ops.ROUTES,
 ]
