@@ -189,8 +189,11 @@ async def set_run(session: AsyncSession, run_id: str, expected: str | Sequence[s
     """A guarded status write: it only applies while the run is still in `expected` (else it raises)."""
     allowed = (expected,) if isinstance(expected, str) else tuple(expected)
     if "status" in values:
-        for current in allowed:
-            state.check_move(current, values["status"])
+        # Only from the expected statuses the state machine allows this move from.
+        legal = tuple(current for current in allowed if state.can_move(current, values["status"]))
+        if not legal:
+            raise state.IllegalTransition("/".join(allowed), values["status"])
+        allowed = legal
     row = (await session.execute(
         sa.update(runs).where(runs.c.id == run_id, runs.c.status.in_(allowed))
         .values(**values).returning(*record_columns(runs)))).mappings().first()
