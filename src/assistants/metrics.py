@@ -9,11 +9,20 @@ are right after a restart and never drift.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = [
@@ -23,15 +32,16 @@ __all__ = [
     "exposition",
     "observe_batch_step",
     "observe_queue_wait",
-    "observe_run_duration",
     "observe_run_finished",
     "observe_tokens",
     "observe_ttft",
+    "run_task_observer",
     "set_live",
     "sse_subscriber",
 ]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+disable_created_metrics()  # `*_created` samples double the output and no dashboard here uses them
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Latency buckets span a 270M model on 2 cores (tens of ms) to a long run on a big model (minutes).
@@ -44,13 +54,12 @@ RUN_QUEUE_DEPTH = Gauge("assistants_run_queue_depth", "Runs waiting in status qu
 RUNS_IN_PROGRESS = Gauge("assistants_runs_in_progress", "Runs being executed.", registry=REGISTRY)
 RUNS_FINISHED = Counter("assistants_runs_finished", "Runs that reached a terminal status, by status.",
                         ["status"], registry=REGISTRY)
-PROMPT_TOKENS = Counter("assistants_prompt_tokens", "Prompt tokens evaluated, by source.",
-                        ["source"], registry=REGISTRY)
-COMPLETION_TOKENS = Counter("assistants_completion_tokens", "Completion tokens generated, by source.",
-                            ["source"], registry=REGISTRY)
+# Counted by the batcher, so chat completions and runs are both included.
+PROMPT_TOKENS = Counter("assistants_prompt_tokens", "Prompt tokens given to the engine.", registry=REGISTRY)
+COMPLETION_TOKENS = Counter("assistants_completion_tokens", "Completion tokens generated.", registry=REGISTRY)
 TTFT = Histogram("assistants_time_to_first_token_seconds",
                  "From a generation request entering the batcher to its first token.",
-                 ["source"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+                 buckets=_LATENCY_BUCKETS, registry=REGISTRY)
 RUN_DURATION = Histogram("assistants_run_duration_seconds", "From a run's start to its terminal status.",
                          ["status"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
 QUEUE_WAIT = Histogram("assistants_run_queue_wait_seconds", "From a run's creation to its claim by a worker.",
@@ -70,24 +79,35 @@ TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled", "incomplete", "expi
 RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling", *TERMINAL_RUN_STATUSES)
 
 
-def observe_ttft(seconds: float, source: str = "run") -> None:
-    """`source` is `run` or `chat` (a /v1/chat/completions request)."""
-    TTFT.labels(source).observe(seconds)
+def observe_ttft(seconds: float) -> None:
+    TTFT.observe(seconds)
 
 
-def observe_tokens(prompt: int, completion: int, source: str = "run") -> None:
-    PROMPT_TOKENS.labels(source).inc(prompt)
-    COMPLETION_TOKENS.labels(source).inc(completion)
+def observe_tokens(prompt: int, completion: int) -> None:
+    """Once per finished generation (cancelled ones included: their tokens were computed)."""
+    PROMPT_TOKENS.inc(prompt)
+    COMPLETION_TOKENS.inc(completion)
 
 
 def observe_run_finished(status: str, duration_seconds: float | None = None) -> None:
+    """A run's execution ended; only terminal statuses count (requires_action pauses it)."""
+    if status not in TERMINAL_RUN_STATUSES:
+        return
     RUNS_FINISHED.labels(status).inc()
     if duration_seconds is not None:
         RUN_DURATION.labels(status).observe(duration_seconds)
 
 
-def observe_run_duration(seconds: float, status: str) -> None:
-    RUN_DURATION.labels(status).observe(seconds)
+def run_task_observer() -> Callable[[asyncio.Task[str]], None]:
+    """A done-callback for a run's task (its result is the terminal status): counts it, times it.
+    A cancelled task (shutdown: the run is rewound to queued) did not finish and is not counted."""
+    started = time.monotonic()
+
+    def observe(task: asyncio.Task[str]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            observe_run_finished(task.result(), time.monotonic() - started)
+
+    return observe
 
 
 def observe_queue_wait(seconds: float) -> None:

@@ -17,7 +17,7 @@ import msgspec
 from litestar import Request, get
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from assistants import store
+from assistants import metrics, store
 from assistants.errors import InvalidRequest
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
 from assistants.services import Services
@@ -38,16 +38,17 @@ def _error_frame(run_event: Event) -> ServerSentEventMessage:
 async def sse_frames(bus: EventBus, flt: EventFilter, after: int, *, stop: Callable[[Event], bool] | None,
                      keepalive: float = KEEPALIVE_SECONDS) -> AsyncIterator[ServerSentEventMessage]:
     """Frames for one subscriber. Ends with `done` after a `stop` event (run streams)."""
-    async for event in bus.follow(flt, after, keepalive=keepalive, stop=stop):
-        if event is None:
-            yield ServerSentEventMessage(comment="keepalive", data=None)
-            continue
-        yield ServerSentEventMessage(data=event.data.decode(), event=event.event, id=event.seq)
-        if event.event == "thread.run.failed" and stop is not None:
-            yield _error_frame(event)
-        if stop is not None and stop(event):
-            yield ServerSentEventMessage(event="done", data="[DONE]")
-            return
+    with metrics.sse_subscriber():  # counted down however the stream ends (done, disconnect, shutdown)
+        async for event in bus.follow(flt, after, keepalive=keepalive, stop=stop):
+            if event is None:
+                yield ServerSentEventMessage(comment="keepalive", data=None)
+                continue
+            yield ServerSentEventMessage(data=event.data.decode(), event=event.event, id=event.seq)
+            if event.event == "thread.run.failed" and stop is not None:
+                yield _error_frame(event)
+            if stop is not None and stop(event):
+                yield ServerSentEventMessage(event="done", data="[DONE]")
+                return
 
 
 def run_stream(services: Services, run_id: str, *, after: int = 0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Response, get
 
-from assistants import metrics
+from assistants import metrics, store
 from assistants.services import Services
 
 
@@ -17,7 +17,9 @@ async def get_metrics(services: Services) -> Response[bytes]:
 
 async def refresh_live_metrics(services: Services) -> None:
     """Facts about the present are read at scrape time, so they are right after a restart."""
-    metrics.set_live()
+    async with services.database.read() as session:
+        runs_by_status = await store.count_runs_by_status(session)
+    metrics.set_live(runs_by_status=runs_by_status)
 
 
 ROUTES = [get_metrics]
