@@ -96,7 +96,7 @@ def test_health_is_open(auth_server: ServerProcess) -> None:
 def test_sdk_sees_authentication_error(auth_server: ServerProcess) -> None:
     wrong = openai.OpenAI(base_url=auth_server.base_url + "/v1", api_key="sk-nope", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as raised:
-        wrong.models.list()
+        wrong.beta.assistants.list()
     assert raised.value.status_code == 401
     assert raised.value.request_id  # x-request-id reaches the SDK
 
