@@ -9,7 +9,7 @@ from litestar import Litestar, get
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 
-from assistants import logs, metrics, security
+from assistants import logs, metrics, openapi, security
 from assistants.api import ROUTE_HANDLERS
 from assistants.errors import exception_handlers
 from assistants.services import Services
@@ -48,6 +48,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
                     *([security.ApiKeyMiddleware(settings.api_keys)] if settings.api_keys else [])],
         before_send=[logs.add_request_id_header, metrics.count_http_response],
         cors_config=security.cors_config(settings.cors_origins),
+        openapi_config=openapi.config(),
+        on_startup=[openapi.install],
         debug=False,
         signature_namespace={"Services": Services},
         on_app_init=[_no_default_logging],

@@ -13,8 +13,8 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.response import ServerSentEvent
 
+from assistants import openapi, store
 from assistants import protocol as p
-from assistants import store
 from assistants.api.events import run_stream
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.services import Services
@@ -46,7 +46,8 @@ def notify_run_queued(services: Services) -> None:
 # --- routes -----------------------------------------------------------------------------------------
 
 
-@post("/v1/threads/runs", status_code=200, response_headers=POLL_AFTER, tags=["runs"])
+@post("/v1/threads/runs", status_code=200, response_headers=POLL_AFTER, tags=["runs"],
+      opt=openapi.body(p.CreateThreadAndRunRequest))
 async def create_thread_and_run(request: Request[Any, Any, Any],
                                 services: Services) -> p.Run | ServerSentEvent:
     body = p.decode(p.CreateThreadAndRunRequest, await request.body())
@@ -62,7 +63,7 @@ class RunsController(Controller):
     tags = ["runs"]
     response_headers = POLL_AFTER
 
-    @post("/", status_code=200)
+    @post("/", status_code=200, opt=openapi.body(p.CreateRunRequest))
     async def create_run(self, thread_id: str, request: Request[Any, Any, Any],
                          services: Services) -> p.Run | ServerSentEvent:
         # `include[]` (file_search result content) has nothing to include here and is ignored.
@@ -82,7 +83,7 @@ class RunsController(Controller):
         async with services.database.read() as session:
             return p.run_object(await store.get_run(session, thread_id, run_id))
 
-    @post("/{run_id:str}", status_code=200)
+    @post("/{run_id:str}", status_code=200, opt=openapi.body(p.UpdateRunRequest))
     async def modify_run(self, thread_id: str, run_id: str, request: Request[Any, Any, Any],
                          services: Services) -> p.Run:
         body = p.decode(p.UpdateRunRequest, await request.body())
