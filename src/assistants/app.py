@@ -12,6 +12,7 @@ from litestar.di import Provide
 from assistants import logs, metrics, openapi, security
 from assistants.api import ROUTE_HANDLERS
 from assistants.errors import exception_handlers
+from assistants.routing import install_allow_header_fix
 from assistants.services import Services
 from assistants.settings import Settings
 
@@ -38,7 +39,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     def provide_services() -> Services:
         return holder["services"]
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, *ROUTE_HANDLERS],
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
@@ -54,6 +55,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         signature_namespace={"Services": Services},
         on_app_init=[_no_default_logging],
     )
+    install_allow_header_fix(app)
+    return app
 
 
 def _no_default_logging(config: AppConfig) -> AppConfig:
