@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+# A runtime import, not TYPE_CHECKING: litestar/msgspec resolve this dataclass's annotations when they
+# inject it. `assistants.inference` does not import an engine until a model is loaded.
+from assistants.inference import Inference
 from assistants.settings import Settings
 from assistants.store import Database
-
-if TYPE_CHECKING:
-    from assistants.inference import Inference
 
 
 @dataclass
@@ -28,9 +27,6 @@ class Services:
         try:
             inference = None
             if settings.load_model:
-                # Imported here so a store-only server never imports an engine.
-                from assistants.inference import Inference
-
                 inference = await Inference.start(settings)
             try:
                 yield cls(settings=settings, database=database, inference=inference)
