@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import httpx
 import openai
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.opsmodel import model_server  # noqa: F401  (fixture)
 from tests.serverproc import ServerProcess
 
 PREFIX = "assistants_"
@@ -85,3 +87,47 @@ def test_sse_subscribers_gauge(store_server: ServerProcess) -> None:
         assert response.status_code == 200
         during = scrape(store_server.base_url)
         assert value(during, "assistants_sse_subscribers") >= 1
+
+
+def test_generation_counters_move_after_a_chat_completion(model_server: ServerProcess) -> None:  # noqa: F811
+    before = scrape(model_server.base_url)
+    client = openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="x", max_retries=0)
+    completion = client.chat.completions.create(model="default", max_tokens=3,
+                                                messages=[{"role": "user", "content": "Hi"}])
+    after = scrape(model_server.base_url)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert completion.usage is not None
+    assert delta("assistants_prompt_tokens_total") == completion.usage.prompt_tokens
+    assert delta("assistants_completion_tokens_total") == completion.usage.completion_tokens
+    assert delta("assistants_time_to_first_token_seconds_count") == 1
+    assert delta("assistants_engine_batch_sequences_count") >= completion.usage.completion_tokens
+    assert value(after, "assistants_engine_slots") == 2
+    assert delta("assistants_http_requests_total", method="POST", route="/v1/chat/completions",
+                 status="200") == 1
+
+
+@pytest.mark.slow
+def test_run_counters_move_after_a_run(model_server: ServerProcess) -> None:  # noqa: F811
+    before = scrape(model_server.base_url)
+    client = openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="x", max_retries=0)
+    assistant = client.beta.assistants.create(model="default", instructions="Answer briefly.")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Name a colour."}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                   max_completion_tokens=256, poll_interval_ms=200)
+    assert run.status in {"completed", "incomplete"}
+    after = scrape(model_server.base_url)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("assistants_runs_finished_total", status=run.status) == 1
+    assert delta("assistants_run_duration_seconds_count", status=run.status) == 1
+    assert delta("assistants_run_queue_wait_seconds_count") == 1
+    assert delta("assistants_runs", status=run.status) == 1
+    assert value(after, "assistants_runs_in_progress") == 0
+    assert run.usage is not None
+    assert delta("assistants_completion_tokens_total") == run.usage.completion_tokens
+    assert delta("assistants_prompt_tokens_total") == run.usage.prompt_tokens

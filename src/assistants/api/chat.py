@@ -14,7 +14,7 @@ from litestar.response import ServerSentEvent
 
 from assistants.api.models import resolve_model
 from assistants.errors import APIError, InvalidRequest, envelope
-from assistants.inference import Generation
+from assistants.inference import Generation, GenerationResult
 from assistants.prompt import TemplateError
 from assistants.protocol.chat import (
     ChatChoice,
@@ -27,6 +27,7 @@ from assistants.protocol.chat import (
     Completion,
     CompletionChoice,
     CompletionRequest,
+    Timings,
     Usage,
     chat_messages,
     check_chat,
@@ -81,21 +82,30 @@ async def create_chat_completion(
                 )
             ],
             usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+            timings=timings_of(result),
         )
     )
+
+
+def timings_of(result: GenerationResult) -> Timings:
+    return Timings.of(result.prompt_tokens, result.prompt_ms, result.completion_tokens, result.predicted_ms)
 
 
 async def _chat_stream(
     generation: Generation, completion_id: str, created: int, model: str, include_usage: bool
 ) -> AsyncIterator[str]:
-    def chunk(choices: list[ChatChunkChoice], usage: Usage | None = None) -> str:
-        return _encoder.encode(ChatCompletionChunk(completion_id, created, model, choices, usage)).decode()
+    def chunk(choices: list[ChatChunkChoice], usage: Usage | None = None,
+              timings: Timings | msgspec.UnsetType = msgspec.UNSET) -> str:
+        return _encoder.encode(ChatCompletionChunk(completion_id, created, model, choices, usage,
+                                                   timings=timings)).decode()
 
     async for event in _stream(
         generation,
         first=lambda: chunk([ChatChunkChoice(0, ChatDelta(role="assistant", content=""))]),
         piece=lambda text: chunk([ChatChunkChoice(0, ChatDelta(content=text))]),
-        finish=lambda reason: chunk([ChatChunkChoice(0, ChatDelta(), finish_reason=_finish(reason))]),
+        finish=lambda result: chunk(
+            [ChatChunkChoice(0, ChatDelta(), finish_reason=_finish(result.finish_reason))],
+            timings=timings_of(result)),
         usage=(lambda u: chunk([], u)) if include_usage else None,
     ):
         yield event
@@ -121,7 +131,8 @@ async def create_completion(
                 generation,
                 first=None,
                 piece=lambda text: chunk([CompletionChoice(0, text)]),
-                finish=lambda reason: chunk([CompletionChoice(0, "", finish_reason=_finish(reason))]),
+                finish=lambda result: chunk(
+                    [CompletionChoice(0, "", finish_reason=_finish(result.finish_reason))]),
                 usage=(lambda u: chunk([], u)) if include_usage else None,
             )
         )
@@ -166,7 +177,7 @@ async def _stream(
     *,
     first: Callable[[], str] | None,
     piece: Callable[[str], str],
-    finish: Callable[[str], str],
+    finish: Callable[[GenerationResult], str],
     usage: Callable[[Usage], str] | None,
 ) -> AsyncIterator[str]:
     """SSE data lines of one generation. Leaving early (client gone) cancels the generation."""
@@ -182,7 +193,7 @@ async def _stream(
             return
         result = generation.result
         assert result is not None
-        yield finish(result.finish_reason)
+        yield finish(result)
         if usage is not None:
             yield usage(Usage.of(result.prompt_tokens, result.completion_tokens))
         yield "[DONE]"

@@ -8,7 +8,7 @@ from litestar import get
 
 from assistants.errors import NotFound, ServiceUnavailable
 from assistants.inference import Inference
-from assistants.protocol.chat import Model, ModelList
+from assistants.protocol.chat import Model, ModelList, ModelMeta
 from assistants.services import Services
 
 DEFAULT_MODEL = "default"
@@ -33,7 +33,10 @@ def resolve_model(services: Services, model: str) -> Inference:
 
 
 def _model(inference: Inference) -> Model:
-    return Model(id=inference.model_id, created=inference.created)
+    info = inference.engine.info
+    meta = ModelMeta(n_ctx_train=info.n_ctx_train, n_vocab=info.n_vocab, n_embd=info.n_embd,
+                     n_params=info.n_params, size=info.size, n_ctx=inference.ctx_size)
+    return Model(id=inference.model_id, created=inference.created, meta=meta)
 
 
 @get("/v1/models", tags=["models"])

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistants import metrics
 from assistants.inference.engine import Engine, FinishReason, SamplingParams
 from assistants.inference.text import StopMatcher, TokenTextDecoder
 
@@ -27,6 +29,10 @@ class GenerationResult:
     finish_reason: FinishReason
     prompt_tokens: int
     completion_tokens: int
+    prompt_ms: float = 0.0
+    """From joining the batch to the first sampled token (prompt evaluation, llama-server's sense)."""
+    predicted_ms: float = 0.0
+    """From the first sampled token to the end."""
 
 
 @dataclass(frozen=True)
@@ -104,9 +110,11 @@ class _Job:
     """Engine-thread state of one request."""
 
     __slots__ = (
+        "admitted_at",
         "completion_tokens",
         "decoder",
         "done",
+        "first_token_at",
         "generation",
         "loop",
         "matcher",
@@ -114,6 +122,7 @@ class _Job:
         "params",
         "prompt",
         "seq_id",
+        "submitted_at",
     )
 
     def __init__(
@@ -129,6 +138,9 @@ class _Job:
         self.decoder = TokenTextDecoder()
         self.matcher = StopMatcher(params.stop)
         self.done = False
+        self.submitted_at = time.perf_counter()
+        self.admitted_at: float | None = None
+        self.first_token_at: float | None = None
 
 
 class Batcher:
@@ -208,12 +220,14 @@ class Batcher:
                     self._fail(job, exc, outbox)
                     continue
                 self._active[job.seq_id] = job  # type: ignore[index]
+                job.admitted_at = time.perf_counter()
             if self._active:
                 self._step(outbox)
             self._deliver(outbox)
         self._shutdown()
 
     def _step(self, outbox: dict[_Job, list[str | _Done | _Failed]]) -> None:
+        metrics.observe_batch_step(len(self._active))
         try:
             sampled = self.engine.step()
         except Exception as exc:
@@ -226,6 +240,9 @@ class Batcher:
             job = self._active.get(seq_id)
             if job is None or job.done:
                 continue
+            if job.first_token_at is None:
+                job.first_token_at = time.perf_counter()
+                metrics.observe_ttft(job.first_token_at - job.submitted_at)
             if self.engine.is_end_of_generation(token):
                 self._finish(job, "stop", outbox)
                 continue
@@ -249,7 +266,8 @@ class Batcher:
                 outbox.setdefault(job, []).append(tail)
         self._remove(job)
         job.done = True
-        result = GenerationResult(reason, len(job.prompt), job.completion_tokens)
+        result = GenerationResult(reason, len(job.prompt), job.completion_tokens, *_timings(job))
+        metrics.observe_tokens(result.prompt_tokens, result.completion_tokens)
         outbox.setdefault(job, []).append(_Done(result))
 
     def _fail(self, job: _Job, exc: BaseException, outbox: dict[_Job, list[str | _Done | _Failed]]) -> None:
@@ -303,6 +321,17 @@ class Batcher:
             if not job.done:
                 self._fail(job, error, outbox)
         self._deliver(outbox)
+
+
+def _timings(job: _Job) -> tuple[float, float]:
+    """(prompt_ms, predicted_ms) of a finished job; zeros where it never got that far."""
+    end = time.perf_counter()
+    start, first = job.admitted_at, job.first_token_at
+    if start is None:
+        return 0.0, 0.0
+    if first is None:
+        return (end - start) * 1000, 0.0
+    return (first - start) * 1000, (end - first) * 1000
 
 
 def _hand_over(batch: list[tuple[Generation, list[Any]]]) -> None:

@@ -52,6 +52,11 @@ class ModelInfo:
     add_bos: bool
     """Whether the tokenizer prepends BOS to a plain prompt."""
     n_ctx_train: int
+    n_vocab: int = 0
+    n_embd: int = 0
+    n_params: int = 0
+    size: int = 0
+    """Bytes of weights. These four feed /v1/models `meta` (llama-server's shape); 0 when unknown."""
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import llama_cpp as L
 import numpy as np
@@ -38,6 +41,25 @@ def _init_backend(verbose: bool) -> None:
             _logger.set_verbose(verbose)
             L.llama_backend_init()
             _backend_ready = True
+
+
+@contextmanager
+def load_progress(path: Path, *, enabled: bool) -> Iterator[Any]:
+    """llama.cpp's load-progress callback driving a tqdm bar on stderr (None when disabled)."""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=100, desc=f"loading {path.name}", unit="%", file=sys.stderr,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:
+
+        def report(fraction: float, _user_data: Any) -> bool:
+            bar.update(max(0, round(fraction * 100) - bar.n))
+            return True  # keep loading
+
+        # Kept referenced until loading returns: ctypes does not keep callbacks alive.
+        yield L.llama_progress_callback(report)
 
 
 @dataclass(eq=False)
@@ -67,13 +89,16 @@ class GGUFEngine:
         prompt_chunk: int = 128,
         record_steps: int = 512,
         verbose: bool = False,
+        progress: bool = False,
     ) -> None:
         if parallel < 1:
             raise ValueError("parallel must be at least 1")
         _init_backend(verbose)
         self._closed = False
         model_params = L.llama_model_default_params()
-        self._model = L.llama_model_load_from_file(str(path).encode(), model_params)
+        with load_progress(path, enabled=progress) as callback:
+            model_params.progress_callback = callback
+            self._model = L.llama_model_load_from_file(str(path).encode(), model_params)
         if not self._model:
             raise EngineError(f"could not load the model file {path}")
         self._vocab = L.llama_model_get_vocab(self._model)
@@ -117,6 +142,10 @@ class GGUFEngine:
             eos_token=self._token_text(eos),
             add_bos=bool(L.llama_vocab_get_add_bos(self._vocab)),
             n_ctx_train=int(L.llama_model_n_ctx_train(self._model)),
+            n_vocab=int(self.n_vocab),
+            n_embd=int(L.llama_model_n_embd(self._model)),
+            n_params=int(L.llama_model_n_params(self._model)),
+            size=int(L.llama_model_size(self._model)),
         )
 
     def _meta(self, key: str) -> str | None:

@@ -55,6 +55,7 @@ class Inference:
             ctx_size=settings.ctx_size,
             parallel=settings.parallel,
             threads=settings.threads or os.cpu_count() or 1,
+            progress=True,
         )
         info = engine.info
         template = ChatTemplate.choose(

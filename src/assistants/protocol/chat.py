@@ -114,6 +114,33 @@ class ChatChoice(msgspec.Struct):
     logprobs: None = None
 
 
+class Timings(msgspec.Struct):
+    """llama-server's per-request speeds, which its Web UI shows (not part of OpenAI's API)."""
+
+    prompt_n: int
+    prompt_ms: float
+    prompt_per_token_ms: float
+    prompt_per_second: float
+    predicted_n: int
+    predicted_ms: float
+    predicted_per_token_ms: float
+    predicted_per_second: float
+    cache_n: int = 0
+    """Prompt tokens reused from a cache (this server does not reuse prompts yet)."""
+
+    @classmethod
+    def of(cls, prompt_n: int, prompt_ms: float, predicted_n: int, predicted_ms: float) -> Timings:
+        def per_token(ms: float, n: int) -> float:
+            return ms / n if n else 0.0
+
+        def per_second(ms: float, n: int) -> float:
+            return n * 1000.0 / ms if ms > 0 else 0.0
+
+        return cls(prompt_n, round(prompt_ms, 3), per_token(prompt_ms, prompt_n),
+                   per_second(prompt_ms, prompt_n), predicted_n, round(predicted_ms, 3),
+                   per_token(predicted_ms, predicted_n), per_second(predicted_ms, predicted_n))
+
+
 class ChatCompletion(msgspec.Struct):
     id: str
     created: int
@@ -123,6 +150,7 @@ class ChatCompletion(msgspec.Struct):
     object: Literal["chat.completion"] = "chat.completion"
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    timings: Timings | msgspec.UnsetType = msgspec.UNSET
 
 
 class ChatDelta(msgspec.Struct, omit_defaults=True):
@@ -146,6 +174,8 @@ class ChatCompletionChunk(msgspec.Struct):
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    timings: Timings | msgspec.UnsetType = msgspec.UNSET
+    """Only on the chunk that carries finish_reason (as llama-server does)."""
 
 
 class CompletionChoice(msgspec.Struct):
@@ -165,11 +195,24 @@ class Completion(msgspec.Struct):
     system_fingerprint: str | None = None
 
 
+class ModelMeta(msgspec.Struct):
+    """llama-server's `meta` on a model row (its Web UI reads n_ctx_train and friends)."""
+
+    n_ctx_train: int
+    n_vocab: int
+    n_embd: int
+    n_params: int
+    size: int
+    n_ctx: int
+    """Context available to one request on this server (not part of llama-server's row)."""
+
+
 class Model(msgspec.Struct):
     id: str
     created: int
     owned_by: str = "assistants"
     object: Literal["model"] = "model"
+    meta: ModelMeta | None = None
 
 
 class ModelList(msgspec.Struct):
