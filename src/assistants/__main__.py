@@ -14,7 +14,9 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
@@ -44,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.debug:
             raise
         print(f"assistants: error: {describe(exc)}", file=sys.stderr)
+        threading.excepthook = _quiet_thread_failure
         return 1
 
 
@@ -74,11 +77,35 @@ def migrate(settings: Settings) -> None:
         raise StartupError(f"cannot create data directory {settings.data_dir}: {exc.strerror}") from exc
     from assistants.store.migrate import upgrade_to_head
 
+    check_sqlite_directory(settings.database_url)
+    previous_hook = threading.excepthook
+    threading.excepthook = _quiet_thread_failure
     try:
         upgrade_to_head(settings.database_url)
     except Exception as exc:
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise StartupError(f"cannot open database {mask_url(settings.database_url)}: {reason}") from exc
+    threading.excepthook = previous_hook  # kept quiet on failure: the straggler may die any time after
+
+
+def _quiet_thread_failure(args: threading.ExceptHookArgs) -> None:
+    """A library thread left over from a failed start (aiosqlite's worker, after a failed connect,
+    finds its event loop closed) must not print a traceback under the one-line error."""
+    log.debug("thread %s ended with %r", args.thread.name if args.thread else "?", args.exc_value)
+
+
+def check_sqlite_directory(url: str) -> None:
+    """SQLite creates the file but not its directory; say so instead of `unable to open database file`."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise StartupError(f"invalid database URL {mask_url(url)}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        directory = Path(parsed.database).parent
+        if not directory.is_dir():
+            raise StartupError(f"cannot open database {mask_url(url)}: directory {directory} does not exist")
 
 
 def bind(settings: Settings) -> socket.socket:

@@ -89,8 +89,10 @@ def setup_logging(*, log_format: str = "text", debug: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    # uvicorn's access log duplicates our request metrics; its error log is kept.
-    logging.getLogger("uvicorn.access").setLevel(logging.DEBUG if debug else logging.WARNING)
+    # uvicorn's access log duplicates our request metrics (its error log is kept); alembic narrates
+    # every plugin it sets up at INFO.
+    for noisy in ("uvicorn.access", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def request_id(scope: Scope) -> str:

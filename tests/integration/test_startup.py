@@ -58,10 +58,17 @@ def test_corrupt_model_file(tmp_path: Path) -> None:
     assert "model" in line
 
 
-def test_unreachable_database_masks_password(tmp_path: Path) -> None:
+def test_database_in_a_missing_directory(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}"
     result = run_serve("--no-model", "--port", str(free_port()), "--db", url, data_dir=tmp_path)
-    assert_one_line_error(result, "cannot open database")
+    assert_one_line_error(result, f"cannot open database {url}: directory {tmp_path / 'no' / 'such' / 'dir'} "
+                                  "does not exist")
+
+
+def test_database_that_cannot_be_opened(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}"  # a directory, not a file
+    result = run_serve("--no-model", "--port", str(free_port()), "--db", url, data_dir=tmp_path)
+    assert_one_line_error(result, f"cannot open database {url}: unable to open database file")
 
 
 def test_database_password_never_printed(tmp_path: Path) -> None:
