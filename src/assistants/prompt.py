@@ -77,8 +77,15 @@ class ChatTemplate:
     """Where the template came from: `file`, `model` or `builtin:<name>` (for logs)."""
 
     @classmethod
-    def choose(cls, *, architecture: str, model_template: str | None, bos_token: str, eos_token: str,
-               override: Path | None = None) -> ChatTemplate:
+    def choose(
+        cls,
+        *,
+        architecture: str,
+        model_template: str | None,
+        bos_token: str,
+        eos_token: str,
+        override: Path | None = None,
+    ) -> ChatTemplate:
         if override is not None:
             return cls(override.read_text(encoding="utf-8"), bos_token, eos_token, "file")
         if model_template:
@@ -97,8 +104,13 @@ class ChatTemplate:
             raise TemplateError(f"chat template syntax error: {exc}") from exc
         object.__setattr__(self, "_compiled", compiled)
 
-    def render(self, messages: Sequence[Mapping[str, Any]], *, tools: Sequence[Mapping[str, Any]] | None = None,
-               add_generation_prompt: bool = True) -> str:
+    def render(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        add_generation_prompt: bool = True,
+    ) -> str:
         compiled: jinja2.Template = self._compiled  # type: ignore[attr-defined]
         try:
             return compiled.render(
