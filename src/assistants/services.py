@@ -18,7 +18,7 @@ from assistants.store import Database
 if TYPE_CHECKING:
     from assistants.runs.worker import Worker
 else:
-    Worker = Any  # resolved at run time as well (see above); the worker module imports the engine side
+    Worker = Any  # resolvable at run time without importing the worker
 
 
 @dataclass

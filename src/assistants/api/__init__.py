@@ -11,6 +11,10 @@ from assistants.api.threads import ThreadsController
 ROUTE_HANDLERS: list = [
     AssistantsController, ThreadsController, MessagesController, RunsController, create_thread_and_run,
     StepsController, *EVENT_ROUTES,
-    create_chat_completion, create_completion, list_models, retrieve_model, inference_debug,
+    create_chat_completion,
+    create_completion,
+    list_models,
+    retrieve_model,
+    inference_debug,
     *ops.ROUTES,
 ]

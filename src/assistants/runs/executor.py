@@ -192,7 +192,8 @@ class Executor:
                 first = not pieces
                 pieces.append(piece)
                 self.bus.emit("thread.message.delta", _delta(message_id, piece, first), **ids)
-                self.bus.stage(key, _partial_text_write(message_id, "".join(pieces)))
+                # Joined only when a flush takes it: no O(n^2) text building per token.
+                self.bus.stage(key, lambda: _partial_text_write(message_id, "".join(pieces)))
             result = generation.result
         except BaseException:
             generation.cancel()
