@@ -1,18 +1,26 @@
-"""A small real-model server for the ops tests (props, timings, metrics after generation)."""
+"""A small real-model server of the ops tests' own (props, timings, metrics deltas).
+
+Not the shared session `model_server`: metric deltas must not pick up another test's leftover runs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.serverproc import ServerProcess
 
-MODEL_ARGS = ("--parallel", "2", "--ctx-size", "2048")
-
 
 @pytest.fixture(scope="module")
-def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The bundled model (assembled into this data dir on first start), two sequences."""
-    with ServerProcess(tmp_path_factory.mktemp("ops-model"), *MODEL_ARGS) as server:
+def ops_model_server(tmp_path_factory: pytest.TempPathFactory,
+                     bundled_model: Path) -> Iterator[ServerProcess]:
+    """The bundled model, two sequences of 1024 tokens."""
+    server = ServerProcess(tmp_path_factory.mktemp("ops-model"), "--model", str(bundled_model),
+                           "--parallel", "2", "--ctx-size", "2048")
+    server.start(timeout=300)
+    try:
         yield server
+    finally:
+        server.stop()

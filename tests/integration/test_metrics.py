@@ -7,7 +7,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.opsmodel import model_server  # noqa: F401  (fixture)
+from tests.integration.opsmodel import ops_model_server  # noqa: F401  (fixture)
 from tests.serverproc import ServerProcess
 
 PREFIX = "assistants_"
@@ -89,12 +89,12 @@ def test_sse_subscribers_gauge(store_server: ServerProcess) -> None:
         assert value(during, "assistants_sse_subscribers") >= 1
 
 
-def test_generation_counters_move_after_a_chat_completion(model_server: ServerProcess) -> None:  # noqa: F811
-    before = scrape(model_server.base_url)
-    client = openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="x", max_retries=0)
+def test_counters_move_after_a_chat_completion(ops_model_server: ServerProcess) -> None:  # noqa: F811
+    before = scrape(ops_model_server.base_url)
+    client = openai.OpenAI(base_url=ops_model_server.base_url + "/v1", api_key="x", max_retries=0)
     completion = client.chat.completions.create(model="default", max_tokens=3,
                                                 messages=[{"role": "user", "content": "Hi"}])
-    after = scrape(model_server.base_url)
+    after = scrape(ops_model_server.base_url)
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -110,15 +110,15 @@ def test_generation_counters_move_after_a_chat_completion(model_server: ServerPr
 
 
 @pytest.mark.slow
-def test_run_counters_move_after_a_run(model_server: ServerProcess) -> None:  # noqa: F811
-    before = scrape(model_server.base_url)
-    client = openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="x", max_retries=0)
+def test_run_counters_move_after_a_run(ops_model_server: ServerProcess) -> None:  # noqa: F811
+    before = scrape(ops_model_server.base_url)
+    client = openai.OpenAI(base_url=ops_model_server.base_url + "/v1", api_key="x", max_retries=0)
     assistant = client.beta.assistants.create(model="default", instructions="Answer briefly.")
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Name a colour."}])
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
                                                    max_completion_tokens=256, poll_interval_ms=200)
     assert run.status in {"completed", "incomplete"}
-    after = scrape(model_server.base_url)
+    after = scrape(ops_model_server.base_url)
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
