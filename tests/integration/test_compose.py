@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def readme_serve_argv() -> list[str]:
-    """The first line of the first ```sh block under a README heading that mentions `serve`."""
+    """`assistants serve ...` from the first line of the first ```sh block under a README heading that
+    mentions `serve` (that line may set up a venv first: `... && .venv/bin/assistants serve`)."""
     text = (ROOT / "README.md").read_text()
     sections = re.split(r"^#+ ", text, flags=re.M)
     for section in sections[1:]:
@@ -26,7 +27,11 @@ def readme_serve_argv() -> list[str]:
         block = re.search(r"^```(?:sh|bash|shell)\n(.*?)^```", body, flags=re.M | re.S)
         if block:
             first = next(line for line in block.group(1).splitlines() if line.strip())
-            return shlex.split(first.strip().removeprefix("$ "))
+            for command in re.split(r"&&|;|\|\|", first.strip().removeprefix("$ ")):
+                argv = shlex.split(command)
+                if len(argv) >= 2 and Path(argv[0]).name == "assistants" and argv[1] == "serve":
+                    return ["assistants", *argv[1:]]
+            raise AssertionError(f"no `assistants serve` in the README's serve line: {first}")
     raise AssertionError("README.md has no ```sh block under a heading containing 'serve'")
 
 
@@ -65,10 +70,7 @@ def test_data_dir_is_a_named_volume() -> None:
     named = set(compose.get("volumes") or {})
     assert named, "no top-level named volumes"
     argv = container_argv(service)
-    environment = service.get("environment") or {}
-    if isinstance(environment, list):
-        environment = dict(item.split("=", 1) for item in environment)
-    data_dir = environment.get("ASSISTANTS_DATA_DIR")
+    data_dir = environment(service).get("ASSISTANTS_DATA_DIR")
     if "--data-dir" in argv:
         data_dir = argv[argv.index("--data-dir") + 1]
     assert data_dir, "the data dir must be set explicitly (flag or ASSISTANTS_DATA_DIR) to sit on the volume"
@@ -98,8 +100,28 @@ def test_command_is_the_documented_serve_line() -> None:
     extra = argv[len(documented):]
     # A container only adds the flags it needs (bind to all interfaces, data on the volume).
     assert all(not part.startswith("-") or part.startswith("--") for part in extra), extra
-    if "--host" in argv:
-        assert argv[argv.index("--host") + 1] == "0.0.0.0"
+    host = argv[argv.index("--host") + 1] if "--host" in argv else environment(service).get("ASSISTANTS_HOST")
+    assert host == "0.0.0.0", "inside a container the server must listen beyond its own loopback"
+
+
+def test_healthcheck_uses_the_served_port() -> None:
+    _, service, _ = the_service()
+    argv = container_argv(service)
+    port = argv[argv.index("--port") + 1] if "--port" in argv else environment(service).get(
+        "ASSISTANTS_PORT", "8000")
+    test = service["healthcheck"]["test"]
+    assert f":{port}/health" in (test if isinstance(test, str) else " ".join(test))
+    published = [str(p) for p in service.get("ports", [])]
+    assert any(p.endswith(f":{port}") for p in published), published
+    # Same default as the bare server: reachable from this host only until the operator widens it.
+    assert all(p.startswith("127.0.0.1:") for p in published), published
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
 
 
 @pytest.mark.parametrize("needle", ["--api-key", "ASSISTANTS_API_KEY="])
