@@ -85,7 +85,8 @@ def test_valid_key_gets_past_auth(auth_server: ServerProcess, method: str, path:
     # Streamed: an SSE route answers its status line at once and then stays open.
     with httpx.stream(method, auth_server.base_url + path, headers=headers, timeout=10) as response:
         assert response.status_code != 401
-        assert response.status_code < 500
+        # 503: a model route on this model-less server, past auth all the same
+        assert response.status_code < 500 or response.status_code == 503
 
 
 def test_health_is_open(auth_server: ServerProcess) -> None:
