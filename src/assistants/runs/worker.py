@@ -17,7 +17,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from assistants import metrics
+from assistants import logs, metrics
 from assistants.events import EventBus
 from assistants.protocol.runs import Run
 from assistants.runs import queue
@@ -112,7 +112,8 @@ class Worker:
     def _launch(self, run: Run) -> None:
         flag = CancelFlag()
         metrics.observe_queue_wait((run.started_at or run.created_at) - run.created_at)
-        task = asyncio.create_task(self.executor.execute(run, flag), name=f"run-{run.id}")
+        with logs.log_context(run_id=run.id, thread_id=run.thread_id):  # the task copies this context
+            task = asyncio.create_task(self.executor.execute(run, flag), name=f"run-{run.id}")
         self._running[run.id] = (task, flag)
         task.add_done_callback(metrics.run_task_observer())
         task.add_done_callback(lambda _, run_id=run.id: self._finished(run_id))
