@@ -44,7 +44,10 @@ async def claim_runs(bus: EventBus, limit: int) -> list[Run]:
         return []
     current = now()
     async with bus.transaction() as tx:
-        oldest = (sa.select(runs.c.id).where(runs.c.status == "queued")
+        # A run past expires_at is left for the expiry sweep, never started.
+        oldest = (sa.select(runs.c.id)
+                  .where(runs.c.status == "queued",
+                         sa.or_(runs.c.expires_at.is_(None), runs.c.expires_at > current))
                   .order_by(runs.c.sequence).limit(limit).scalar_subquery())
         result = await tx.session.execute(
             sa.update(runs)

@@ -85,6 +85,10 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
                 await self._rewind(run_id)
+        try:  # runs cancelled while we drained: nobody will run them again, finish them now
+            await queue.finish_orphaned_cancels(self.bus, ())
+        except Exception:
+            log.exception("could not finish cancelling runs at shutdown; start-up recovery will")
 
     # -- the loop -----------------------------------------------------------------------------------
 
@@ -116,9 +120,13 @@ class Worker:
             task = asyncio.create_task(self.executor.execute(run, flag), name=f"run-{run.id}")
         self._running[run.id] = (task, flag)
         task.add_done_callback(metrics.run_task_observer())
-        task.add_done_callback(lambda _, run_id=run.id: self._finished(run_id))
+        task.add_done_callback(lambda done, run_id=run.id: self._finished(run_id, done))
 
-    def _finished(self, run_id: str) -> None:
+    def _finished(self, run_id: str, task: asyncio.Task[str]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # The executor could not even record a failure (database gone?): the run stays
+            # in_progress and start-up recovery resolves it.
+            log.error("run %s: executor crashed", run_id, exc_info=task.exception())
         if not self._stopping:
             self._running.pop(run_id, None)
             self._wake.set()  # a slot is free
