@@ -23,7 +23,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 __all__ = [
     "CONTENT_TYPE",
@@ -42,7 +42,7 @@ __all__ = [
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 disable_created_metrics()  # `*_created` samples double the output and no dashboard here uses them
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what every Prometheus version accepts (the "latest" 1.0.0 is not)
 
 # Latency buckets span a 270M model on 2 cores (tens of ms) to a long run on a big model (minutes).
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
