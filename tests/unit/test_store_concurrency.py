@@ -22,7 +22,10 @@ async def test_concurrent_writers_and_readers(database: Database) -> None:
     async def writer(i: int) -> None:
         for j in range(5):
             async with database.write() as session:
-                # read-then-write in one transaction: the pattern that fails under deferred BEGIN
+                # Read, yield to the loop mid-transaction, then write: the interleaving that ends in
+                # "database is locked" unless writers take the lock up front, one at a time.
+                await store.get_thread(session, thread["id"])
+                await asyncio.sleep(0)
                 await store.create_message(session, thread["id"],
                                            p.CreateMessageRequest(role="user", content=f"{i}-{j}"))
 
