@@ -3,14 +3,16 @@
 Each step carries one token for every decoding sequence plus a chunk of the oldest pending prompt
 (at most `prompt_chunk` tokens), so a long prompt never freezes the decoders.
 
-Batch invariance: a sequence's logits are bit-identical whether it runs alone or beside others, so a
-greedy (or seeded) request gives the same text under any load. Two llama.cpp CPU paths break that,
-so both are avoided (measured on the bundled Gemma: up to 0.6 logit difference otherwise):
+Batch invariance: a greedy (or seeded) request should give the same text alone or under load, so
+two llama.cpp CPU paths that make a sequence's logits depend on its batch neighbours are avoided
+(measured on the bundled Gemma: up to 0.6 logit difference otherwise):
 - repacked weights (`use_extra_bufts`): a 1-column matmul (gemv) and a 4-column one (gemm) round
-  differently, so a decode token's logits depended on how many sequences shared its step. Without
-  repacking decode was no slower here (faster at 8 sequences); prompt ingestion ~15 % slower.
+  differently. Without repacking decode was no slower here (faster at 8 sequences); prompt
+  ingestion ~15 % slower.
 - two prompts ingested in one ubatch changed the second prompt's values: so one prompt per step
   (FIFO); a chunk of a long prompt has the same boundaries whether or not others decode beside it.
+With both, 4 concurrent sequences were bit-identical to their solo runs; at 8, rare near-tie flips
+remain (about 10 tokens into low-confidence continuations); their cause is not found yet.
 
 Each sequence owns a slice of the KV cache (`kv_unified=False`: ctx_size / parallel each), freed
 with `llama_memory_seq_rm` the moment it leaves. Sampling reads the logits rows with numpy (see
