@@ -52,3 +52,25 @@ async def test_requires_action_pauses_a_create_stream_but_not_a_reattach(bus: Ev
     full = [f.event async for f in sse_frames(bus, EventFilter(run_id="run_2"), 0,
                                               stop=run_stream_stop(pause_on_requires_action=False))]
     assert full == ["thread.run.requires_action", "thread.run.queued", "thread.run.completed", "done"]
+
+
+async def test_keepalives_are_invisible_to_the_sdk_decoder(bus: EventBus) -> None:
+    """The SDK remembers the last `id:`; a comment + blank line would be an empty event to it."""
+    from openai._streaming import SSEDecoder
+
+    ids = {"run_id": "run_3", "thread_id": "thread_1"}
+    bus.emit("thread.run.queued", {"id": "run_3"}, **ids)
+    await bus.flush()
+    wire = b""
+    async for frame in sse_frames(bus, EventFilter(run_id="run_3"), 0, stop=None, keepalive=0.01):
+        wire += frame.encode()
+        if wire.count(b"keepalive") == 2:
+            break
+    bus.emit("thread.run.in_progress", {"id": "run_3"}, **ids)
+    await bus.flush()
+    async for frame in sse_frames(bus, EventFilter(run_id="run_3"), 1, stop=None, keepalive=0.01):
+        wire += frame.encode()
+        break
+    events = list(SSEDecoder().iter_bytes(iter([wire])))
+    assert [(e.event, e.json()["id"]) for e in events] == [("thread.run.queued", "run_3"),
+                                                           ("thread.run.in_progress", "run_3")]
