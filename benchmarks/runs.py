@@ -10,7 +10,7 @@ exactly --tokens tokens (the bundled base model does not stop early; `max_comple
 Pickup latency is read from the event log: `thread.run.queued` (committed by the create request) to
 `thread.run.in_progress` (the worker's claim), with the sub-millisecond `run_events.created_at`.
 
-    python benchmarks/runs.py [--tokens 32] [--levels 1,4,8,16] [--model PATH]
+    python benchmarks/runs.py [--tokens 32] [--levels 1,4,8,16] [--rounds 3] [--model PATH]
 """
 
 from __future__ import annotations
@@ -70,10 +70,16 @@ def pickup_latencies(db_path: Path) -> list[float]:
             "SELECT q.created_at, p.created_at FROM run_events q JOIN run_events p ON p.run_id = q.run_id "
             "WHERE q.event = 'thread.run.queued' AND p.event = 'thread.run.in_progress' "
             "AND p.seq = (SELECT min(seq) FROM run_events WHERE run_id = q.run_id "
-            "AND event = 'thread.run.in_progress')").fetchall()
+            "AND event = 'thread.run.in_progress') ORDER BY q.seq").fetchall()
     finally:
         db.close()
     return [(picked - queued) * 1000 for queued, picked in rows]
+
+
+def report(title: str, values: list[float]) -> None:
+    ordered = sorted(values)
+    print(f"{title}: n={len(ordered)} median {statistics.median(ordered):.1f} ms, "
+          f"p90 {ordered[int(len(ordered) * 0.9)]:.1f} ms, max {ordered[-1]:.1f} ms")
 
 
 def main() -> None:
@@ -81,6 +87,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--levels", default="1,4,8,16")
     parser.add_argument("--model", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
@@ -94,12 +101,21 @@ def main() -> None:
         model = client.models.list().data[0].id
         assistant = client.beta.assistants.create(model=model)
         one_chat(client, model, 4, 0)  # warm-up
-        print(f"model {model}, {args.tokens} tokens per request, server --parallel {max(levels)}")
+        jobs = {"runs": lambda n: one_run(client, assistant.id, args.tokens, n),
+                "chat": lambda n: one_chat(client, model, args.tokens, n)}
+        print(f"model {model}, {args.tokens} tokens per request, server --parallel {max(levels)}, "
+              f"median of {args.rounds} interleaved rounds")
         print(f"{'concurrency':>11} {'runs tok/s':>11} {'chat tok/s':>11} {'ratio':>6}")
         for level in levels:
-            runs_time, runs_tokens = batch(lambda n: one_run(client, assistant.id, args.tokens, n), level)
-            chat_time, chat_tokens = batch(lambda n: one_chat(client, model, args.tokens, n), level)
-            runs_rate, chat_rate = runs_tokens / runs_time, chat_tokens / chat_time
+            # Interleaved rounds (runs, chat, chat, runs, ...): both see the same background load.
+            rates: dict[str, list[float]] = {"runs": [], "chat": []}
+            for round_ in range(args.rounds):
+                order = ["runs", "chat"] if round_ % 2 == 0 else ["chat", "runs"]
+                for kind in order:
+                    job = jobs[kind]
+                    elapsed, produced = batch(lambda n, job=job: job(n), level)
+                    rates[kind].append(produced / elapsed)
+            runs_rate, chat_rate = statistics.median(rates["runs"]), statistics.median(rates["chat"])
             print(f"{level:>11} {runs_rate:>11.1f} {chat_rate:>11.1f} {runs_rate / chat_rate:>6.2f}",
                   flush=True)
         # Pickup with room in the engine: single runs, one after another.
@@ -108,10 +124,8 @@ def main() -> None:
     finally:
         server.stop()
     latencies = pickup_latencies(data_dir / "assistants.db")
-    latencies.sort()
-    print(f"pickup latency (queued -> in_progress) over {len(latencies)} runs: "
-          f"median {statistics.median(latencies):.1f} ms, "
-          f"p90 {latencies[int(len(latencies) * 0.9)]:.1f} ms, max {latencies[-1]:.1f} ms")
+    report("pickup latency (queued -> in_progress), all runs", latencies)
+    report("pickup latency, engine idle (last 10 runs, one at a time)", latencies[-10:])
     shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -66,7 +66,10 @@ def emit(bus: EventBus, run: str, name: str, n: int) -> None:
 async def test_emits_are_batched_into_few_commits(bus: EventBus, database: FileDatabase) -> None:
     for n in range(300):
         emit(bus, f"run_{n % 3}", "thread.message.delta", n)
-    await asyncio.sleep(0.2)
+    async with asyncio.timeout(10):
+        while bus.flushes == 0:  # noqa: ASYNC110 - the counter is what is under test
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # room for a (wrong) second flush
     events = await bus.replay(EventFilter())
     assert [msgspec.json.decode(e.data)["n"] for e in events] == list(range(300))
     assert [e.seq for e in events] == sorted({e.seq for e in events})

@@ -26,6 +26,18 @@ KEEPALIVE_SECONDS = 15.0
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+class KeepAlive(ServerSentEventMessage):
+    """A bare comment line, NOT followed by a blank line.
+
+    A comment plus a blank line is an empty event to a client that saw an `id:` before: per the SSE
+    spec the last event id persists, so the openai SDK's decoder dispatches `data: ""` and then fails to
+    parse it as JSON. A lone comment line keeps the connection busy and dispatches nothing.
+    """
+
+    def encode(self) -> bytes:
+        return b": keepalive\r\n"
+
+
 def _error_frame(run_event: Event) -> ServerSentEventMessage:
     """`event: error` after `thread.run.failed`, in the wrapped form the SDK's helpers raise on."""
     run = msgspec.json.decode(run_event.data)
@@ -41,7 +53,7 @@ async def sse_frames(bus: EventBus, flt: EventFilter, after: int, *, stop: Calla
     with metrics.sse_subscriber():  # counted down however the stream ends (done, disconnect, shutdown)
         async for event in bus.follow(flt, after, keepalive=keepalive, stop=stop):
             if event is None:
-                yield ServerSentEventMessage(comment="keepalive", data=None)
+                yield KeepAlive()
                 continue
             yield ServerSentEventMessage(data=event.data.decode(), event=event.event, id=event.seq)
             if event.event == "thread.run.failed" and stop is not None:

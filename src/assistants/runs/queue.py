@@ -101,13 +101,12 @@ async def rewind_run(tx: Transaction, row: Mapping[str, Any], *, count_attempt: 
     the events of the abandoned attempt, then announce `thread.run.queued`."""
     session = tx.session
     run_id = row["id"]
-    open_steps = (await session.execute(
-        sa.select(run_steps.c.id, run_steps.c.step_details)
-        .where(run_steps.c.run_id == run_id, run_steps.c.status == "in_progress")
-    )).all()
-    message_ids = [s.step_details.get("message_creation", {}).get("message_id")
-                   for s in open_steps if s.step_details.get("type") == "message_creation"]
-    await session.execute(sa.delete(run_steps).where(run_steps.c.id.in_([s.id for s in open_steps])))
+    open_steps = all_records(await session.execute(
+        sa.select(*record_columns(run_steps))
+        .where(run_steps.c.run_id == run_id, run_steps.c.status == "in_progress")))
+    message_ids = [s["step_details"].get("message_creation", {}).get("message_id")
+                   for s in open_steps if s["step_details"].get("type") == "message_creation"]
+    await session.execute(sa.delete(run_steps).where(run_steps.c.id.in_([s["id"] for s in open_steps])))
     await session.execute(sa.delete(messages).where(messages.c.id.in_([m for m in message_ids if m]),
                                                     messages.c.run_id == run_id))
     last_start = sa.select(sa.func.max(run_events.c.seq)).where(
@@ -182,9 +181,8 @@ async def end_open_steps_and_message(tx: Transaction, run: Mapping[str, Any], ru
 
 
 async def _run_row(session: AsyncSession, thread_id: str, run_id: str) -> Mapping[str, Any] | None:
-    row = first_record(await session.execute(
+    return first_record(await session.execute(
         sa.select(*record_columns(runs)).where(runs.c.id == run_id, runs.c.thread_id == thread_id)))
-    return row
 
 
 async def set_run(session: AsyncSession, run_id: str, expected: str | Sequence[str],
