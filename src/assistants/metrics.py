@@ -75,6 +75,7 @@ SSE_SUBSCRIBERS = Gauge("assistants_sse_subscribers", "Open server-sent-event st
 HTTP_REQUESTS = Counter("assistants_http_requests", "HTTP responses, by method, route template and status.",
                         ["method", "route", "status"], registry=REGISTRY)
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled", "incomplete", "expired")
 RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling", *TERMINAL_RUN_STATUSES)
 
@@ -149,8 +150,9 @@ async def count_http_response(message: Any, scope: Any) -> None:
     """An app `before_send` hook: it sees every response, errors and unmatched paths included."""
     if message["type"] != "http.response.start" or scope.get("type") != "http":
         return
-    route = scope.get("path_template") or "unmatched"
-    HTTP_REQUESTS.labels(scope.get("method", ""), route, str(message["status"])).inc()
+    route = scope.get("path_template") or "unmatched"  # never the raw path: ids would explode the series
+    method = scope.get("method", "")
+    HTTP_REQUESTS.labels(method if method in _METHODS else "other", route, str(message["status"])).inc()
 
 
 def exposition() -> bytes:

@@ -66,6 +66,7 @@ def test_http_requests_counted_by_route_template(store_server: ServerProcess, cl
     client.beta.threads.retrieve(thread.id)
     httpx.get(store_server.base_url + "/v1/threads/thread_doesnotexist")
     httpx.get(store_server.base_url + "/no/such/route")
+    httpx.request("BREW", store_server.base_url + "/no/such/route")
     after = scrape(store_server.base_url)
     routes = {dict(labels).get("route") for name, labels in after if name == "assistants_http_requests_total"}
     assert not any(route and (thread.id in route or "doesnotexist" in route) for route in routes), routes
@@ -80,6 +81,7 @@ def test_http_requests_counted_by_route_template(store_server: ServerProcess, cl
     assert delta(template, "404") == 1
     assert delta("/v1/threads", "200", "POST") == 1
     assert delta("unmatched", "404") == 1
+    assert delta("unmatched", "404", "other") == 1  # made-up methods share one label value
 
 
 def test_sse_subscribers_gauge(store_server: ServerProcess) -> None:
