@@ -6,8 +6,8 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post
 
+from assistants import openapi, store
 from assistants import protocol as p
-from assistants import store
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.services import Services
 
@@ -16,7 +16,7 @@ class AssistantsController(Controller):
     path = "/v1/assistants"
     tags = ["assistants"]
 
-    @post("/", status_code=200)
+    @post("/", status_code=200, opt=openapi.body(p.CreateAssistantRequest))
     async def create_assistant(self, request: Request[Any, Any, Any], services: Services) -> p.Assistant:
         body = p.decode(p.CreateAssistantRequest, await request.body())
         async with services.database.write() as session:
@@ -33,7 +33,7 @@ class AssistantsController(Controller):
         async with services.database.read() as session:
             return p.assistant_object(await store.get_assistant(session, assistant_id))
 
-    @post("/{assistant_id:str}", status_code=200)
+    @post("/{assistant_id:str}", status_code=200, opt=openapi.body(p.UpdateAssistantRequest))
     async def modify_assistant(self, assistant_id: str, request: Request[Any, Any, Any],
                                services: Services) -> p.Assistant:
         body = p.decode(p.UpdateAssistantRequest, await request.body())

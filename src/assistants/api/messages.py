@@ -6,8 +6,8 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post
 
+from assistants import openapi, store
 from assistants import protocol as p
-from assistants import store
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.services import Services
 
@@ -16,7 +16,7 @@ class MessagesController(Controller):
     path = "/v1/threads/{thread_id:str}/messages"
     tags = ["messages"]
 
-    @post("/", status_code=200)
+    @post("/", status_code=200, opt=openapi.body(p.CreateMessageRequest))
     async def create_message(self, thread_id: str, request: Request[Any, Any, Any],
                              services: Services) -> p.Message:
         body = p.decode(p.CreateMessageRequest, await request.body())
@@ -36,7 +36,7 @@ class MessagesController(Controller):
         async with services.database.read() as session:
             return p.message_object(await store.get_message(session, thread_id, message_id))
 
-    @post("/{message_id:str}", status_code=200)
+    @post("/{message_id:str}", status_code=200, opt=openapi.body(p.UpdateMessageRequest))
     async def modify_message(self, thread_id: str, message_id: str, request: Request[Any, Any, Any],
                              services: Services) -> p.Message:
         body = p.decode(p.UpdateMessageRequest, await request.body())

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from litestar.di import Provide
+from litestar.params import Parameter
 
 from assistants import protocol as p
 from assistants.store import Page, PageRequest, Record, page_request
+from assistants.store.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+# The bounds are checked by page_request (with OpenAI's messages); schema_extra only documents them.
+_LIMIT = Parameter(schema_extra={"minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})
+_ORDER = Parameter(schema_extra={"enum": ["asc", "desc"], "default": "desc"})
 
 
-def _provide_page(limit: int | None = None, order: str | None = None, after: str | None = None,
-                  before: str | None = None) -> PageRequest:
+def _provide_page(limit: Annotated[int | None, _LIMIT] = None, order: Annotated[str | None, _ORDER] = None,
+                  after: str | None = None, before: str | None = None) -> PageRequest:
     return page_request(limit, order, after, before)
 
 

@@ -11,11 +11,12 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import ResponseHeader
+from litestar.response import ServerSentEvent
 
+from assistants import openapi, store
 from assistants import protocol as p
-from assistants import store
+from assistants.api.events import run_stream
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
-from assistants.errors import InvalidRequest
 from assistants.services import Services
 
 POLL_AFTER = [ResponseHeader(name="openai-poll-after-ms", value="100")]
@@ -24,18 +25,19 @@ POLL_AFTER = [ResponseHeader(name="openai-poll-after-ms", value="100")]
 # --- seams for later work ---------------------------------------------------------------------------
 
 
-def refuse_streaming_until_available(stream: bool | None) -> None:
-    """SEAM (SSE events): `stream: true` is refused with a 400 before any row is written, because no
-    event stream exists yet. The SSE work replaces this check: create the run as usual (its first
-    events are already in `run_events`), then answer with the stream of that run's events."""
+def answer(services: Services, row: Any, stream: bool | None) -> p.Run | ServerSentEvent:
+    """The run object, or (`stream: true`) the SSE stream of the run's events from its very first one:
+    they were committed with the run, so the stream replays them from the log before following live."""
     if stream:
-        raise InvalidRequest("streaming is not available yet", param="stream")
+        return run_stream(services, row["id"])
+    return p.run_object(row)
 
 
 def notify_run_queued(services: Services) -> None:
-    """SEAM (run worker): called after a `queued` run is committed. If the services carry a run queue
-    (`services.run_queue` with a non-blocking `notify()`), wake it; the worker still finds queued runs
-    by polling the store, so a missed notification only delays a run, never loses it."""
+    """Called after a `queued` run (and its first events) committed: publish those events to live
+    subscribers and wake the worker. The worker also polls, so a missed wake-up only delays a run."""
+    if services.events is not None:
+        services.events.poke()
     queue = getattr(services, "run_queue", None)
     if queue is not None:
         queue.notify()
@@ -44,15 +46,16 @@ def notify_run_queued(services: Services) -> None:
 # --- routes -----------------------------------------------------------------------------------------
 
 
-@post("/v1/threads/runs", status_code=200, response_headers=POLL_AFTER, tags=["runs"])
-async def create_thread_and_run(request: Request[Any, Any, Any], services: Services) -> p.Run:
+@post("/v1/threads/runs", status_code=200, response_headers=POLL_AFTER, tags=["runs"],
+      opt=openapi.body(p.CreateThreadAndRunRequest))
+async def create_thread_and_run(request: Request[Any, Any, Any],
+                                services: Services) -> p.Run | ServerSentEvent:
     body = p.decode(p.CreateThreadAndRunRequest, await request.body())
-    refuse_streaming_until_available(body.stream)
     async with services.database.write() as session:
         thread = await store.create_thread(session, body.thread)
         row = await store.create_run(session, thread["id"], body, new_thread=thread)
     notify_run_queued(services)
-    return p.run_object(row)
+    return answer(services, row, body.stream)
 
 
 class RunsController(Controller):
@@ -60,15 +63,15 @@ class RunsController(Controller):
     tags = ["runs"]
     response_headers = POLL_AFTER
 
-    @post("/", status_code=200)
-    async def create_run(self, thread_id: str, request: Request[Any, Any, Any], services: Services) -> p.Run:
+    @post("/", status_code=200, opt=openapi.body(p.CreateRunRequest))
+    async def create_run(self, thread_id: str, request: Request[Any, Any, Any],
+                         services: Services) -> p.Run | ServerSentEvent:
         # `include[]` (file_search result content) has nothing to include here and is ignored.
         body = p.decode(p.CreateRunRequest, await request.body())
-        refuse_streaming_until_available(body.stream)
         async with services.database.write() as session:
             row = await store.create_run(session, thread_id, body)
         notify_run_queued(services)
-        return p.run_object(row)
+        return answer(services, row, body.stream)
 
     @get("/", dependencies=PAGE_DEPENDENCY)
     async def list_runs(self, thread_id: str, services: Services, page: PageRequest) -> p.ListResponse[p.Run]:
@@ -80,7 +83,7 @@ class RunsController(Controller):
         async with services.database.read() as session:
             return p.run_object(await store.get_run(session, thread_id, run_id))
 
-    @post("/{run_id:str}", status_code=200)
+    @post("/{run_id:str}", status_code=200, opt=openapi.body(p.UpdateRunRequest))
     async def modify_run(self, thread_id: str, run_id: str, request: Request[Any, Any, Any],
                          services: Services) -> p.Run:
         body = p.decode(p.UpdateRunRequest, await request.body())
@@ -91,6 +94,14 @@ class RunsController(Controller):
     @post("/{run_id:str}/cancel", status_code=200)
     async def cancel_run(self, thread_id: str, run_id: str, services: Services) -> p.Run:
         # No body is read: the SDK sends none (with a JSON content type).
-        async with services.database.write() as session:
-            row = await store.cancel_run(session, thread_id, run_id)
+        if services.events is None:
+            async with services.database.write() as session:
+                row = await store.cancel_run(session, thread_id, run_id)
+            return p.run_object(row)
+        # Through the bus: the `thread.run.cancelling` event is published once it commits. Then the
+        # executor's flag flips before this answers: no token is appended after the cancel returns.
+        async with services.events.transaction() as tx:
+            row = await store.cancel_run(tx.session, thread_id, run_id)
+        if row["status"] == "cancelling" and services.run_queue is not None:
+            services.run_queue.request_cancel(run_id)
         return p.run_object(row)

@@ -6,8 +6,8 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post
 
+from assistants import openapi, store
 from assistants import protocol as p
-from assistants import store
 from assistants.services import Services
 
 
@@ -15,7 +15,7 @@ class ThreadsController(Controller):
     path = "/v1/threads"
     tags = ["threads"]
 
-    @post("/", status_code=200)
+    @post("/", status_code=200, opt=openapi.body(p.CreateThreadRequest, required=False))
     async def create_thread(self, request: Request[Any, Any, Any], services: Services) -> p.Thread:
         raw = await request.body()
         # The SDK sends `{}` for a bare create; an empty body is just as clearly "no options".
@@ -29,7 +29,7 @@ class ThreadsController(Controller):
         async with services.database.read() as session:
             return p.thread_object(await store.get_thread(session, thread_id))
 
-    @post("/{thread_id:str}", status_code=200)
+    @post("/{thread_id:str}", status_code=200, opt=openapi.body(p.UpdateThreadRequest))
     async def modify_thread(self, thread_id: str, request: Request[Any, Any, Any],
                             services: Services) -> p.Thread:
         body = p.decode(p.UpdateThreadRequest, await request.body())

@@ -34,6 +34,7 @@ from assistants.store.runs import (
     active_run_id,
     cancel_run,
     claim_next_run,
+    count_runs_by_status,
     create_run,
     effective_run_values,
     get_run,
@@ -47,7 +48,8 @@ from assistants.store.threads import create_thread, delete_thread, get_thread, u
 
 __all__ = [
     "RUN_TTL_SECONDS", "Base", "Database", "Page", "PageRequest", "Record", "active_run_id", "append_event",
-    "cancel_run", "claim_next_run", "create_assistant", "create_message", "create_run", "create_run_message",
+    "cancel_run", "claim_next_run", "count_runs_by_status", "create_assistant", "create_message",
+    "create_run", "create_run_message",
     "create_step", "create_thread", "delete_assistant", "delete_message", "delete_thread",
     "effective_run_values", "events_after", "get_assistant", "get_message", "get_run", "get_step",
     "get_thread", "insert_messages", "list_assistants", "list_messages", "list_runs", "list_steps",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
-from assistants.store.ids import now
 from assistants.store.models import run_events
 from assistants.store.records import Record, all_records, select_records
 
@@ -17,12 +17,13 @@ async def append_event(session: AsyncSession, run: Record, event: str, data: Any
     """Log `event` for `run` (a run record: id, thread_id, assistant_id); returns its seq.
 
     `data` is a wire object (encoded here) or already-encoded JSON text. Commit order is seq order,
-    because every writer holds the write lock for its whole transaction.
+    because every writer holds the write lock for its whole transaction. `created_at` keeps sub-second
+    precision (SQLite stores the REAL as is): the pickup-latency measurement reads it.
     """
     text = data if isinstance(data, str) else p.encoder.encode(data).decode()
     result = await session.execute(sa.insert(run_events).returning(run_events.c.seq), {
         "run_id": run["id"], "thread_id": run["thread_id"], "assistant_id": run["assistant_id"],
-        "event": event, "data": text, "created_at": now()})
+        "event": event, "data": text, "created_at": time.time()})
     return int(result.scalar_one())
 
 

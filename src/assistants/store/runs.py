@@ -190,3 +190,9 @@ async def runs_in_status(session: AsyncSession, *statuses: str) -> list[Record]:
     result = await session.execute(select_records(runs).where(runs.c.status.in_(statuses))
                                    .order_by(runs.c.sequence))
     return all_records(result)
+
+
+async def count_runs_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many runs are in each status (read by `/metrics` at scrape time; uses ix_runs_status)."""
+    result = await session.execute(sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status))
+    return {status: count for status, count in result.all()}
