@@ -19,7 +19,7 @@ PROMPTS = [
     "Monday, Tuesday, Wednesday,",
     "January, February, March,",
     "10, 20, 30, 40,",
-    "The quick brown fox jumps over the lazy dog. The quick brown fox",
+    "one, two, three, four, five,",
     "2, 4, 6, 8, 10,",
     "red, orange, yellow, green,",
 ]
