@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -151,16 +152,21 @@ def test_eight_runs_decode_together(
 ) -> None:
     """All eight are decoding at one moment: in the global event order, every run's first delta
     comes before any run's last delta (an order of commits, not a wall-clock threshold)."""
-    runs = []
-    for n in range(8):
-        thread = model_client.beta.threads.create(messages=[{"role": "user", "content": f"Item {n}:"}])
-        runs.append(
-            model_client.beta.threads.runs.create(
-                thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=8
-            )
-        )
+    threads = [
+        model_client.beta.threads.create(messages=[{"role": "user", "content": f"Item {n}:"}])
+        for n in range(8)
+    ]
+    # Created concurrently, and long enough that no run can finish before the last one is created
+    # even on a loaded machine: the point is the overlap, not how fast the HTTP calls come in.
+    with ThreadPoolExecutor(8) as pool:
+        runs = list(pool.map(
+            lambda thread: model_client.beta.threads.runs.create(
+                thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=24
+            ),
+            threads,
+        ))
     finished = [wait_terminal(model_client, r.thread_id, r.id) for r in runs]
-    assert {r.status for r in finished} == {"incomplete"}
+    assert {r.status for r in finished} <= {"incomplete", "completed"}
     spans = []
     for run in runs:
         replay = read_until_done(http, f"/v1/threads/{run.thread_id}/runs/{run.id}/events")
