@@ -91,7 +91,7 @@ def timings_of(result: GenerationResult) -> Timings:
     return Timings.of(result.prompt_tokens, result.prompt_ms, result.completion_tokens, result.predicted_ms)
 
 
-async def _chat_stream(
+def _chat_stream(
     generation: Generation, completion_id: str, created: int, model: str, include_usage: bool
 ) -> AsyncIterator[str]:
     def chunk(choices: list[ChatChunkChoice], usage: Usage | None = None,
@@ -99,7 +99,7 @@ async def _chat_stream(
         return _encoder.encode(ChatCompletionChunk(completion_id, created, model, choices, usage,
                                                    timings=timings)).decode()
 
-    async for event in _stream(
+    return _stream(
         generation,
         first=lambda: chunk([ChatChunkChoice(0, ChatDelta(role="assistant", content=""))]),
         piece=lambda text: chunk([ChatChunkChoice(0, ChatDelta(content=text))]),
@@ -107,8 +107,7 @@ async def _chat_stream(
             [ChatChunkChoice(0, ChatDelta(), finish_reason=_finish(result.finish_reason))],
             timings=timings_of(result)),
         usage=(lambda u: chunk([], u)) if include_usage else None,
-    ):
-        yield event
+    )
 
 
 @post("/v1/completions", status_code=200, tags=["chat"])
