@@ -171,8 +171,14 @@ def test_eight_runs_decode_together(
                 started.add(frame.json()["id"])
             if len(started) == 8:
                 break
-    steps = http.get("/debug/inference").json()["steps"]
-    assert max(len(step["decoded"]) for step in steps) == 8
+    # The 8th run's first token came from an ingestion step; the steps after it decode all eight.
+    widest = 0
+    deadline = time.monotonic() + 120
+    while widest < 8 and time.monotonic() < deadline:
+        steps = http.get("/debug/inference").json()["steps"]
+        widest = max(len(step["decoded"]) for step in steps)
+        time.sleep(0.05)
+    assert widest == 8
     for run in runs:
         model_client.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
     finished = [wait_terminal(model_client, r.thread_id, r.id) for r in runs]
