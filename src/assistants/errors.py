@@ -101,8 +101,12 @@ def _param_from_message(message: str) -> str | None:
     return None
 
 
-def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    if status in (404, 405) and exc.detail in ("Not Found", "Method Not Allowed"):
+        # litestar's router found no route (or no method on it): say which, as OpenAI does.
+        return _response(status, envelope(f"Invalid URL ({request.method} {request.url.path})",
+                                          "invalid_request_error"))
     if status == 404:
         return _response(404, envelope(str(exc.detail) or "Not found.", "invalid_request_error"))
     if status == 413:

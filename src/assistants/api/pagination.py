@@ -1,0 +1,27 @@
+"""List routes: the shared query parameters (as a dependency) and the list envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from litestar.di import Provide
+
+from assistants import protocol as p
+from assistants.store import Page, PageRequest, Record, page_request
+
+
+def _provide_page(limit: int | None = None, order: str | None = None, after: str | None = None,
+                  before: str | None = None) -> PageRequest:
+    return page_request(limit, order, after, before)
+
+
+PAGE_DEPENDENCY = {"page": Provide(_provide_page, sync_to_thread=False)}
+"""Add to a list handler's `dependencies`; the handler then takes `page: PageRequest`."""
+
+
+def list_body(page: Page, convert: Callable[[Record], Any]) -> p.ListResponse[Any]:
+    return p.list_response([convert(row) for row in page.rows], page.has_more)
+
+
+__all__ = ["PAGE_DEPENDENCY", "PageRequest", "list_body"]
