@@ -20,6 +20,7 @@ encoder = msgspec.json.Encoder()
 """The one encoder for wire objects (responses, stored event payloads)."""
 
 _PATH = re.compile(r"`\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
 
 NOT_JSON = ("We could not parse the JSON body of your request. The API expects a JSON object "
             "in the request body.")
@@ -42,9 +43,10 @@ def decode(type_: type[T], body: bytes) -> T:
 def param_from_error(message: str) -> str | None:
     """`... - at `$.metadata[...]`` -> `metadata`; `... - at `key` in `$.metadata`` -> `metadata`."""
     paths = _PATH.findall(message)
-    if not paths:
-        return None
-    path = paths[-1].removesuffix("[...]")
+    path = paths[-1].removesuffix("[...]") if paths else ""
+    missing = _MISSING.search(message)
+    if missing:  # "Object missing required field `name` - at `$.tools[0].function`"
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
     return path or None
 
 
@@ -53,6 +55,8 @@ def _readable(message: str) -> str:
     detail, _, _ = message.partition(" - at ")
     param = param_from_error(message)
     detail = detail[:1].lower() + detail[1:]
+    if _MISSING.search(message):
+        return f"Missing required parameter: '{param}'."
     if "`key`" in message:
         detail += " (an object key)"
     return f"Invalid '{param}': {detail}." if param else f"Invalid request body: {detail}."
