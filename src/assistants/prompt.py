@@ -79,8 +79,15 @@ class ChatTemplate:
     """Where the template came from: `file`, `model` or `builtin:<name>` (for logs)."""
 
     @classmethod
-    def choose(cls, *, architecture: str, model_template: str | None, bos_token: str, eos_token: str,
-               override: Path | None = None) -> ChatTemplate:
+    def choose(
+        cls,
+        *,
+        architecture: str,
+        model_template: str | None,
+        bos_token: str,
+        eos_token: str,
+        override: Path | None = None,
+    ) -> ChatTemplate:
         if override is not None:
             return cls(override.read_text(encoding="utf-8"), bos_token, eos_token, "file")
         if model_template:
@@ -100,8 +107,13 @@ class ChatTemplate:
         object.__setattr__(self, "_compiled", compiled)
         object.__setattr__(self, "supports_tools", tool_render.template_supports_tools(self.source))
 
-    def render(self, messages: Sequence[Mapping[str, Any]], *, tools: Sequence[Mapping[str, Any]] | None = None,
-               add_generation_prompt: bool = True) -> str:
+    def render(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        add_generation_prompt: bool = True,
+    ) -> str:
         compiled: jinja2.Template = self._compiled  # type: ignore[attr-defined]
         if tools or tool_render.has_tool_content(messages):
             # Tool definitions, calls and results: the template's own way, or the generic fallback.

@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistants.events import EventBus
+
+# A runtime import, not TYPE_CHECKING: litestar/msgspec resolve this dataclass's annotations when they
+# inject it. `assistants.inference` does not import an engine until a model is loaded.
+from assistants.inference import Inference
 from assistants.settings import Settings
 from assistants.store import Database
 
 if TYPE_CHECKING:
-    from assistants.inference import Inference
     from assistants.runs.worker import Worker
 else:
-    # Handlers take `services: Services`, and litestar's signature model evaluates this dataclass's
-    # annotations at run time; the engine module must still not be imported by a store-only server.
-    Inference = Any
-    Worker = Any
+    Worker = Any  # resolvable at run time without importing the worker
 
 
 @dataclass
@@ -41,9 +41,6 @@ class Services:
         try:
             inference = None
             if settings.load_model:
-                # Imported here so a store-only server never imports an engine.
-                from assistants.inference import Inference
-
                 inference = await Inference.start(settings)
             try:
                 worker = None

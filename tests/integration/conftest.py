@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
@@ -20,3 +21,24 @@ def store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
 @pytest.fixture()
 def client(store_server: ServerProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=store_server.base_url + "/v1", api_key="test", max_retries=0)
+
+
+@pytest.fixture(scope="session")
+def bundled_model(request: pytest.FixtureRequest) -> Path:
+    """The bundled GGUF, assembled once into pytest's cache dir (kept across sessions)."""
+    from assistants.inference.bundled import ensure_bundled_model
+
+    return ensure_bundled_model(Path(request.config.cache.mkdir("bundled-model")), progress=False)
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) -> Iterator[ServerProcess]:
+    """A server with the real model: 8 parallel sequences of 1024 tokens."""
+    with ServerProcess(tmp_path_factory.mktemp("model-data"), "--model", str(bundled_model),
+                       "--parallel", "8", "--ctx-size", "8192") as server:
+        yield server
+
+
+@pytest.fixture()
+def model_client(model_server: ServerProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="test", max_retries=0, timeout=300)

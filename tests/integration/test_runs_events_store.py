@@ -23,7 +23,9 @@ def test_stream_true_then_cancel_ends_the_stream(client: openai.OpenAI, http: ht
     assistant = client.beta.assistants.create(model="m")
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
     seen: list[str] = []
-    with client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id, stream=True) as stream:
+    with client.beta.threads.runs.create(
+        thread_id=thread.id, assistant_id=assistant.id, stream=True
+    ) as stream:
         for event in stream:
             seen.append(event.event)
             if event.event == "thread.run.queued":
@@ -40,8 +42,9 @@ def test_stream_true_then_cancel_ends_the_stream(client: openai.OpenAI, http: ht
     assert all(isinstance(i, int) for i in ids) and ids == sorted(ids) and len(set(ids)) == len(ids)
     assert ", " not in replay[0].data and ": " not in replay[0].data  # compact JSON
     # Resume after the first event: exactly the rest, by header and by query.
-    rest = read_until_done(http, f"/v1/threads/{thread.id}/runs/{run_id}/events",
-                           headers={"Last-Event-ID": str(ids[0])})
+    rest = read_until_done(
+        http, f"/v1/threads/{thread.id}/runs/{run_id}/events", headers={"Last-Event-ID": str(ids[0])}
+    )
     assert [(f.id, f.data) for f in rest] == [(f.id, f.data) for f in replay[1:]]
     rest = read_until_done(http, f"/v1/threads/{thread.id}/runs/{run_id}/events", params={"after": ids[1]})
     assert [(f.id, f.data) for f in rest] == [(f.id, f.data) for f in replay[2:]]
@@ -50,8 +53,9 @@ def test_stream_true_then_cancel_ends_the_stream(client: openai.OpenAI, http: ht
 def test_create_and_run_stream_starts_with_thread_created(client: openai.OpenAI) -> None:
     assistant = client.beta.assistants.create(model="m")
     names: list[str] = []
-    with client.beta.threads.create_and_run(assistant_id=assistant.id, stream=True,
-                                            thread={"messages": [{"role": "user", "content": "x"}]}) as stream:
+    with client.beta.threads.create_and_run(
+        assistant_id=assistant.id, stream=True, thread={"messages": [{"role": "user", "content": "x"}]}
+    ) as stream:
         for event in stream:
             names.append(event.event)
             if event.event == "thread.run.queued":
@@ -74,16 +78,24 @@ def test_reattach_follows_live_until_the_run_ends(client: openai.OpenAI, http: h
     assert follower.is_alive()
     client.beta.threads.runs.cancel(run_id=run.id, thread_id=thread.id)
     follower.join(10)
-    assert [f.event for f in got] == ["thread.run.created", "thread.run.queued", "thread.run.cancelled", "done"]
+    assert [f.event for f in got] == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.cancelled",
+        "done",
+    ]
 
 
-def test_all_events_feed_filters_and_resumes(client: openai.OpenAI, http: httpx.Client,
-                                             store_server: ServerProcess) -> None:
+def test_all_events_feed_filters_and_resumes(
+    client: openai.OpenAI, http: httpx.Client, store_server: ServerProcess
+) -> None:
     assistant = client.beta.assistants.create(model="m")
     other = client.beta.assistants.create(model="m")
     threads = [client.beta.threads.create() for _ in range(2)]
-    runs = [client.beta.threads.runs.create(thread_id=t.id, assistant_id=a.id)
-            for t, a in zip(threads, (assistant, other), strict=True)]
+    runs = [
+        client.beta.threads.runs.create(thread_id=t.id, assistant_id=a.id)
+        for t, a in zip(threads, (assistant, other), strict=True)
+    ]
     by_assistant = read_until_done(http, "/v1/events", params={"assistant_id": assistant.id}, limit=2)
     assert {f.json()["id"] for f in by_assistant} == {runs[0].id}
     by_thread = read_until_done(http, "/v1/events", params={"thread_id": threads[1].id}, limit=2)
@@ -93,8 +105,12 @@ def test_all_events_feed_filters_and_resumes(client: openai.OpenAI, http: httpx.
     live: list[Frame] = []
 
     def follow() -> None:
-        with http.stream("GET", "/v1/events", params={"thread_id": threads[1].id},
-                         headers={"Last-Event-ID": str(by_thread[-1].id)}) as response:
+        with http.stream(
+            "GET",
+            "/v1/events",
+            params={"thread_id": threads[1].id},
+            headers={"Last-Event-ID": str(by_thread[-1].id)},
+        ) as response:
             for frame in frames(response):
                 live.append(frame)
                 break

@@ -14,8 +14,15 @@ VOCAB = {10: b"a", 11: b"b", 12: b"\xe2\x82", 13: b"\xac", 14: b"<", 15: b"st", 
 
 class FakeEngine:
     def __init__(self, max_sequences: int = 4, *, gated: bool = False) -> None:
-        self.info = ModelInfo(path="fake", architecture="fake", chat_template=None, bos_token="<s>",
-                              eos_token="</s>", add_bos=False, n_ctx_train=1000)
+        self.info = ModelInfo(
+            path="fake",
+            architecture="fake",
+            chat_template=None,
+            bos_token="<s>",
+            eos_token="</s>",
+            add_bos=False,
+            n_ctx_train=1000,
+        )
         self.limits = EngineLimits(max_sequences=max_sequences, n_ctx_seq=1000)
         self.scripts: dict[int, list[int]] = {}
         self.records: list[StepRecord] = []

@@ -41,8 +41,11 @@ async def test_text_then_result_stop_on_end_of_generation(free: tuple[FakeEngine
     generation = batcher.submit([10, 11, 18, EOG, 10], GREEDY, max_tokens=50)
     assert await generation.text() == "abc"
     assert generation.result is not None
-    assert (generation.result.finish_reason, generation.result.prompt_tokens,
-            generation.result.completion_tokens) == ("stop", 5, 3)
+    assert (
+        generation.result.finish_reason,
+        generation.result.prompt_tokens,
+        generation.result.completion_tokens,
+    ) == ("stop", 5, 3)
     await settle()
     assert engine.live_sequences == 0
 
@@ -147,7 +150,9 @@ async def test_cancel_while_queued(free: tuple[FakeEngine, Batcher]) -> None:
     assert engine.live_sequences == 0 and batcher.queued == 0
 
 
-async def test_engine_error_surfaces_as_exception_and_batcher_survives(free: tuple[FakeEngine, Batcher]) -> None:
+async def test_engine_error_surfaces_as_exception_and_batcher_survives(
+    free: tuple[FakeEngine, Batcher],
+) -> None:
     engine, batcher = free
     engine.fail_next_step = EngineError("decode failed")
     generation = batcher.submit([10] * 5, GREEDY, max_tokens=5)
@@ -183,7 +188,7 @@ async def test_close_fails_unfinished_requests() -> None:
     generation = batcher.submit([10] * 50, GREEDY, max_tokens=50)
     await asyncio.to_thread(engine.advance, 1)
     closing = asyncio.create_task(asyncio.to_thread(batcher.close))
-    while not batcher._stopping:
+    while not batcher._stopping:  # noqa: ASYNC110 (a flag set by another thread)
         await asyncio.sleep(0.01)
     engine.close()
     await closing

@@ -103,7 +103,7 @@ def test_partial_update_distinguishes_absent_from_null() -> None:
     (p.CreateMessageRequest, b'{"role": "user", "content": []}', "content"),
     (p.CreateMessageRequest, b'{"role": "user", "content": "x", "attachments": [{"file_id": "f"}]}',
      "attachments"),
-    (p.CreateRunRequest, b'{"assistant_id": "a", "max_completion_tokens": 10}', "max_completion_tokens"),
+    (p.CreateRunRequest, b'{"assistant_id": "a", "max_completion_tokens": 0}', "max_completion_tokens"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "tool_choice": "sometimes"}', "tool_choice"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "tool_choice": {"type": "file_search"}}', "tool_choice"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "truncation_strategy": {"type": "last_messages", '

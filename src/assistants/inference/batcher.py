@@ -103,11 +103,22 @@ class Generation:
 class _Job:
     """Engine-thread state of one request."""
 
-    __slots__ = ("prompt", "params", "max_tokens", "loop", "generation", "seq_id", "completion_tokens",
-                 "decoder", "matcher", "done")
+    __slots__ = (
+        "completion_tokens",
+        "decoder",
+        "done",
+        "generation",
+        "loop",
+        "matcher",
+        "max_tokens",
+        "params",
+        "prompt",
+        "seq_id",
+    )
 
-    def __init__(self, prompt: Sequence[int], params: SamplingParams, max_tokens: int,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, prompt: Sequence[int], params: SamplingParams, max_tokens: int, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.prompt = list(prompt)
         self.params = params
         self.max_tokens = max_tokens
@@ -227,7 +238,9 @@ class Batcher:
             elif job.completion_tokens >= job.max_tokens:
                 self._finish(job, "length", outbox)
 
-    def _finish(self, job: _Job, reason: FinishReason, outbox: dict[_Job, list[str | _Done | _Failed]]) -> None:
+    def _finish(
+        self, job: _Job, reason: FinishReason, outbox: dict[_Job, list[str | _Done | _Failed]]
+    ) -> None:
         if job.done:
             return
         if reason != "cancelled":

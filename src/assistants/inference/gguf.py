@@ -58,8 +58,17 @@ class _Sequence:
 class GGUFEngine:
     """Implements `assistants.inference.engine.Engine` over a GGUF file."""
 
-    def __init__(self, path: Path, *, ctx_size: int, parallel: int, threads: int,
-                 prompt_chunk: int = 128, record_steps: int = 512, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ctx_size: int,
+        parallel: int,
+        threads: int,
+        prompt_chunk: int = 128,
+        record_steps: int = 512,
+        verbose: bool = False,
+    ) -> None:
         if parallel < 1:
             raise ValueError("parallel must be at least 1")
         _init_backend(verbose)
@@ -223,8 +232,9 @@ class GGUFEngine:
             raise EngineError(f"llama_decode failed with status {status}")
         sampled: list[tuple[int, int]] = []
         for sequence in outputs:
-            row = np.ctypeslib.as_array(L.llama_get_logits_ith(self._ctx, sequence.logit_row),
-                                        shape=(self.n_vocab,))
+            row = np.ctypeslib.as_array(
+                L.llama_get_logits_ith(self._ctx, sequence.logit_row), shape=(self.n_vocab,)
+            )
             token = sequence.sampler.sample(row)
             if sequence.last_token is None:  # the prompt just finished: decode from here on
                 self._pending.remove(sequence)
@@ -232,12 +242,14 @@ class GGUFEngine:
             sequence.last_token = token
             sampled.append((sequence.seq_id, token))
         self._step_number += 1
-        self._records.append(StepRecord(
-            step=self._step_number,
-            decoded=tuple(s.seq_id for s in decoding),
-            ingested=tuple(ingested),
-            sampled=tuple(seq for seq, _ in sampled),
-        ))
+        self._records.append(
+            StepRecord(
+                step=self._step_number,
+                decoded=tuple(s.seq_id for s in decoding),
+                ingested=tuple(ingested),
+                sampled=tuple(seq for seq, _ in sampled),
+            )
+        )
         return sampled
 
     def _put(self, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
