@@ -33,12 +33,16 @@ def bundled_model(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) -> Iterator[ServerProcess]:
-    """A server with the real model: 8 parallel sequences of 1024 tokens."""
-    with ServerProcess(tmp_path_factory.mktemp("model-data"), "--model", str(bundled_model),
-                       "--parallel", "8", "--ctx-size", "8192") as server:
+    """A server with the bundled model, 8 parallel sequences, and the --debug inference view."""
+    server = ServerProcess(tmp_path_factory.mktemp("model-data"), "--model", str(bundled_model),
+                           "--parallel", "8", "--ctx-size", "8192", "--debug")
+    server.start(timeout=300)  # loading competes with other work on a busy machine
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture()
 def model_client(model_server: ServerProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="test", max_retries=0, timeout=300)
+    return openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="test", max_retries=0, timeout=600)
