@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistants import protocol as p
 from assistants.errors import not_found
 from assistants.store.ids import new_id, now
-from assistants.store.models import Record, assistants, record_columns
+from assistants.store.models import Record, assistants, record_columns, select_records
 from assistants.store.pagination import Page, PageRequest, fetch_page
 
 DEFAULT_TEMPERATURE = 1.0
@@ -30,13 +30,13 @@ async def create_assistant(session: AsyncSession, request: p.CreateAssistantRequ
         "top_p": DEFAULT_TOP_P if request.top_p is None else request.top_p,
         "response_format": p.to_json_value(request.response_format or "auto"),
     }
-    await session.execute(sa.insert(assistants).values(values))
+    await session.execute(sa.insert(assistants), values)
     return values
 
 
 async def get_assistant(session: AsyncSession, assistant_id: str) -> Record:
     row = (await session.execute(
-        sa.select(*record_columns(assistants)).where(assistants.c.id == assistant_id))).mappings().first()
+        select_records(assistants).where(assistants.c.id == assistant_id))).mappings().first()
     if row is None:
         raise not_found("assistant", assistant_id)
     return row
@@ -81,4 +81,4 @@ async def delete_assistant(session: AsyncSession, assistant_id: str) -> None:
 
 
 async def list_assistants(session: AsyncSession, page: PageRequest) -> Page:
-    return await fetch_page(session, assistants, (), page)
+    return await fetch_page(session, assistants, {}, page)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
-from assistants.store.models import Record, record_columns, run_events
+from assistants.store.models import Record, run_events, select_records
 
 
 async def append_event(session: AsyncSession, run: Record, event: str, data: Any) -> int:
@@ -20,16 +20,16 @@ async def append_event(session: AsyncSession, run: Record, event: str, data: Any
     precision (SQLite stores the REAL as is): the pickup-latency measurement reads it.
     """
     text = data if isinstance(data, str) else p.encoder.encode(data).decode()
-    result = await session.execute(sa.insert(run_events).values(
-        run_id=run["id"], thread_id=run["thread_id"], assistant_id=run["assistant_id"],
-        event=event, data=text, created_at=time.time()).returning(run_events.c.seq))
+    result = await session.execute(sa.insert(run_events).returning(run_events.c.seq), {
+        "run_id": run["id"], "thread_id": run["thread_id"], "assistant_id": run["assistant_id"],
+        "event": event, "data": text, "created_at": time.time()})
     return int(result.scalar_one())
 
 
 async def events_after(session: AsyncSession, *, run_id: str | None = None, thread_id: str | None = None,
                        after_seq: int = 0, limit: int = 1000) -> list[Record]:
     """Events with seq > after_seq for one run (or one thread), in seq order."""
-    statement = sa.select(*record_columns(run_events)).where(run_events.c.seq > after_seq)
+    statement = select_records(run_events).where(run_events.c.seq > after_seq)
     if run_id is not None:
         statement = statement.where(run_events.c.run_id == run_id)
     if thread_id is not None:

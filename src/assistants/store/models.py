@@ -185,6 +185,12 @@ Record = Mapping[str, Any]
 
 
 @functools.cache
+def select_records(table: sa.Table) -> sa.Select[Any]:
+    """`SELECT <record_columns> FROM table`, built once (statements are immutable; `.where()` copies)."""
+    return sa.select(*record_columns(table))
+
+
+@functools.cache
 def record_columns(table: sa.Table) -> tuple[sa.Label[Any], ...]:
     """Select list producing records with plain-`str` keys. A column given an explicit name
     (`metadata`) is keyed by SQLAlchemy's `quoted_name`, which msgspec rejects as a dict key."""

@@ -10,6 +10,7 @@ thread) is a 400 naming the parameter, rather than a silent empty page that woul
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants.errors import InvalidRequest
-from assistants.store.models import Record, record_columns
+from assistants.store.models import Record, select_records
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -55,31 +56,50 @@ class Page:
     has_more: bool
 
 
-async def fetch_page(session: AsyncSession, table: sa.Table, where: Sequence[sa.ColumnElement[bool]],
+async def fetch_page(session: AsyncSession, table: sa.Table, scope: dict[str, Any],
                      request: PageRequest) -> Page:
-    """One page of `table` rows matching `where` (the list's scope, e.g. thread_id = ...)."""
-    created_at, sequence = table.c.created_at, table.c.sequence
-    conditions = list(where)
-    for param, cursor in (("after", request.after), ("before", request.before)):
-        if cursor is None:
-            continue
-        key = (await session.execute(
-            sa.select(created_at, sequence).where(table.c.id == cursor, *where))).first()
-        if key is None:
-            raise InvalidRequest(f"Invalid '{param}': no object with id '{cursor}' in this list.",
-                                 param=param)
-        # "after" in descending order means older; "before" in descending order means newer.
-        forward = (param == "after") == (request.order == "asc")
-        conditions.append(_beyond(created_at, sequence, key[0], key[1], greater=forward))
-    ordering = (created_at.asc(), sequence.asc()) if request.order == "asc" else (
-        created_at.desc(), sequence.desc())
-    statement = (sa.select(*record_columns(table)).where(*conditions).order_by(*ordering)
-                 .limit(request.limit + 1))
-    rows = (await session.execute(statement)).mappings().all()
+    """One page of `table` rows whose columns equal `scope` (the list, e.g. {"thread_id": ...})."""
+    statement = _page_statement(table, tuple(scope), request.order, request.after is not None,
+                                request.before is not None)
+    params = {**scope, "after": request.after, "before": request.before, "limit": request.limit + 1}
+    rows = (await session.execute(statement, params)).mappings().all()
+    if not rows:
+        # A cursor that is not in this list matches nothing: tell that apart from a real empty page.
+        for param, cursor in (("after", request.after), ("before", request.before)):
+            if cursor is not None and not await _in_list(session, table, scope, cursor):
+                raise InvalidRequest(f"Invalid '{param}': no object with id '{cursor}' in this list.",
+                                     param=param)
     return Page(rows=rows[: request.limit], has_more=len(rows) > request.limit)
 
 
-def _beyond(created_at: sa.Column[Any], sequence: sa.Column[Any], at: int, seq: int, *,
+async def _in_list(session: AsyncSession, table: sa.Table, scope: dict[str, Any], object_id: str) -> bool:
+    where = [table.c[name] == value for name, value in scope.items()]
+    found = await session.execute(sa.select(table.c.id).where(table.c.id == object_id, *where))
+    return found.first() is not None
+
+
+@functools.cache
+def _page_statement(table: sa.Table, scope: tuple[str, ...], order: Order, after: bool,
+                    before: bool) -> sa.Select[Any]:
+    """Built once per shape and reused with bound values: building and keying a statement costs more
+    CPU than SQLite takes to run it. Cursor keys are looked up inside the statement."""
+    created_at, sequence = table.c.created_at, table.c.sequence
+    in_scope = [table.c[name] == sa.bindparam(name) for name in scope]
+    conditions = list(in_scope)
+    for param, present in (("after", after), ("before", before)):
+        if not present:
+            continue
+        cursor = table.c.id == sa.bindparam(param)
+        at = sa.select(created_at).where(cursor, *in_scope).scalar_subquery()
+        seq = sa.select(sequence).where(cursor, *in_scope).scalar_subquery()
+        # "after" in descending order means older; "before" in descending order means newer.
+        forward = (param == "after") == (order == "asc")
+        conditions.append(_beyond(created_at, sequence, at, seq, greater=forward))
+    ordering = (created_at.asc(), sequence.asc()) if order == "asc" else (created_at.desc(), sequence.desc())
+    return select_records(table).where(*conditions).order_by(*ordering).limit(sa.bindparam("limit"))
+
+
+def _beyond(created_at: sa.Column[Any], sequence: sa.Column[Any], at: Any, seq: Any, *,
             greater: bool) -> sa.ColumnElement[bool]:
     # Expanded row-value comparison: (created_at, sequence) > (at, seq), which any SQL database runs.
     if greater:

@@ -16,7 +16,7 @@ from assistants.store.assistants import get_assistant
 from assistants.store.events import append_event
 from assistants.store.ids import new_id, now
 from assistants.store.messages import insert_messages
-from assistants.store.models import Record, record_columns, runs, threads
+from assistants.store.models import Record, record_columns, runs, select_records, threads
 from assistants.store.pagination import Page, PageRequest, fetch_page
 
 RUN_TTL_SECONDS = 600
@@ -91,7 +91,7 @@ async def create_run(session: AsyncSession, thread_id: str,
         "expires_at": created_at + RUN_TTL_SECONDS, "started_at": None, "cancelled_at": None,
         "failed_at": None, "completed_at": None, "attempts": 0,
     })
-    await session.execute(sa.insert(runs).values(values))
+    await session.execute(sa.insert(runs), values)
     if new_thread is not None:
         await append_event(session, values, "thread.created", p.thread_object(new_thread))
     run = p.run_object(values)
@@ -102,7 +102,7 @@ async def create_run(session: AsyncSession, thread_id: str,
 
 async def get_run(session: AsyncSession, thread_id: str, run_id: str) -> Record:
     """A run of this thread; a run of another thread is a 404 as well."""
-    row = (await session.execute(sa.select(*record_columns(runs)).where(
+    row = (await session.execute(select_records(runs).where(
         runs.c.id == run_id, runs.c.thread_id == thread_id))).mappings().first()
     if row is None:
         raise not_found("run", run_id)
@@ -110,7 +110,7 @@ async def get_run(session: AsyncSession, thread_id: str, run_id: str) -> Record:
 
 
 async def list_runs(session: AsyncSession, thread_id: str, page: PageRequest) -> Page:
-    result = await fetch_page(session, runs, [runs.c.thread_id == thread_id], page)
+    result = await fetch_page(session, runs, {"thread_id": thread_id}, page)
     if not result.rows:
         found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id))).first()
         if found is None:
@@ -182,6 +182,6 @@ async def update_run_columns(session: AsyncSession, run_id: str, **columns: Any)
 
 async def runs_in_status(session: AsyncSession, *statuses: str) -> list[Record]:
     """Runs in these statuses, oldest first (start-up recovery, expiry sweeps)."""
-    result = await session.execute(sa.select(*record_columns(runs)).where(runs.c.status.in_(statuses))
+    result = await session.execute(select_records(runs).where(runs.c.status.in_(statuses))
                                    .order_by(runs.c.sequence))
     return list(result.mappings().all())

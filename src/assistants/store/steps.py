@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistants import protocol as p
 from assistants.errors import not_found
 from assistants.store.ids import new_id, now
-from assistants.store.models import Record, record_columns, run_steps
+from assistants.store.models import Record, record_columns, run_steps, select_records
 from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.runs import get_run
 
@@ -27,7 +27,7 @@ async def create_step(session: AsyncSession, run: Record, step_details: p.StepDe
         "cancelled_at": None, "failed_at": None,
         "completed_at": created_at if status == "completed" else None, "metadata": None,
     }
-    await session.execute(sa.insert(run_steps).values(values))
+    await session.execute(sa.insert(run_steps), values)
     return values
 
 
@@ -44,7 +44,7 @@ async def update_step_columns(session: AsyncSession, step_id: str, **columns: An
 
 
 async def get_step(session: AsyncSession, thread_id: str, run_id: str, step_id: str) -> Record:
-    row = (await session.execute(sa.select(*record_columns(run_steps)).where(
+    row = (await session.execute(select_records(run_steps).where(
         run_steps.c.id == step_id, run_steps.c.run_id == run_id, run_steps.c.thread_id == thread_id,
     ))).mappings().first()
     if row is None:
@@ -53,8 +53,7 @@ async def get_step(session: AsyncSession, thread_id: str, run_id: str, step_id: 
 
 
 async def list_steps(session: AsyncSession, thread_id: str, run_id: str, page: PageRequest) -> Page:
-    result = await fetch_page(session, run_steps, [run_steps.c.run_id == run_id,
-                                                   run_steps.c.thread_id == thread_id], page)
+    result = await fetch_page(session, run_steps, {"run_id": run_id, "thread_id": thread_id}, page)
     if not result.rows:
         await get_run(session, thread_id, run_id)  # 404 for an unknown run (or thread)
     return result
@@ -62,7 +61,7 @@ async def list_steps(session: AsyncSession, thread_id: str, run_id: str, page: P
 
 async def steps_of_run(session: AsyncSession, run_id: str, *statuses: str) -> list[Record]:
     """A run's steps (optionally only in these statuses), oldest first: the worker ends them with the run."""
-    statement = sa.select(*record_columns(run_steps)).where(run_steps.c.run_id == run_id)
+    statement = select_records(run_steps).where(run_steps.c.run_id == run_id)
     if statuses:
         statement = statement.where(run_steps.c.status.in_(statuses))
     result = await session.execute(statement.order_by(run_steps.c.created_at, run_steps.c.sequence))

@@ -9,7 +9,7 @@ from assistants import protocol as p
 from assistants.errors import not_found
 from assistants.store.ids import new_id, now
 from assistants.store.messages import insert_messages
-from assistants.store.models import Record, record_columns, threads
+from assistants.store.models import Record, record_columns, select_records, threads
 
 
 async def create_thread(session: AsyncSession, request: p.CreateThreadRequest | None) -> Record:
@@ -17,14 +17,14 @@ async def create_thread(session: AsyncSession, request: p.CreateThreadRequest | 
     request = request or p.CreateThreadRequest()
     values = {"id": new_id("thread_"), "created_at": now(), "metadata": request.metadata or {},
               "tool_resources": {}}
-    await session.execute(sa.insert(threads).values(values))
+    await session.execute(sa.insert(threads), values)
     await insert_messages(session, values["id"], request.messages or ())
     return values
 
 
 async def get_thread(session: AsyncSession, thread_id: str) -> Record:
     row = (await session.execute(
-        sa.select(*record_columns(threads)).where(threads.c.id == thread_id))).mappings().first()
+        select_records(threads).where(threads.c.id == thread_id))).mappings().first()
     if row is None:
         raise not_found("thread", thread_id)
     return row
