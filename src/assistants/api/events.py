@@ -26,6 +26,19 @@ KEEPALIVE_SECONDS = 15.0
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+class _Keepalive(ServerSentEventMessage):
+    """A bare comment line, NOT followed by a blank line. The SDK's decoder keeps the last `id:` and
+    dispatches an event (data '', which it then fails to parse as JSON) at every blank line once it
+    has seen one, so a `: keepalive` + blank line frame breaks `runs.stream()` after 15 quiet seconds
+    (a forced tool call is generated without any event). A comment line alone dispatches nothing."""
+
+    def encode(self) -> bytes:
+        return b": keepalive\r\n"
+
+
+_KEEPALIVE = _Keepalive(comment="keepalive", data=None)
+
+
 def _error_frame(run_event: Event) -> ServerSentEventMessage:
     """`event: error` after `thread.run.failed`, in the wrapped form the SDK's helpers raise on."""
     run = msgspec.json.decode(run_event.data)
@@ -40,7 +53,7 @@ async def sse_frames(bus: EventBus, flt: EventFilter, after: int, *, stop: Calla
     """Frames for one subscriber. Ends with `done` after a `stop` event (run streams)."""
     async for event in bus.follow(flt, after, keepalive=keepalive, stop=stop):
         if event is None:
-            yield ServerSentEventMessage(comment="keepalive", data=None)
+            yield _KEEPALIVE
             continue
         yield ServerSentEventMessage(data=event.data.decode(), event=event.event, id=event.seq)
         if event.event == "thread.run.failed" and stop is not None:

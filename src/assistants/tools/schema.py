@@ -42,7 +42,7 @@ _KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties",
                        "const", "anyOf", "oneOf", "$ref", "$defs", "definitions"}) | ANNOTATIONS
 _LOCAL_REF = re.compile(r"^#/(\$defs|definitions)/[^/]+$")
 
-MAX_PARALLEL_CALLS = 8
+MAX_PARALLEL_CALLS = 4
 """Calls one turn may make when parallel tool calls are allowed (the grammar bounds the list)."""
 
 
