@@ -30,7 +30,7 @@ USER = [{"role": "user", "content": "hi"}]
             },
             "messages[0].content[0]",
         ),
-        ({"tools": [{"type": "code_interpreter"}]}, "tools"),
+        ({"tools": [{"type": "code_interpreter"}]}, "tools[0].type"),
         ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools[0].function.name"),
         (
             {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "integer",
@@ -43,7 +43,7 @@ USER = [{"role": "user", "content": "hi"}]
              "tool_choice": {"type": "function", "function": {"name": "g"}}},
             "tool_choice",
         ),
-        ({"response_format": {"type": "xml"}}, "response_format"),
+        ({"response_format": {"type": "xml"}}, "response_format.type"),
         (
             {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {
                 "type": "object", "properties": {"n": {"type": "integer", "maximum": 3}}}}}},
