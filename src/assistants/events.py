@@ -59,6 +59,9 @@ PAUSE_RUN_EVENTS = frozenset({"thread.run.requires_action"})
 
 _encode = msgspec.json.Encoder().encode
 StagedWrite = Callable[[AsyncSession], Awaitable[None]]
+StagedWriteFactory = Callable[[], StagedWrite]
+"""Called when a transaction takes it (synchronously, together with the buffered events), so the
+write reflects exactly the state those events describe; e.g. a message's text up to its last delta."""
 
 
 class Database(Protocol):
@@ -210,7 +213,7 @@ class EventBus:
         self.log = log or EventLog()
         self._lock = asyncio.Lock()
         self._pending: list[PendingEvent] = []
-        self._staged: dict[str, StagedWrite] = {}
+        self._staged: dict[str, StagedWriteFactory] = {}
         self._dirty = asyncio.Event()
         self._subscribers: set[_Subscriber] = set()
         self._flusher: asyncio.Task[None] | None = None
@@ -234,8 +237,8 @@ class EventBus:
                                      assistant_id=assistant_id))
         self._dirty.set()
 
-    def stage(self, key: str, write: StagedWrite) -> None:
-        """Run `write(session)` in the next transaction, before its events (the latest per key wins).
+    def stage(self, key: str, write: StagedWriteFactory) -> None:
+        """Run `write()(session)` in the next transaction, before its events (the latest per key wins).
 
         How a streaming message grows in the database at flush granularity: its partial text commits
         in the same transaction as the deltas that built it, without a write per token.
@@ -254,9 +257,10 @@ class EventBus:
             # so anything the body writes to the log (here or via store.append_event) comes after.
             staged, self._staged = self._staged, {}
             taken, self._pending = self._pending, []
+            writes = [factory() for factory in staged.values()]  # same instant as `taken`
             try:
                 async with self._database.write() as session:
-                    for write in staged.values():
+                    for write in writes:
                         await write(session)
                     await self.log.insert(session, taken)
                     tx = Transaction(session)

@@ -24,11 +24,11 @@ def client(store_server: ServerProcess) -> openai.OpenAI:
 
 
 @pytest.fixture(scope="session")
-def bundled_model(request: pytest.FixtureRequest) -> Path:
-    """The bundled GGUF, assembled once into pytest's cache dir (kept across sessions)."""
+def bundled_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled Gemma GGUF, assembled once per test session (253 MB) and shared by model servers."""
     from assistants.inference.bundled import ensure_bundled_model
 
-    return ensure_bundled_model(Path(request.config.cache.mkdir("bundled-model")), progress=False)
+    return ensure_bundled_model(tmp_path_factory.mktemp("bundled-model"), progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -156,9 +156,11 @@ def test_unknown_assistant_is_404_and_writes_nothing(client: openai.OpenAI) -> N
     assert client.beta.threads.messages.list(thread.id).data == []
 
 
-def test_stream_is_refused_before_anything_is_written(client: openai.OpenAI, assistant: Assistant) -> None:
+def test_a_bad_stream_request_is_a_json_error_before_anything_is_written(client: openai.OpenAI) -> None:
+    # stream=true is served by the run events SSE (tests/integration/test_runs_events_store.py); a
+    # request that fails validation still gets a plain JSON 4xx and writes no run.
     thread = client.beta.threads.create()
-    with pytest.raises(openai.BadRequestError) as raised:
-        client.beta.threads.runs.create(thread.id, assistant_id=assistant.id, stream=True)
-    assert raised.value.param == "stream"  # type: ignore[attr-defined]
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.beta.threads.runs.create(thread.id, assistant_id="asst_missing", stream=True)
+    assert raised.value.param == "assistant_id"  # type: ignore[attr-defined]
     assert client.beta.threads.runs.list(thread.id).data == []

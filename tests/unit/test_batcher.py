@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -192,5 +193,26 @@ async def test_close_fails_unfinished_requests() -> None:
         await asyncio.sleep(0.01)
     engine.close()
     await closing
-    with pytest.raises(RuntimeError, match="shutting down"):
+    with pytest.raises(RuntimeError, match="engine stopped"):
         await generation.text()
+
+
+async def test_an_abandoned_generation_is_dropped(free: tuple[FakeEngine, Batcher]) -> None:
+    engine, batcher = free
+    generation = batcher.submit([10] * 10_000, GREEDY, max_tokens=10_000)
+    await generation.__anext__()
+    del generation
+    gc.collect()
+    await settle()
+    assert engine.live_sequences == 0
+
+
+async def test_a_crashed_engine_thread_fails_requests_instead_of_hanging() -> None:
+    engine = FakeEngine(max_sequences=1)
+    engine.is_end_of_generation = None  # type: ignore[assignment,method-assign]  # a bug: calling it raises
+    batcher = Batcher(engine)
+    generation = batcher.submit([10, 11], GREEDY, max_tokens=5)
+    with pytest.raises(RuntimeError, match="engine stopped"):
+        await generation.text()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit([10], GREEDY, max_tokens=1)

@@ -66,7 +66,10 @@ def emit(bus: EventBus, run: str, name: str, n: int) -> None:
 async def test_emits_are_batched_into_few_commits(bus: EventBus, database: FileDatabase) -> None:
     for n in range(300):
         emit(bus, f"run_{n % 3}", "thread.message.delta", n)
-    await asyncio.sleep(0.2)
+    async with asyncio.timeout(10):
+        while bus.flushes == 0:  # noqa: ASYNC110 - the counter is what is under test
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # room for a (wrong) second flush
     events = await bus.replay(EventFilter())
     assert [msgspec.json.decode(e.data)["n"] for e in events] == list(range(300))
     assert [e.seq for e in events] == sorted({e.seq for e in events})
@@ -196,3 +199,27 @@ def test_sqlite_keeps_a_float_in_an_integer_column(tmp_path: Path) -> None:
         conn.exec_driver_sql("CREATE TABLE t (created_at INTEGER NOT NULL)")
         conn.exec_driver_sql("INSERT INTO t VALUES (1700000000.125)")
         assert conn.exec_driver_sql("SELECT created_at FROM t").scalar_one() == 1700000000.125
+
+
+async def test_events_written_outside_the_bus_are_published_after_a_poke(bus: EventBus,
+                                                                         database: FileDatabase) -> None:
+    """A store repository appends to run_events in its own transaction; poke() publishes the tail."""
+    seen: list[Event] = []
+
+    async def listen() -> None:
+        async for event in bus.follow(EventFilter(), after=0):
+            if event is not None:
+                seen.append(event)
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.05)
+    async with database.write() as session:
+        await session.execute(sa.text(
+            "INSERT INTO run_events (run_id, thread_id, assistant_id, event, data, created_at) "
+            "VALUES ('run_x', 'thread_x', NULL, 'thread.run.created', '{}', 1)"))
+    await asyncio.sleep(0.1)
+    assert seen == []  # committed, but nobody told the bus
+    bus.poke()
+    await asyncio.sleep(0.1)
+    assert [(e.run_id, e.event) for e in seen] == [("run_x", "thread.run.created")]
+    listener.cancel()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -19,7 +22,10 @@ async def test_concurrent_writers_and_readers(database: Database) -> None:
     async def writer(i: int) -> None:
         for j in range(5):
             async with database.write() as session:
-                # read-then-write in one transaction: the pattern that fails under deferred BEGIN
+                # Read, yield to the loop mid-transaction, then write: the interleaving that ends in
+                # "database is locked" unless writers take the lock up front, one at a time.
+                await store.get_thread(session, thread["id"])
+                await asyncio.sleep(0)
                 await store.create_message(session, thread["id"],
                                            p.CreateMessageRequest(role="user", content=f"{i}-{j}"))
 
@@ -35,20 +41,25 @@ async def test_concurrent_writers_and_readers(database: Database) -> None:
     assert count == 200
 
 
-async def test_two_databases_on_one_file_both_write(database: Database, database_url: str) -> None:
-    """A second process (here: a second Database) waits on SQLite's lock instead of failing."""
-    other = await Database.open(database_url)
+async def test_writer_waits_for_another_process_holding_the_lock(database: Database, database_url: str,
+                                                                 tmp_path: Path) -> None:
+    """Another process in a write transaction: our write waits (busy timeout) instead of failing."""
+    db_file = tmp_path / "test.db"
+    holder = subprocess.Popen([sys.executable, "-c", (  # noqa: ASYNC220 (a real second process)
+        "import sqlite3, sys, time\n"
+        f"c = sqlite3.connect({str(db_file)!r}, isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE'); c.execute(\"INSERT INTO threads (id, created_at, metadata) "
+        "VALUES ('thread_other', 1, '{}')\")\n"
+        "print('locked', flush=True); time.sleep(0.5); c.execute('COMMIT')\n")],
+        stdout=subprocess.PIPE, text=True)
     try:
-        async def create(db: Database) -> None:
-            for _ in range(20):
-                async with db.write() as session:
-                    await store.create_thread(session, None)
-
-        await asyncio.gather(create(database), create(other), create(database), create(other))
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        async with database.write() as session:
+            await store.create_thread(session, None)
     finally:
-        await other.close()
+        assert holder.wait(10) == 0
     async with database.read() as session:
-        assert (await session.execute(sa.text("SELECT count(*) FROM threads"))).scalar() == 80
+        assert (await session.execute(sa.text("SELECT count(*) FROM threads"))).scalar() == 2
 
 
 async def test_failed_write_rolls_back(database: Database) -> None:

@@ -23,6 +23,7 @@ from assistants.runs.executor import Executor, build_prompt
 from assistants.runs.worker import Worker
 from assistants.store.migrate import upgrade_to_head
 from assistants.store.models import messages, run_events, run_steps, runs
+from assistants.store.records import all_records, first_record, record_columns
 
 
 class ScriptedGeneration:
@@ -145,15 +146,10 @@ async def wait_status(db: store.Database, run_id: str, *statuses: str, limit: fl
     async def poll() -> dict[str, Any]:
         while True:
             async with db.read() as session:
-                row = (
-                    (
-                        await session.execute(
-                            sa.select(*store.models.record_columns(runs)).where(runs.c.id == run_id)
-                        )
-                    )
-                    .mappings()
-                    .one()
+                row = first_record(
+                    await session.execute(sa.select(*record_columns(runs)).where(runs.c.id == run_id))
                 )
+                assert row is not None
             if row["status"] in statuses:
                 return dict(row)
             await asyncio.sleep(0.01)
@@ -163,14 +159,8 @@ async def wait_status(db: store.Database, run_id: str, *statuses: str, limit: fl
 
 async def run_messages(db: store.Database, run_id: str) -> list[dict[str, Any]]:
     async with db.read() as session:
-        rows = (
-            (
-                await session.execute(
-                    sa.select(*store.models.record_columns(messages)).where(messages.c.run_id == run_id)
-                )
-            )
-            .mappings()
-            .all()
+        rows = all_records(
+            await session.execute(sa.select(*record_columns(messages)).where(messages.c.run_id == run_id))
         )
     return [dict(r) for r in rows]
 

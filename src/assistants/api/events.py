@@ -26,17 +26,16 @@ KEEPALIVE_SECONDS = 15.0
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-class _Keepalive(ServerSentEventMessage):
-    """A bare comment line, NOT followed by a blank line. The SDK's decoder keeps the last `id:` and
-    dispatches an event (data '', which it then fails to parse as JSON) at every blank line once it
-    has seen one, so a `: keepalive` + blank line frame breaks `runs.stream()` after 15 quiet seconds
-    (a forced tool call is generated without any event). A comment line alone dispatches nothing."""
+class KeepAlive(ServerSentEventMessage):
+    """A bare comment line, NOT followed by a blank line.
+
+    A comment plus a blank line is an empty event to a client that saw an `id:` before: per the SSE
+    spec the last event id persists, so the openai SDK's decoder dispatches `data: ""` and then fails to
+    parse it as JSON. A lone comment line keeps the connection busy and dispatches nothing.
+    """
 
     def encode(self) -> bytes:
         return b": keepalive\r\n"
-
-
-_KEEPALIVE = _Keepalive(comment="keepalive", data=None)
 
 
 def _error_frame(run_event: Event) -> ServerSentEventMessage:
@@ -53,7 +52,7 @@ async def sse_frames(bus: EventBus, flt: EventFilter, after: int, *, stop: Calla
     """Frames for one subscriber. Ends with `done` after a `stop` event (run streams)."""
     async for event in bus.follow(flt, after, keepalive=keepalive, stop=stop):
         if event is None:
-            yield _KEEPALIVE
+            yield KeepAlive()
             continue
         yield ServerSentEventMessage(data=event.data.decode(), event=event.event, id=event.seq)
         if event.event == "thread.run.failed" and stop is not None:

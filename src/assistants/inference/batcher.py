@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,7 +124,8 @@ class _Job:
         self.params = params
         self.max_tokens = max_tokens
         self.loop = loop
-        self.generation: Generation | None = None
+        self.generation: weakref.ref[Generation] | None = None
+        """Weak: a Generation nobody holds any more is cancelled at the next step (see `_deliver`)."""
         self.seq_id: int | None = None
         self.completion_tokens = 0
         self.decoder = TokenTextDecoder()
@@ -151,7 +153,7 @@ class Batcher:
             raise ValueError("max_tokens must be at least 1")
         job = _Job(prompt, params, max_tokens, asyncio.get_running_loop())
         generation = Generation(self, job)
-        job.generation = generation
+        job.generation = weakref.ref(generation)
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the batcher is closed")
@@ -182,6 +184,14 @@ class Batcher:
     # -- engine thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException:
+            log.exception("the engine thread stopped unexpectedly")
+        finally:
+            self._shutdown()
+
+    def _loop(self) -> None:
         while True:
             with self._cond:
                 while not (self._stopping or self._waiting or self._cancels or self._active):
@@ -211,7 +221,6 @@ class Batcher:
             if self._active:
                 self._step(outbox)
             self._deliver(outbox)
-        self._shutdown()
 
     def _step(self, outbox: dict[_Job, list[str | _Done | _Failed]]) -> None:
         try:
@@ -278,8 +287,11 @@ class Batcher:
     def _deliver(self, outbox: dict[_Job, list[str | _Done | _Failed]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Generation, list[Any]]]] = {}
         for job, items in outbox.items():
-            if job.generation is not None:
-                by_loop.setdefault(job.loop, []).append((job.generation, items))
+            generation = job.generation() if job.generation is not None else None
+            if generation is None:
+                self._drop(job)  # dropped without cancel(): nobody will ever read this output
+            else:
+                by_loop.setdefault(job.loop, []).append((generation, items))
         for loop, batch in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_hand_over, batch)
@@ -294,8 +306,9 @@ class Batcher:
 
     def _shutdown(self) -> None:
         outbox: dict[_Job, list[str | _Done | _Failed]] = {}
-        error = RuntimeError("the inference engine is shutting down")
+        error = RuntimeError("the inference engine stopped")
         with self._cond:
+            self._stopping = True
             pending = list(self._waiting) + list(self._active.values())
             self._waiting.clear()
         for job in pending:

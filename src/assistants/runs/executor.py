@@ -204,7 +204,9 @@ class Executor:
             first = not pieces
             pieces.append(piece)
             self.bus.emit("thread.message.delta", _delta(opened[0], piece, first), **ids)
-            self.bus.stage(f"message:{opened[0]}", _partial_text_write(opened[0], "".join(pieces)))
+            message_id = opened[0]
+            # Joined only when a flush takes it: no O(n^2) text building per token.
+            self.bus.stage(f"message:{message_id}", lambda: _partial_text_write(message_id, "".join(pieces)))
 
         # Output that is (forced) or may be (auto, starting with `{`) tool calls is held back until it
         # ends; everything else streams as the message (see assistants.tools.plan).

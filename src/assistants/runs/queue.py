@@ -30,7 +30,8 @@ from assistants.events import EventBus, Transaction
 from assistants.protocol.runs import Run
 from assistants.runs import state
 from assistants.store.ids import now
-from assistants.store.models import messages, record_columns, run_events, run_steps, runs
+from assistants.store.models import messages, run_events, run_steps, runs
+from assistants.store.records import all_records, first_record, record_columns
 
 
 def emit_run(tx: Transaction, row: Mapping[str, Any], status: str | None = None) -> None:
@@ -44,7 +45,10 @@ async def claim_runs(bus: EventBus, limit: int) -> list[Run]:
         return []
     current = now()
     async with bus.transaction() as tx:
-        oldest = (sa.select(runs.c.id).where(runs.c.status == "queued")
+        # A run past expires_at is left for the expiry sweep, never started.
+        oldest = (sa.select(runs.c.id)
+                  .where(runs.c.status == "queued",
+                         sa.or_(runs.c.expires_at.is_(None), runs.c.expires_at > current))
                   .order_by(runs.c.sequence).limit(limit).scalar_subquery())
         result = await tx.session.execute(
             sa.update(runs)
@@ -53,7 +57,7 @@ async def claim_runs(bus: EventBus, limit: int) -> list[Run]:
                     attempts=runs.c.attempts + 1)
             .returning(*record_columns(runs))
         )
-        rows = sorted(result.mappings(), key=lambda r: r["sequence"])
+        rows = sorted(all_records(result), key=lambda r: r["sequence"])
         for row in rows:
             emit_run(tx, row)
     return [p.run_object(row) for row in rows]
@@ -65,7 +69,7 @@ async def finish_orphaned_cancels(bus: EventBus, running: Collection[str]) -> li
         result = await tx.session.execute(
             sa.select(*record_columns(runs)).where(runs.c.status == "cancelling"))
         done = []
-        for row in [r for r in result.mappings() if r["id"] not in running]:
+        for row in [r for r in all_records(result) if r["id"] not in running]:
             updated = await set_run(tx.session, row["id"], "cancelling", status="cancelled",
                                     cancelled_at=now(), expires_at=None, required_action=None)
             await end_open_steps_and_message(tx, updated, "cancelled")
@@ -85,7 +89,7 @@ async def expire_runs(bus: EventBus) -> list[str]:
             .values(status="expired", required_action=None)
             .returning(*record_columns(runs))
         )
-        rows = list(result.mappings())
+        rows = all_records(result)
         for row in rows:
             await end_open_steps_and_message(tx, row, "expired")
             emit_run(tx, row)
@@ -97,13 +101,12 @@ async def rewind_run(tx: Transaction, row: Mapping[str, Any], *, count_attempt: 
     the events of the abandoned attempt, then announce `thread.run.queued`."""
     session = tx.session
     run_id = row["id"]
-    open_steps = (await session.execute(
-        sa.select(run_steps.c.id, run_steps.c.step_details)
-        .where(run_steps.c.run_id == run_id, run_steps.c.status == "in_progress")
-    )).all()
-    message_ids = [s.step_details.get("message_creation", {}).get("message_id")
-                   for s in open_steps if s.step_details.get("type") == "message_creation"]
-    await session.execute(sa.delete(run_steps).where(run_steps.c.id.in_([s.id for s in open_steps])))
+    open_steps = all_records(await session.execute(
+        sa.select(*record_columns(run_steps))
+        .where(run_steps.c.run_id == run_id, run_steps.c.status == "in_progress")))
+    message_ids = [s["step_details"].get("message_creation", {}).get("message_id")
+                   for s in open_steps if s["step_details"].get("type") == "message_creation"]
+    await session.execute(sa.delete(run_steps).where(run_steps.c.id.in_([s["id"] for s in open_steps])))
     await session.execute(sa.delete(messages).where(messages.c.id.in_([m for m in message_ids if m]),
                                                     messages.c.run_id == run_id))
     last_start = sa.select(sa.func.max(run_events.c.seq)).where(
@@ -125,7 +128,7 @@ async def recover_runs(bus: EventBus, *, max_attempts: int) -> dict[str, list[st
         result = await tx.session.execute(
             sa.select(*record_columns(runs)).where(runs.c.status.in_(("in_progress", "cancelling")))
             .order_by(runs.c.sequence))
-        for row in list(result.mappings()):
+        for row in all_records(result):
             if row["status"] == "cancelling":
                 updated = await set_run(tx.session, row["id"], "cancelling", status="cancelled",
                                          cancelled_at=now(), expires_at=None)
@@ -160,7 +163,7 @@ async def end_open_steps_and_message(tx: Transaction, run: Mapping[str, Any], ru
     result = await session.execute(
         sa.update(run_steps).where(run_steps.c.run_id == run["id"], run_steps.c.status == "in_progress")
         .values(**step_values).returning(*record_columns(run_steps)))
-    steps = list(result.mappings())
+    steps = all_records(result)
     message_ids = [s["step_details"].get("message_creation", {}).get("message_id") for s in steps
                    if s["step_details"].get("type") == "message_creation"]
     reason = state.MESSAGE_INCOMPLETE_REASON.get(run_status)
@@ -169,7 +172,7 @@ async def end_open_steps_and_message(tx: Transaction, run: Mapping[str, Any], ru
             sa.update(messages).where(messages.c.id.in_(message_ids), messages.c.status == "in_progress")
             .values(status="incomplete", incomplete_at=current, incomplete_details={"reason": reason})
             .returning(*record_columns(messages)))
-        for message in result.mappings():
+        for message in all_records(result):
             tx.emit("thread.message.incomplete", p.message_object(message), run_id=run["id"],
                     thread_id=run["thread_id"], assistant_id=run["assistant_id"])
     for step in steps:
@@ -178,10 +181,8 @@ async def end_open_steps_and_message(tx: Transaction, run: Mapping[str, Any], ru
 
 
 async def _run_row(session: AsyncSession, thread_id: str, run_id: str) -> Mapping[str, Any] | None:
-    row = (await session.execute(
-        sa.select(*record_columns(runs)).where(runs.c.id == run_id, runs.c.thread_id == thread_id)
-    )).mappings().first()
-    return row
+    return first_record(await session.execute(
+        sa.select(*record_columns(runs)).where(runs.c.id == run_id, runs.c.thread_id == thread_id)))
 
 
 async def set_run(session: AsyncSession, run_id: str, expected: str | Sequence[str],
@@ -194,9 +195,9 @@ async def set_run(session: AsyncSession, run_id: str, expected: str | Sequence[s
         if not legal:
             raise state.IllegalTransition("/".join(allowed), values["status"])
         allowed = legal
-    row = (await session.execute(
+    row = first_record(await session.execute(
         sa.update(runs).where(runs.c.id == run_id, runs.c.status.in_(allowed))
-        .values(**values).returning(*record_columns(runs)))).mappings().first()
+        .values(**values).returning(*record_columns(runs))))
     if row is None:
         raise state.IllegalTransition("/".join(allowed) + " (changed concurrently)",
                                       str(values.get("status")))
@@ -204,5 +205,5 @@ async def set_run(session: AsyncSession, run_id: str, expected: str | Sequence[s
 
 
 async def run_row_by_id(session: AsyncSession, run_id: str) -> Mapping[str, Any] | None:
-    return (await session.execute(
-        sa.select(*record_columns(runs)).where(runs.c.id == run_id))).mappings().first()
+    return first_record(await session.execute(
+        sa.select(*record_columns(runs)).where(runs.c.id == run_id)))

@@ -2,9 +2,11 @@
 
 It is owned by `Services` (started and stopped with the app's lifespan):
 * start-up applies crash recovery (`queue.recover_runs`) before claiming anything;
-* the loop waits on (a run was queued -> `notify()`, an executor finished, the poll timer), claims as
-  many runs as there are free slots (capacity = the engine's parallel sequences, so a claimed run
-  starts decoding at the next batch step), and expires runs left queued past `expires_at`;
+* the claim loop waits on (a run was queued -> `notify()`, an executor finished, the poll timer) and
+  claims as many runs as there are free slots (capacity = the engine's parallel sequences, so a claimed
+  run starts decoding at the next batch step); nothing else sits on that path;
+* a sweep task (every poll interval) expires runs left queued / requires_action past `expires_at` and
+  finishes `cancelling` runs no executor holds;
 * shutdown drains: no new claims; in-flight runs get `drain_timeout` seconds to finish, the rest are
   stopped and rewound to `queued` (partial message removed, attempt not counted) so the next start
   runs them again from the beginning. A SIGKILL skips this; start-up recovery then does the same.
@@ -40,7 +42,7 @@ class Worker:
         self.drain_timeout = drain_timeout
         self._wake = asyncio.Event()
         self._stopping = False
-        self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, tuple[asyncio.Task[str], CancelFlag]] = {}
         self.recovered: dict[str, list[str]] = {}
 
@@ -66,15 +68,16 @@ class Worker:
         self.recovered = await queue.recover_runs(self.bus, max_attempts=self.max_attempts)
         if any(self.recovered.values()):
             log.warning("crash recovery: %s", {k: len(v) for k, v in self.recovered.items()})
-        self._loop_task = asyncio.create_task(self._loop(), name="runs-worker")
+        self._tasks = [asyncio.create_task(self._loop(), name="runs-worker"),
+                       asyncio.create_task(self._sweep(), name="runs-sweep")]
 
     async def close(self) -> None:
         self._stopping = True
         self._wake.set()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+                await task
         tasks = [task for task, _ in self._running.values()]
         if tasks:
             await asyncio.wait(tasks, timeout=self.drain_timeout)
@@ -84,19 +87,18 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
                 await self._rewind(run_id)
+        try:  # runs cancelled while we drained: nobody will run them again, finish them now
+            await queue.finish_orphaned_cancels(self.bus, ())
+        except Exception:
+            log.exception("could not finish cancelling runs at shutdown; start-up recovery will")
 
     # -- the loop -----------------------------------------------------------------------------------
 
     async def _loop(self) -> None:
-        next_expiry = 0.0
-        loop = asyncio.get_running_loop()
+        # Only claims here: a notified run is picked up without waiting for the sweeps below.
         while not self._stopping:
             self._wake.clear()
             try:
-                if loop.time() >= next_expiry:
-                    await queue.expire_runs(self.bus)
-                    await queue.finish_orphaned_cancels(self.bus, set(self._running))
-                    next_expiry = loop.time() + self.poll_interval
                 free = self.capacity - len(self._running)
                 if free > 0:
                     for run in await queue.claim_runs(self.bus, free):
@@ -104,17 +106,33 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("worker iteration failed")
+                log.exception("claiming runs failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def _sweep(self) -> None:
+        """Expire runs left waiting past expires_at; finish cancels nobody is running."""
+        while not self._stopping:
+            try:
+                await queue.expire_runs(self.bus)
+                await queue.finish_orphaned_cancels(self.bus, set(self._running))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("run sweep failed")
+            await asyncio.sleep(self.poll_interval)
 
     def _launch(self, run: Run) -> None:
         flag = CancelFlag()
         task = asyncio.create_task(self.executor.execute(run, flag), name=f"run-{run.id}")
         self._running[run.id] = (task, flag)
-        task.add_done_callback(lambda _, run_id=run.id: self._finished(run_id))
+        task.add_done_callback(lambda done, run_id=run.id: self._finished(run_id, done))
 
-    def _finished(self, run_id: str) -> None:
+    def _finished(self, run_id: str, task: asyncio.Task[str]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # The executor could not even record a failure (database gone?): the run stays
+            # in_progress and start-up recovery resolves it.
+            log.error("run %s: executor crashed", run_id, exc_info=task.exception())
         if not self._stopping:
             self._running.pop(run_id, None)
             self._wake.set()  # a slot is free

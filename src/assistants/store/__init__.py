@@ -26,8 +26,9 @@ from assistants.store.messages import (
     update_message,
     update_message_columns,
 )
-from assistants.store.models import Base, Record
+from assistants.store.models import Base
 from assistants.store.pagination import Page, PageRequest, page_request
+from assistants.store.records import Record
 from assistants.store.runs import (
     RUN_TTL_SECONDS,
     active_run_id,

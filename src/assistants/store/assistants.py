@@ -8,8 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistants import protocol as p
 from assistants.errors import not_found
 from assistants.store.ids import new_id, now
-from assistants.store.models import Record, assistants, record_columns, select_records
+from assistants.store.models import assistants
 from assistants.store.pagination import Page, PageRequest, fetch_page
+from assistants.store.records import Record, first_record, record_columns, select_records
 
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_P = 1.0
@@ -35,8 +36,8 @@ async def create_assistant(session: AsyncSession, request: p.CreateAssistantRequ
 
 
 async def get_assistant(session: AsyncSession, assistant_id: str) -> Record:
-    row = (await session.execute(
-        select_records(assistants).where(assistants.c.id == assistant_id))).mappings().first()
+    row = first_record(await session.execute(
+        select_records(assistants).where(assistants.c.id == assistant_id)))
     if row is None:
         raise not_found("assistant", assistant_id)
     return row
@@ -67,7 +68,7 @@ async def update_assistant(session: AsyncSession, assistant_id: str,
         statement = statement.values(changes)
     else:  # nothing to change: still answer with the (existing) object, or 404
         return await get_assistant(session, assistant_id)
-    row = (await session.execute(statement.returning(*record_columns(assistants)))).mappings().first()
+    row = first_record(await session.execute(statement.returning(*record_columns(assistants))))
     if row is None:
         raise not_found("assistant", assistant_id)
     return row

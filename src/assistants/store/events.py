@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
-from assistants.store.models import Record, run_events, select_records
+from assistants.store.models import run_events
+from assistants.store.records import Record, all_records, select_records
 
 
 async def append_event(session: AsyncSession, run: Record, event: str, data: Any) -> int:
@@ -35,4 +36,4 @@ async def events_after(session: AsyncSession, *, run_id: str | None = None, thre
     if thread_id is not None:
         statement = statement.where(run_events.c.thread_id == thread_id)
     result = await session.execute(statement.order_by(run_events.c.seq).limit(limit))
-    return list(result.mappings().all())
+    return all_records(result)

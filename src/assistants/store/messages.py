@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistants import protocol as p
 from assistants.errors import InvalidRequest, not_found
 from assistants.store.ids import new_id, now
-from assistants.store.models import Record, messages, record_columns, runs, select_records, threads
+from assistants.store.models import messages, runs, threads
 from assistants.store.pagination import Page, PageRequest, fetch_page
+from assistants.store.records import Record, all_records, first_record, record_columns, select_records
 
 
 def _active_run_of(thread_id: Any) -> sa.ScalarSelect[Any]:
@@ -117,16 +118,16 @@ async def update_message_columns(session: AsyncSession, message_id: str, **colum
     """Set columns of one message by id (worker: content, status, completed_at, incomplete_*)."""
     if "content" in columns:
         columns["content"] = p.to_json_value(columns["content"])
-    row = (await session.execute(sa.update(messages).where(messages.c.id == message_id)
-                                 .values(columns).returning(*record_columns(messages)))).mappings().first()
+    row = first_record(await session.execute(sa.update(messages).where(messages.c.id == message_id)
+                                 .values(columns).returning(*record_columns(messages))))
     if row is None:
         raise not_found("message", message_id)
     return row
 
 
 async def get_message(session: AsyncSession, thread_id: str, message_id: str) -> Record:
-    row = (await session.execute(select_records(messages).where(
-        messages.c.id == message_id, messages.c.thread_id == thread_id))).mappings().first()
+    row = first_record(await session.execute(select_records(messages).where(
+        messages.c.id == message_id, messages.c.thread_id == thread_id)))
     if row is None:
         raise not_found("message", message_id)
     return row
@@ -136,9 +137,9 @@ async def update_message(session: AsyncSession, thread_id: str, message_id: str,
                          request: p.UpdateMessageRequest) -> Record:
     if request.metadata is p.UNSET:
         return await get_message(session, thread_id, message_id)
-    row = (await session.execute(
+    row = first_record(await session.execute(
         sa.update(messages).where(messages.c.id == message_id, messages.c.thread_id == thread_id)
-        .values(metadata=request.metadata or {}).returning(*record_columns(messages)))).mappings().first()
+        .values(metadata=request.metadata or {}).returning(*record_columns(messages))))
     if row is None:
         raise not_found("message", message_id)
     return row
@@ -171,4 +172,4 @@ async def list_thread_messages(session: AsyncSession, thread_id: str) -> list[Re
     result = await session.execute(
         select_records(messages).where(messages.c.thread_id == thread_id)
         .order_by(messages.c.created_at, messages.c.sequence))
-    return list(result.mappings().all())
+    return all_records(result)

@@ -7,8 +7,6 @@ JSON columns hold the wire form of nested values (content parts, tools, response
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -180,18 +178,3 @@ runs = Run.__table__
 run_steps = RunStep.__table__
 run_events = RunEvent.__table__
 
-Record = Mapping[str, Any]
-"""What repository functions return: one row as column name -> value (names are the wire names)."""
-
-
-@functools.cache
-def select_records(table: sa.Table) -> sa.Select[Any]:
-    """`SELECT <record_columns> FROM table`, built once (statements are immutable; `.where()` copies)."""
-    return sa.select(*record_columns(table))
-
-
-@functools.cache
-def record_columns(table: sa.Table) -> tuple[sa.Label[Any], ...]:
-    """Select list producing records with plain-`str` keys. A column given an explicit name
-    (`metadata`) is keyed by SQLAlchemy's `quoted_name`, which msgspec rejects as a dict key."""
-    return tuple(column.label(str(column.name)) for column in table.c)

@@ -16,8 +16,9 @@ from assistants.store.assistants import get_assistant
 from assistants.store.events import append_event
 from assistants.store.ids import new_id, now
 from assistants.store.messages import insert_messages
-from assistants.store.models import Record, record_columns, runs, select_records, threads
+from assistants.store.models import runs, threads
 from assistants.store.pagination import Page, PageRequest, fetch_page
+from assistants.store.records import Record, all_records, first_record, record_columns, select_records
 
 RUN_TTL_SECONDS = 600
 """`expires_at = created_at + 600`: a run not finished by then may be expired by the worker."""
@@ -70,7 +71,10 @@ async def create_run(session: AsyncSession, thread_id: str,
     `new_thread` (create-and-run) puts `thread.created` first in the run's event log.
     """
     if new_thread is None:
-        found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id))).first()
+        # FOR UPDATE (PostgreSQL; SQLite's write lock already serializes): two concurrent creates on
+        # one thread must not both pass the active-run check.
+        found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id)
+                                       .with_for_update())).first()
         if found is None:
             raise not_found("thread", thread_id)
         active = await active_run_id(session, thread_id)
@@ -102,8 +106,8 @@ async def create_run(session: AsyncSession, thread_id: str,
 
 async def get_run(session: AsyncSession, thread_id: str, run_id: str) -> Record:
     """A run of this thread; a run of another thread is a 404 as well."""
-    row = (await session.execute(select_records(runs).where(
-        runs.c.id == run_id, runs.c.thread_id == thread_id))).mappings().first()
+    row = first_record(await session.execute(select_records(runs).where(
+        runs.c.id == run_id, runs.c.thread_id == thread_id)))
     if row is None:
         raise not_found("run", run_id)
     return row
@@ -122,9 +126,9 @@ async def update_run(session: AsyncSession, thread_id: str, run_id: str,
                      request: p.UpdateRunRequest) -> Record:
     if request.metadata is p.UNSET:
         return await get_run(session, thread_id, run_id)
-    row = (await session.execute(
+    row = first_record(await session.execute(
         sa.update(runs).where(runs.c.id == run_id, runs.c.thread_id == thread_id)
-        .values(metadata=request.metadata or {}).returning(*record_columns(runs)))).mappings().first()
+        .values(metadata=request.metadata or {}).returning(*record_columns(runs))))
     if row is None:
         raise not_found("run", run_id)
     return row
@@ -156,14 +160,15 @@ async def claim_next_run(session: AsyncSession) -> Record | None:
     Atomic under the write transaction (`database.write()`): two workers never claim the same run.
     """
     run_id = (await session.execute(sa.select(runs.c.id).where(runs.c.status == "queued")
-                                    .order_by(runs.c.sequence).limit(1))).scalar()
+                                    .order_by(runs.c.sequence).limit(1)
+                                    .with_for_update(skip_locked=True))).scalar()
     if run_id is None:
         return None
-    return (await session.execute(
+    return first_record(await session.execute(
         sa.update(runs).where(runs.c.id == run_id, runs.c.status == "queued")
         .values(status="in_progress", started_at=sa.func.coalesce(runs.c.started_at, now()),
                 attempts=runs.c.attempts + 1)
-        .returning(*record_columns(runs)))).mappings().first()
+        .returning(*record_columns(runs))))
 
 
 async def update_run_columns(session: AsyncSession, run_id: str, **columns: Any) -> Record:
@@ -173,8 +178,8 @@ async def update_run_columns(session: AsyncSession, run_id: str, **columns: Any)
     for name in ("required_action", "last_error", "incomplete_details", "usage"):
         if name in columns:
             columns[name] = p.to_json_value(columns[name])
-    row = (await session.execute(sa.update(runs).where(runs.c.id == run_id).values(columns)
-                                 .returning(*record_columns(runs)))).mappings().first()
+    row = first_record(await session.execute(sa.update(runs).where(runs.c.id == run_id).values(columns)
+                                 .returning(*record_columns(runs))))
     if row is None:
         raise not_found("run", run_id)
     return row
@@ -184,4 +189,4 @@ async def runs_in_status(session: AsyncSession, *statuses: str) -> list[Record]:
     """Runs in these statuses, oldest first (start-up recovery, expiry sweeps)."""
     result = await session.execute(select_records(runs).where(runs.c.status.in_(statuses))
                                    .order_by(runs.c.sequence))
-    return list(result.mappings().all())
+    return all_records(result)

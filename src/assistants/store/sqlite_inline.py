@@ -98,6 +98,10 @@ class InlineConnection:
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 
+    def execute_now(self, sql: str) -> None:
+        """Run one statement without results (BEGIN IMMEDIATE from the engine's `begin` listener)."""
+        self._conn.execute(sql)
+
     def cursor(self) -> _CursorContext:
         return _CursorContext(InlineCursor(self._conn.cursor()))
 

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistants import protocol as p
 from assistants.errors import not_found
 from assistants.store.ids import new_id, now
-from assistants.store.models import Record, record_columns, run_steps, select_records
+from assistants.store.models import run_steps
 from assistants.store.pagination import Page, PageRequest, fetch_page
+from assistants.store.records import Record, all_records, first_record, record_columns, select_records
 from assistants.store.runs import get_run
 
 
@@ -36,17 +37,18 @@ async def update_step_columns(session: AsyncSession, step_id: str, **columns: An
     for name in ("step_details", "usage", "last_error"):
         if name in columns:
             columns[name] = p.to_json_value(columns[name])
-    row = (await session.execute(sa.update(run_steps).where(run_steps.c.id == step_id).values(columns)
-                                 .returning(*record_columns(run_steps)))).mappings().first()
+    row = first_record(await session.execute(
+        sa.update(run_steps).where(run_steps.c.id == step_id).values(columns)
+        .returning(*record_columns(run_steps))))
     if row is None:
         raise not_found("run step", step_id)
     return row
 
 
 async def get_step(session: AsyncSession, thread_id: str, run_id: str, step_id: str) -> Record:
-    row = (await session.execute(select_records(run_steps).where(
+    row = first_record(await session.execute(select_records(run_steps).where(
         run_steps.c.id == step_id, run_steps.c.run_id == run_id, run_steps.c.thread_id == thread_id,
-    ))).mappings().first()
+    )))
     if row is None:
         raise not_found("run step", step_id)
     return row
@@ -65,4 +67,4 @@ async def steps_of_run(session: AsyncSession, run_id: str, *statuses: str) -> li
     if statuses:
         statement = statement.where(run_steps.c.status.in_(statuses))
     result = await session.execute(statement.order_by(run_steps.c.created_at, run_steps.c.sequence))
-    return list(result.mappings().all())
+    return all_records(result)

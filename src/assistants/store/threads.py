@@ -9,7 +9,8 @@ from assistants import protocol as p
 from assistants.errors import not_found
 from assistants.store.ids import new_id, now
 from assistants.store.messages import insert_messages
-from assistants.store.models import Record, record_columns, select_records, threads
+from assistants.store.models import threads
+from assistants.store.records import Record, first_record, record_columns, select_records
 
 
 async def create_thread(session: AsyncSession, request: p.CreateThreadRequest | None) -> Record:
@@ -23,8 +24,8 @@ async def create_thread(session: AsyncSession, request: p.CreateThreadRequest | 
 
 
 async def get_thread(session: AsyncSession, thread_id: str) -> Record:
-    row = (await session.execute(
-        select_records(threads).where(threads.c.id == thread_id))).mappings().first()
+    row = first_record(await session.execute(
+        select_records(threads).where(threads.c.id == thread_id)))
     if row is None:
         raise not_found("thread", thread_id)
     return row
@@ -34,9 +35,9 @@ async def update_thread(session: AsyncSession, thread_id: str, request: p.Update
     # tool_resources can only be empty (see protocol.tools.ToolResources), which is what is stored.
     if request.metadata is p.UNSET:
         return await get_thread(session, thread_id)
-    row = (await session.execute(
+    row = first_record(await session.execute(
         sa.update(threads).where(threads.c.id == thread_id).values(metadata=request.metadata or {})
-        .returning(*record_columns(threads)))).mappings().first()
+        .returning(*record_columns(threads))))
     if row is None:
         raise not_found("thread", thread_id)
     return row
