@@ -174,6 +174,10 @@ class Batcher:
     def active(self) -> int:
         return len(self._active)
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop the thread after its current step; unfinished requests end with an error."""
         with self._cond:

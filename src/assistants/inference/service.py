@@ -16,7 +16,7 @@ from typing import Any
 from assistants.errors import InvalidRequest
 from assistants.inference.batcher import Batcher, Generation
 from assistants.inference.engine import Engine, SamplingParams, StepRecord
-from assistants.prompt import ChatTemplate
+from assistants.prompt import ChatTemplate, TemplateError
 from assistants.settings import Settings
 
 log = logging.getLogger("assistants.inference")
@@ -57,13 +57,17 @@ class Inference:
             threads=settings.threads or os.cpu_count() or 1,
         )
         info = engine.info
-        template = ChatTemplate.choose(
-            architecture=info.architecture,
-            model_template=info.chat_template,
-            bos_token=info.bos_token,
-            eos_token=info.eos_token,
-            override=settings.chat_template,
-        )
+        try:
+            template = ChatTemplate.choose(
+                architecture=info.architecture,
+                model_template=info.chat_template,
+                bos_token=info.bos_token,
+                eos_token=info.eos_token,
+                override=settings.chat_template,
+            )
+        except (OSError, TemplateError) as exc:
+            engine.close()
+            raise SystemExit(f"assistants: error: chat template: {exc}") from exc
         model_id = settings.model_alias or Path(path).stem
         log.info(
             "serving %s (%s, chat template %s) as %r: %d sequences x %d tokens",
@@ -78,7 +82,8 @@ class Inference:
 
     async def close(self) -> None:
         await asyncio.to_thread(self.batcher.close)
-        self.engine.close()
+        if not self.batcher.running:  # never free the model under a decode still in flight
+            self.engine.close()
 
     @property
     def ctx_size(self) -> int:
