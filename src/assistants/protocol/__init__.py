@@ -14,7 +14,6 @@ from assistants.protocol.common import (
     UnsetType,
     Usage,
     list_response,
-    metadata_or_empty,
 )
 from assistants.protocol.convert import (
     assistant_object,
@@ -80,6 +79,6 @@ __all__ = [
     "TextContent", "Thread", "Tool", "ToolCallsDetails", "ToolChoice", "ToolChoiceFunction", "ToolOutput",
     "ToolResources", "TruncationStrategy", "UnsetType", "UpdateAssistantRequest", "UpdateMessageRequest",
     "UpdateRunRequest", "UpdateThreadRequest", "Usage", "assistant_object", "check_tool_choice", "decode",
-    "encoder", "list_response", "message_object", "metadata_or_empty", "param_from_error", "run_object",
+    "encoder", "list_response", "message_object", "param_from_error", "run_object",
     "step_object", "thread_object", "to_json_value",
 ]

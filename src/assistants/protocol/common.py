@@ -44,10 +44,3 @@ class Usage(Struct):
 class LastError(Struct):
     code: str
     message: str
-
-
-def metadata_or_empty(metadata: dict[str, str] | UnsetType | None) -> dict[str, str]:
-    """Metadata is echoed as `{}`, never omitted nor null."""
-    return metadata if isinstance(metadata, dict) else {}
-
-

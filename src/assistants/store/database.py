@@ -29,13 +29,13 @@ READ_POOL_SIZE = 4
 _json_encoder = msgspec.json.Encoder()
 
 
-def _json_serializer(value: Any) -> str:
+def json_serializer(value: Any) -> str:
     return _json_encoder.encode(value).decode()
 
 
 def _engine(url: sa.URL, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(
-        url, json_serializer=_json_serializer, json_deserializer=msgspec.json.decode, **kwargs
+        url, json_serializer=json_serializer, json_deserializer=msgspec.json.decode, **kwargs
     )
 
 

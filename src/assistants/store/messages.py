@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
 from assistants.errors import InvalidRequest, not_found
+from assistants.store import direct
 from assistants.store.ids import new_id, now
 from assistants.store.models import messages, runs, threads
 from assistants.store.pagination import Page, PageRequest, fetch_page
@@ -73,9 +74,10 @@ def _insert_if_thread_open() -> sa.Insert:
     names = [column.name for column in messages.c if column.name != "sequence"]
     values = sa.select(*(sa.bindparam(name, type_=messages.c[name].type) for name in names))
     thread_id = sa.bindparam("thread_id")
+    # Statuses as literal SQL: an expanding IN list could not be compiled once (see store.direct).
+    active = sa.tuple_(*(sa.literal_column(f"'{status}'") for status in p.ACTIVE_STATUSES))
     open_thread = values.where(sa.exists().where(threads.c.id == thread_id),
-                               ~sa.exists().where(runs.c.thread_id == thread_id,
-                                                  runs.c.status.in_(p.ACTIVE_STATUSES)))
+                               ~sa.exists().where(runs.c.thread_id == thread_id, runs.c.status.in_(active)))
     return sa.insert(messages).from_select(names, open_thread)
 
 
@@ -84,8 +86,7 @@ _INSERT_IF_THREAD_OPEN = _insert_if_thread_open()
 
 async def create_message(session: AsyncSession, thread_id: str, request: p.CreateMessageRequest) -> Record:
     values = _user_message_values(thread_id, request, now())
-    result = await session.execute(_INSERT_IF_THREAD_OPEN, values)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if (await direct.execute(session, _INSERT_IF_THREAD_OPEN, values)).rowcount != 1:
         await require_thread_without_active_run(session, thread_id)  # raises the precise 404 / 400
         raise RuntimeError(f"message insert into {thread_id} refused for no known reason")
     return values

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants.errors import InvalidRequest
-from assistants.store.records import Record, all_records, select_records
+from assistants.store import direct
+from assistants.store.records import Record, select_records
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -62,7 +63,7 @@ async def fetch_page(session: AsyncSession, table: sa.Table, scope: dict[str, An
     statement = _page_statement(table, tuple(scope), request.order, request.after is not None,
                                 request.before is not None)
     params = {**scope, "after": request.after, "before": request.before, "limit": request.limit + 1}
-    rows = all_records(await session.execute(statement, params))
+    rows = (await direct.execute(session, statement, params)).records
     if not rows:
         # A cursor that is not in this list matches nothing: tell that apart from a real empty page.
         for param, cursor in (("after", request.after), ("before", request.before)):

@@ -8,7 +8,7 @@ list page of 20 messages.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -21,17 +21,21 @@ Record = Mapping[str, Any]
 
 JSON_COLUMNS = frozenset(column.name for table in Base.metadata.tables.values() for column in table.c
                          if isinstance(column.type, sa.JSON))
+BOOLEAN_COLUMNS = frozenset(column.name for table in Base.metadata.tables.values() for column in table.c
+                            if isinstance(column.type, sa.Boolean))
+"""SQLite stores booleans as 0/1; a driver-level read (store.direct) gets ints back."""
 _decode = msgspec.json.decode
 
 
-def _check_json_names() -> None:
-    # A name must mean JSON in every table, since records are parsed by column name.
+def _check_names() -> None:
+    # A name must mean the same type in every table, since records are parsed by column name.
     for table in Base.metadata.tables.values():
         for column in table.c:
             assert (column.name in JSON_COLUMNS) == isinstance(column.type, sa.JSON), column
+            assert (column.name in BOOLEAN_COLUMNS) == isinstance(column.type, sa.Boolean), column
 
 
-_check_json_names()
+_check_names()
 
 
 @functools.cache
@@ -49,15 +53,23 @@ def select_records(table: sa.Table) -> sa.Select[Any]:
 
 
 def all_records(result: sa.Result[Any]) -> list[Record]:
-    keys = [str(key) for key in result.keys()]
+    return records_from([str(key) for key in result.keys()], result)
+
+
+def records_from(keys: list[str], rows: Iterable[Sequence[Any]]) -> list[Record]:
+    """Rows (sequences in `keys` order) as records, JSON columns parsed."""
     json_at = [index for index, key in enumerate(keys) if key in JSON_COLUMNS]
+    bool_at = [index for index, key in enumerate(keys) if key in BOOLEAN_COLUMNS]
     records: list[Record] = []
-    for row in result:
+    for row in rows:
         values = list(row)
         for index in json_at:
             value = values[index]
             if isinstance(value, (str, bytes)):  # drivers that parse JSON themselves hand over objects
                 values[index] = _decode(value)
+        for index in bool_at:
+            if values[index] is not None:
+                values[index] = bool(values[index])
         records.append(dict(zip(keys, values, strict=True)))
     return records
 

@@ -98,9 +98,9 @@ class InlineConnection:
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 
-    def execute_now(self, sql: str) -> None:
-        """Run one statement without results (BEGIN IMMEDIATE from the engine's `begin` listener)."""
-        self._conn.execute(sql)
+    def execute_now(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement directly (BEGIN IMMEDIATE from the `begin` listener; `store.direct`)."""
+        return self._conn.execute(sql, parameters)
 
     def cursor(self) -> _CursorContext:
         return _CursorContext(InlineCursor(self._conn.cursor()))
