@@ -55,6 +55,11 @@ def test_recursive_refs_are_refused():
                  "$ref": "#/$defs/N"}
     with pytest.raises(schema.SchemaError):
         schema.tool_calls_schema([{"name": "f", "parameters": recursive}], parallel=False)
+    with pytest.raises(schema.SchemaError) as err:  # found when the request decodes, not at run time
+        schema.check_schema(recursive, "parameters")
+    assert err.value.path == "parameters.$ref"
+    with pytest.raises(schema.SchemaError):
+        schema.check_schema({"$ref": "#/$defs/Missing"})
 
 
 def test_objects_without_additional_properties_are_closed_for_the_grammar():

@@ -55,7 +55,16 @@ class SchemaError(ValueError):
 
 
 def check_schema(schema: Any, path: str = "") -> None:
-    """Raise SchemaError if `schema` uses anything outside the supported subset (module docstring)."""
+    """Raise SchemaError if `schema` uses anything outside the supported subset (module docstring),
+    or refers to a definition that is missing or recursive."""
+    _check(schema, path)
+    try:
+        inline_refs(schema)
+    except SchemaError as exc:
+        raise SchemaError(str(exc).partition(" (at ")[0], _join(path, exc.path)) from None
+
+
+def _check(schema: Any, path: str) -> None:
     if isinstance(schema, bool):
         return
     if not isinstance(schema, Mapping):
@@ -93,20 +102,20 @@ def check_schema(schema: Any, path: str = "") -> None:
         if not isinstance(children, Mapping):
             raise SchemaError(f"'{section}' must be an object", _join(path, section))
         for name, child in children.items():
-            check_schema(child, _join(path, f"{section}.{name}"))
+            _check(child, _join(path, f"{section}.{name}"))
     for single in ("additionalProperties", "items"):
         if single in schema:
             if single == "items" and isinstance(schema[single], list):
                 raise SchemaError("'items' must be one schema (use 'prefixItems' for tuples)",
                                   _join(path, single))
-            check_schema(schema[single], _join(path, single))
+            _check(schema[single], _join(path, single))
     for several in ("prefixItems", "anyOf", "oneOf"):
         if several in schema:
             options = schema[several]
             if not isinstance(options, list) or not options:
                 raise SchemaError(f"'{several}' must be a non-empty list of schemas", _join(path, several))
             for index, option in enumerate(options):
-                check_schema(option, f"{_join(path, several)}[{index}]")
+                _check(option, f"{_join(path, several)}[{index}]")
 
 
 def _join(path: str, key: str) -> str:
