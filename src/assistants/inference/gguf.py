@@ -33,7 +33,7 @@ import llama_cpp as L
 import numpy as np
 
 from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
-from assistants.inference.grammar import GrammarSampler
+from assistants.inference.grammar import GrammarSampler, single_char_tokens
 from assistants.inference.sampling import Sampler
 
 log = logging.getLogger("assistants.inference.gguf")
@@ -118,6 +118,7 @@ class GGUFEngine:
         self._step_number = 0
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
+        self._single_chars: list[int] | None = None  # for grammar sampling, computed on first use
 
     def _read_info(self, path: Path) -> ModelInfo:
         template = L.llama_model_chat_template(self._model, None)
@@ -191,7 +192,10 @@ class GGUFEngine:
         if params.grammar is None:
             return Sampler(params, self.n_vocab)
         ends = [t for t in (L.llama_vocab_eos(self._vocab), L.llama_vocab_eot(self._vocab)) if t >= 0]
-        return GrammarSampler(self._vocab, params, self.n_vocab, ends)
+        if self._single_chars is None:
+            self._single_chars = single_char_tokens(
+                lambda text: self.tokenize(text, add_special=False, parse_special=False))
+        return GrammarSampler(self._vocab, params, self.n_vocab, ends, single_chars=self._single_chars)
 
     def remove_sequence(self, seq_id: int) -> None:
         sequence = self._sequences.pop(seq_id, None)
