@@ -68,15 +68,25 @@ def test_forced_call_requires_action_then_outputs_complete_the_run(
         assert err.value.param == "tool_outputs"
     assert client.beta.threads.runs.retrieve(run.id, thread_id=thread_id).status == "requires_action"
 
+    result = '{"temperature_c": 22, "sky": "sunny"}'
     done = client.beta.threads.runs.submit_tool_outputs_and_poll(
         run_id=run.id, thread_id=thread_id, poll_interval_ms=100,
-        tool_outputs=[{"tool_call_id": call.id, "output": '{"temperature_c": 22, "sky": "sunny"}'}])
+        tool_outputs=[{"tool_call_id": call.id, "output": result}])
+    # After the outputs the run continues with tool_choice auto (the forced choice forced the first
+    # turn); a base model may call again, which is a legal agent loop: answer those rounds too.
+    rounds = 1
+    while done.status == "requires_action" and rounds < 4:
+        pending = done.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
+        done = client.beta.threads.runs.submit_tool_outputs_and_poll(
+            run_id=run.id, thread_id=thread_id, poll_interval_ms=100,
+            tool_outputs=[{"tool_call_id": c.id, "output": result} for c in pending])
+        rounds += 1
     assert done.status == "completed", done
     usage = done.usage
     assert usage is not None and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     steps = client.beta.threads.runs.steps.list(done.id, thread_id=thread_id, order="asc").data
-    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
-    assert steps[0].status == "completed"
+    assert [s.type for s in steps] == ["tool_calls"] * rounds + ["message_creation"]
+    assert all(s.status == "completed" for s in steps)
     assert steps[0].step_details.tool_calls[0].function.output == '{"temperature_c": 22, "sky": "sunny"}'  # type: ignore[union-attr]
     message = client.beta.threads.messages.list(thread_id, order="desc").data[0]
     assert message.role == "assistant" and message.run_id == done.id
