@@ -11,17 +11,18 @@ import openai
 from tests.integration.inference_helpers import debug_state, last_step, steps_after, wait_until_idle
 from tests.serverproc import ServerProcess
 
-# Prompts whose greedy continuations are confident: llama.cpp's CPU kernels are not bit-identical
-# across batch widths, so a near-tie between two tokens could flip when a sequence shares a batch.
+# Prompts whose greedy continuations are confident. The engine avoids the llama.cpp paths that made
+# logits depend on batch neighbours (see inference/gguf.py), but at 8 sequences rare near-tie flips
+# remain in low-confidence continuations, so these prompts have none.
 PROMPTS = [
     "1, 2, 3, 4, 5, 6, 7,",
     "A, B, C, D, E, F,",
     "Monday, Tuesday, Wednesday,",
     "January, February, March,",
     "10, 20, 30, 40,",
-    "The quick brown fox jumps over the lazy dog. The quick brown fox",
+    "1 1 1 1 1 1 1 1 1 1 1 1",
     "2, 4, 6, 8, 10,",
-    "red, orange, yellow, green,",
+    "ab ab ab ab ab ab ab ab ab ab",
 ]
 TOKENS = 10
 

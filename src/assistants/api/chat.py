@@ -95,20 +95,19 @@ async def create_chat_completion(
     )
 
 
-async def _chat_stream(
+def _chat_stream(
     generation: Generation, completion_id: str, created: int, model: str, include_usage: bool
 ) -> AsyncIterator[str]:
     def chunk(choices: list[ChatChunkChoice], usage: Usage | None = None) -> str:
         return _encoder.encode(ChatCompletionChunk(completion_id, created, model, choices, usage)).decode()
 
-    async for event in _stream(
+    return _stream(
         generation,
         first=lambda: chunk([ChatChunkChoice(0, ChatDelta(role="assistant", content=""))]),
         piece=lambda text: chunk([ChatChunkChoice(0, ChatDelta(content=text))]),
         finish=lambda reason: chunk([ChatChunkChoice(0, ChatDelta(), finish_reason=_finish(reason))]),
         usage=(lambda u: chunk([], u)) if include_usage else None,
-    ):
-        yield event
+    )
 
 
 async def _tool_chat_stream(
