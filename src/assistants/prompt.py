@@ -17,6 +17,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from assistants.tools import render as tool_render
+
 # Gemma's turn format. Unlike Gemma's published template this one does not insist on strict
 # user/model alternation: an Assistants thread may hold several user messages in a row.
 GEMMA_TEMPLATE = """{{ bos_token }}
@@ -103,6 +105,7 @@ class ChatTemplate:
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"chat template syntax error: {exc}") from exc
         object.__setattr__(self, "_compiled", compiled)
+        object.__setattr__(self, "supports_tools", tool_render.template_supports_tools(self.source))
 
     def render(
         self,
@@ -112,6 +115,12 @@ class ChatTemplate:
         add_generation_prompt: bool = True,
     ) -> str:
         compiled: jinja2.Template = self._compiled  # type: ignore[attr-defined]
+        if tools or tool_render.has_tool_content(messages):
+            # Tool definitions, calls and results: the template's own way, or the generic fallback.
+            if self.supports_tools:  # type: ignore[attr-defined]
+                messages = tool_render.template_messages(messages)
+            else:
+                messages, tools = tool_render.fallback_messages(messages, tools), None
         try:
             return compiled.render(
                 messages=[normalize_message(m) for m in messages],

@@ -30,9 +30,26 @@ USER = [{"role": "user", "content": "hi"}]
             },
             "messages[0].content[0]",
         ),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+        ({"tools": [{"type": "code_interpreter"}]}, "tools[0].type"),
+        ({"tools": [{"type": "function", "function": {"name": "bad name"}}]}, "tools[0].function.name"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "integer",
+                                                                                     "minimum": 1}}}]},
+            "tools[0].function",
+        ),
         ({"tool_choice": "required"}, "tool_choice"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f"}}],
+             "tool_choice": {"type": "function", "function": {"name": "g"}}},
+            "tool_choice",
+        ),
+        ({"response_format": {"type": "xml"}}, "response_format.type"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+                "type": "object", "properties": {"n": {"type": "integer", "maximum": 3}}}}}},
+            "response_format.json_schema",
+        ),
+        ({"messages": [{"role": "tool", "content": "22C"}]}, "messages[0].tool_call_id"),
         ({"logprobs": True}, "logprobs"),
         ({"logit_bias": {"1": 5}}, "logit_bias"),
         ({"frequency_penalty": 0.5}, "frequency_penalty"),

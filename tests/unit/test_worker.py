@@ -81,7 +81,7 @@ class ScriptedInference:
         return len(text.split())
 
     async def start(
-        self, prompt: str, temperature: float, top_p: float, max_tokens: int
+        self, prompt: str, temperature: float, top_p: float, max_tokens: int, grammar: str | None = None
     ) -> ScriptedGeneration:
         self.prompts.append(prompt)
         generation = self.script()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import msgspec
 from litestar import Request, Response, post
@@ -35,6 +37,9 @@ from assistants.protocol.chat import (
     sampling_params,
 )
 from assistants.services import Services
+from assistants.tools import chat as tool_chat
+from assistants.tools.chat import check_tool_fields, check_tool_messages
+from assistants.tools.plan import TurnPlan
 
 log = logging.getLogger("assistants.api.chat")
 
@@ -56,31 +61,36 @@ async def create_chat_completion(
 ) -> Response[ChatCompletion] | ServerSentEvent:
     inference = resolve_model(services, data.model)
     check_chat(data)
+    plan = check_tool_fields(data.tools, data.tool_choice, data.parallel_tool_calls, data.response_format)
+    check_tool_messages(data.messages)
     try:
-        prompt = inference.render_chat(chat_messages(data.messages))
+        prompt = inference.render_chat(chat_messages(data.messages), tools=plan.tools)
     except TemplateError as exc:
         raise InvalidRequest(str(exc), param="messages") from exc
     max_tokens = data.max_completion_tokens if data.max_completion_tokens is not None else data.max_tokens
-    generation = await inference.generate(prompt, sampling_params(data, max_tokens))
+    params = dataclasses.replace(sampling_params(data, max_tokens), grammar=plan.grammar)
+    generation = await inference.generate(prompt, params)
     completion_id, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
+        if plan.calls != "never":
+            return ServerSentEvent(
+                _tool_chat_stream(generation, plan, completion_id, created, inference.model_id, include_usage)
+            )
         return ServerSentEvent(
             _chat_stream(generation, completion_id, created, inference.model_id, include_usage)
         )
     text = await _collect(generation, request)
     result = generation.result
     assert result is not None
+    content, calls, reason = tool_chat.answer(text, plan, _finish(result.finish_reason))
+    message = ChatMessageOut(content=content, tool_calls=[c.wire() for c in calls] if calls else None)
     return Response(
         ChatCompletion(
             id=completion_id,
             created=created,
             model=inference.model_id,
-            choices=[
-                ChatChoice(
-                    index=0, message=ChatMessageOut(content=text), finish_reason=_finish(result.finish_reason)
-                )
-            ],
+            choices=[ChatChoice(index=0, message=message, finish_reason=reason)],  # type: ignore[arg-type]
             usage=Usage.of(result.prompt_tokens, result.completion_tokens),
             timings=timings_of(result),
         )
@@ -108,6 +118,36 @@ def _chat_stream(
             timings=timings_of(result)),
         usage=(lambda u: chunk([], u)) if include_usage else None,
     )
+
+
+async def _tool_chat_stream(
+    generation: Generation, plan: TurnPlan, completion_id: str, created: int, model: str, include_usage: bool
+) -> AsyncIterator[str]:
+    """A chat stream whose output may be tool calls (see assistants.tools.chat)."""
+
+    def chunk(delta: dict[str, Any], reason: str | None) -> str:
+        choice = ChatChunkChoice(0, ChatDelta(**delta), finish_reason=reason)  # type: ignore[arg-type]
+        return _encoder.encode(ChatCompletionChunk(completion_id, created, model, [choice])).decode()
+
+    def reason() -> str:
+        assert generation.result is not None
+        return _finish(generation.result.finish_reason)
+
+    async with generation:
+        yield chunk({"role": "assistant"}, None)
+        try:
+            async for line in tool_chat.stream_turn(generation, plan, chunk, reason):
+                yield line
+        except Exception as exc:
+            log.exception("generation failed mid-stream")
+            yield _encoder.encode(_stream_error(exc)).decode()
+            return
+        result = generation.result
+        assert result is not None
+        if include_usage:
+            usage = Usage.of(result.prompt_tokens, result.completion_tokens)
+            yield _encoder.encode(ChatCompletionChunk(completion_id, created, model, [], usage)).decode()
+        yield "[DONE]"
 
 
 @post("/v1/completions", status_code=200, tags=["chat"])

@@ -17,7 +17,9 @@ from assistants import openapi, store
 from assistants import protocol as p
 from assistants.api.events import run_stream
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
+from assistants.errors import InvalidRequest
 from assistants.services import Services
+from assistants.tools import runs as run_tools
 
 POLL_AFTER = [ResponseHeader(name="openai-poll-after-ms", value="100")]
 
@@ -89,6 +91,22 @@ class RunsController(Controller):
         body = p.decode(p.UpdateRunRequest, await request.body())
         async with services.database.write() as session:
             row = await store.update_run(session, thread_id, run_id, body)
+        return p.run_object(row)
+
+    @post("/{run_id:str}/submit_tool_outputs", status_code=200)
+    async def submit_tool_outputs(self, thread_id: str, run_id: str, request: Request[Any, Any, Any],
+                                  services: Services) -> p.Run | ServerSentEvent:
+        # Outputs are accepted only in requires_action and only when they answer every pending call;
+        # `stream: true` answers with the run's events from this submission on.
+        body = p.decode(p.SubmitToolOutputsRequest, await request.body())
+        if services.events is None:
+            raise InvalidRequest("Tool outputs need the run worker, which this server does not run.",
+                                 param="run_id")
+        async with services.events.transaction() as tx:
+            row, after = await run_tools.submit_tool_outputs(tx, thread_id, run_id, body.tool_outputs)
+        notify_run_queued(services)
+        if body.stream:
+            return run_stream(services, run_id, after=after)
         return p.run_object(row)
 
     @post("/{run_id:str}/cancel", status_code=200)

@@ -36,6 +36,7 @@ import llama_cpp as L
 import numpy as np
 
 from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
+from assistants.inference.grammar import GrammarSampler, single_char_tokens
 from assistants.inference.sampling import Sampler
 
 log = logging.getLogger("assistants.inference.gguf")
@@ -78,7 +79,7 @@ def load_progress(path: Path, *, enabled: bool) -> Iterator[Any]:
 class _Sequence:
     seq_id: int
     prompt: list[int]
-    sampler: Sampler
+    sampler: Sampler | GrammarSampler
     ingested: int = 0
     """Prompt tokens already in the KV cache."""
     last_token: int | None = None
@@ -142,6 +143,7 @@ class GGUFEngine:
         self._step_number = 0
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
+        self._single_chars: list[int] | None = None  # for grammar sampling, computed on first use
 
     def _read_info(self, path: Path) -> ModelInfo:
         template = L.llama_model_chat_template(self._model, None)
@@ -206,20 +208,30 @@ class GGUFEngine:
     # -- sequences (engine thread only) -----------------------------------------------------------
 
     def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams) -> None:
-        if params.grammar is not None:
-            raise EngineError("grammar-constrained sampling is not supported yet")
         if not 0 <= seq_id < self.limits.max_sequences or seq_id in self._sequences:
             raise EngineError(f"sequence id {seq_id} is not free")
         if not prompt or len(prompt) >= self.limits.n_ctx_seq:
             raise EngineError(f"a prompt must have 1..{self.limits.n_ctx_seq - 1} tokens, got {len(prompt)}")
-        sequence = _Sequence(seq_id, list(prompt), Sampler(params, self.n_vocab))
+        sequence = _Sequence(seq_id, list(prompt), self._sampler(params))
         self._sequences[seq_id] = sequence
         self._pending.append(sequence)
+
+    def _sampler(self, params: SamplingParams) -> Sampler | GrammarSampler:
+        # Constrained decoding (tools, response_format): only these sequences pay for a grammar.
+        if params.grammar is None:
+            return Sampler(params, self.n_vocab)
+        ends = [t for t in (L.llama_vocab_eos(self._vocab), L.llama_vocab_eot(self._vocab)) if t >= 0]
+        if self._single_chars is None:
+            self._single_chars = single_char_tokens(
+                lambda text: self.tokenize(text, add_special=False, parse_special=False))
+        return GrammarSampler(self._vocab, params, self.n_vocab, ends, single_chars=self._single_chars)
 
     def remove_sequence(self, seq_id: int) -> None:
         sequence = self._sequences.pop(seq_id, None)
         if sequence is None:
             return
+        if isinstance(sequence.sampler, GrammarSampler):
+            sequence.sampler.close()
         if sequence in self._pending:
             self._pending.remove(sequence)
         L.llama_memory_seq_rm(self._memory, seq_id, -1, -1)

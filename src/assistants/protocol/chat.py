@@ -156,6 +156,7 @@ class ChatCompletion(msgspec.Struct):
 class ChatDelta(msgspec.Struct, omit_defaults=True):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class ChatChunkChoice(msgspec.Struct):
@@ -270,16 +271,11 @@ def check_chat(request: ChatCompletionRequest) -> None:
         raise _unsupported("logprobs", "'logprobs'")
     if request.top_logprobs:
         raise _unsupported("top_logprobs", "'top_logprobs'")
-    if request.tools:
-        raise _unsupported("tools", "Tool calling")
     if request.functions:
         raise _unsupported("functions", "Function calling")
     if request.function_call is not None and request.function_call != "none":
         raise _unsupported("function_call", "Function calling")
-    if request.tool_choice is not None and request.tool_choice not in ("none", "auto"):
-        raise _unsupported("tool_choice", f"tool_choice {msgspec.json.encode(request.tool_choice).decode()}")
-    if request.response_format is not None and request.response_format.get("type", "text") != "text":
-        raise _unsupported("response_format", f"response_format type '{request.response_format.get('type')}'")
+    # tools, tool_choice and response_format: checked by assistants.tools.chat.check_tool_fields.
     if request.modalities is not None and any(m != "text" for m in request.modalities):
         raise _unsupported("modalities", "Output modalities other than text")
     if request.audio is not None:
@@ -301,8 +297,8 @@ def check_messages(messages: list[ChatMessageIn]) -> None:
                 param=f"{where}.role",
                 code="invalid_value",
             )
-        if message.role in ("tool", "function") or message.tool_calls or message.function_call:
-            raise _unsupported(where, "Tool and function messages (tool calling)")
+        if message.role == "function" or message.function_call:
+            raise _unsupported(where, "Legacy function messages (use tools)")
         if message.content is None:
             if message.role != "assistant":
                 raise InvalidRequest(

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from assistants.errors import InvalidRequest
+from assistants.tools.schema import check_schema
 
 FunctionName = Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 
@@ -21,6 +22,11 @@ class FunctionDefinition(Struct):
     parameters: dict[str, Any] | None = None
     """A JSON Schema object; omitted means a function without parameters."""
     strict: bool | None = None
+
+    def __post_init__(self) -> None:
+        # A schema the grammar cannot enforce is refused here (msgspec adds the path to the error).
+        if self.parameters is not None:
+            check_schema(self.parameters, "parameters")
 
 
 class FunctionTool(Struct, tag="function", tag_field="type"):
@@ -57,6 +63,10 @@ class JsonSchema(Struct):
     description: str | None = None
     schema: dict[str, Any] | None = None
     strict: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.schema is not None:
+            check_schema(self.schema, "schema")
 
 
 class ResponseFormatJsonSchema(Struct, tag="json_schema", tag_field="type"):

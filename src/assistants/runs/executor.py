@@ -33,6 +33,9 @@ from assistants.protocol.runs import Run
 from assistants.runs import queue, state
 from assistants.store.ids import now
 from assistants.store.models import messages, runs
+from assistants.tools import runs as run_tools
+from assistants.tools.calls import may_become_call, parse_tool_calls
+from assistants.tools.plan import TurnPlan, plan_turn
 
 log = logging.getLogger("assistants.runs.executor")
 
@@ -52,8 +55,8 @@ class Inference(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
-StartGeneration = Callable[[str, float, float, int], Awaitable[Any]]
-"""(prompt, temperature, top_p, max_tokens) -> a Generation (async iterator of text, `.result`,
+StartGeneration = Callable[[str, float, float, int, str | None], Awaitable[Any]]
+"""(prompt, temperature, top_p, max_tokens, grammar) -> a Generation (async iterator of text, `.result`,
 `.cancel()`). Bound to the real Inference by the worker."""
 
 
@@ -105,7 +108,7 @@ def completion_reserve(ctx_size: int, max_completion_tokens: int | None) -> int:
 
 def build_prompt(inference: Inference, instructions: str, history: Sequence[Mapping[str, str]], *,
                  truncation: Mapping[str, Any], max_prompt_tokens: int | None,
-                 max_completion_tokens: int | None) -> Prompt:
+                 max_completion_tokens: int | None, tools: list[dict[str, Any]] | None = None) -> Prompt:
     """Render system + thread through the chat template, truncated per the run's strategy.
 
     `auto` drops the oldest messages until the prompt fits both max_prompt_tokens and the sequence's
@@ -120,7 +123,7 @@ def build_prompt(inference: Inference, instructions: str, history: Sequence[Mapp
     limit = min(context_limit, max_prompt_tokens) if max_prompt_tokens else context_limit
 
     def render(items: list[Mapping[str, str]]) -> Prompt:
-        text = inference.render_chat(system + [dict(m) for m in items])
+        text = inference.render_chat(system + [dict(m) for m in items], tools=tools)
         return Prompt(text, inference.count_tokens(text))
 
     prompt = render(kept)
@@ -151,14 +154,21 @@ class Executor:
         in_progress for the worker to rewind)."""
         try:
             history = await self._history(run)
+            async with self.bus.database.read() as session:
+                steps = await run_tools.tool_steps(session, run.id)
+            history += run_tools.tool_turns(steps)
+            plan = plan_turn(msgspec.to_builtins(run.tools),
+                             run_tools.turn_tool_choice(msgspec.to_builtins(run.tool_choice), len(steps)),
+                             run.parallel_tool_calls, msgspec.to_builtins(run.response_format))
             try:
                 prompt = await asyncio.to_thread(
                     build_prompt, self.inference, run.instructions, history,
                     truncation=msgspec.to_builtins(run.truncation_strategy),
-                    max_prompt_tokens=run.max_prompt_tokens, max_completion_tokens=run.max_completion_tokens)
+                    max_prompt_tokens=run.max_prompt_tokens, max_completion_tokens=run.max_completion_tokens,
+                    tools=plan.tools)
             except PromptDoesNotFit as exc:
                 return await self._prompt_does_not_fit(run, exc)
-            return await self._generate(run, prompt, cancel)
+            return await self._generate(run, prompt, cancel, plan, run_tools.step_usage(steps))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -168,10 +178,12 @@ class Executor:
     async def _history(self, run: Run) -> list[dict[str, str]]:
         async with self.bus.database.read() as session:
             rows = await store.list_thread_messages(session, run.thread_id)
-        history = [{"role": row["role"], "content": message_text(row["content"])} for row in rows]
+        history: list[dict[str, Any]] = [{"role": row["role"], "content": message_text(row["content"])}
+                                         for row in rows]
         return [m for m in history if m["content"]]
 
-    async def _generate(self, run: Run, prompt: Prompt, cancel: CancelFlag) -> str:
+    async def _generate(self, run: Run, prompt: Prompt, cancel: CancelFlag, plan: TurnPlan,
+                        earlier: tuple[int, int] = (0, 0)) -> str:
         room = self.inference.ctx_size - prompt.tokens
         max_tokens = min(run.max_completion_tokens or room, room)
         temperature = 1.0 if run.temperature is None else run.temperature
@@ -179,36 +191,69 @@ class Executor:
         if cancel.is_set():
             return await self._finish(run, None, "", cancelled=True, prompt_tokens=prompt.tokens,
                                       completion_tokens=0, finish_reason="cancelled")
-        generation = await self.start_generation(prompt.text, temperature, top_p, max_tokens)
+        generation = await self.start_generation(prompt.text, temperature, top_p, max_tokens, plan.grammar)
         cancel.on_set(generation.cancel)
+        ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
+        pieces: list[str] = []
+        opened: tuple[str, str] | None = None
+
+        async def append(piece: str) -> None:
+            nonlocal opened
+            if opened is None:
+                opened = await self._open_message(run)
+            first = not pieces
+            pieces.append(piece)
+            self.bus.emit("thread.message.delta", _delta(opened[0], piece, first), **ids)
+            message_id = opened[0]
+            # Joined only when a flush takes it: no O(n^2) text building per token.
+            self.bus.stage(f"message:{message_id}", lambda: _partial_text_write(message_id, "".join(pieces)))
+
+        # Output that is (forced) or may be (auto, starting with `{`) tool calls is held back until it
+        # ends; everything else streams as the message (see assistants.tools.plan).
+        held: list[str] | None = [] if plan.calls != "never" else None
         try:
-            message_id, step_id = await self._open_message(run)
-            ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
-            pieces: list[str] = []
-            key = f"message:{message_id}"
+            if held is None:
+                opened = await self._open_message(run)
             async for piece in generation:
                 if cancel.is_set():
                     break  # nothing is appended once the cancel route has flipped the flag
-                first = not pieces
-                pieces.append(piece)
-                self.bus.emit("thread.message.delta", _delta(message_id, piece, first), **ids)
-                # Joined only when a flush takes it: no O(n^2) text building per token.
-                self.bus.stage(key, lambda: _partial_text_write(message_id, "".join(pieces)))
+                if held is not None:
+                    held.append(piece)
+                    so_far = "".join(held)
+                    if plan.calls == "forced" or not so_far.strip() or may_become_call(so_far):
+                        continue
+                    piece, held = so_far, None  # plain text after all: stream it from here on
+                await append(piece)
             result = generation.result
+            if held is not None and not cancel.is_set():
+                assert result is not None
+                calls = parse_tool_calls("".join(held), plan.names)
+                if calls:
+                    used = (result.prompt_tokens, result.completion_tokens)
+                    usage = {"prompt_tokens": used[0], "completion_tokens": used[1],
+                             "total_tokens": sum(used)}
+                    async with self.bus.transaction() as tx:
+                        await run_tools.require_action(tx, run, calls, usage)
+                    return "requires_action"
+                if held:
+                    await append("".join(held))
+            if opened is None:
+                opened = await self._open_message(run)
         except BaseException:
             generation.cancel()
             raise
+        message_id, step_id = opened
         text = "".join(pieces)
         if cancel.is_set():
             completion_tokens = result.completion_tokens if result else len(pieces)
             return await self._finish(run, (message_id, step_id), text, cancelled=True,
                                       prompt_tokens=prompt.tokens, completion_tokens=completion_tokens,
-                                      finish_reason="cancelled")
+                                      finish_reason="cancelled", earlier=earlier)
         assert result is not None
         return await self._finish(run, (message_id, step_id), text, cancelled=False,
                                   prompt_tokens=result.prompt_tokens,
                                   completion_tokens=result.completion_tokens,
-                                  finish_reason=result.finish_reason)
+                                  finish_reason=result.finish_reason, earlier=earlier)
 
     async def _open_message(self, run: Run) -> tuple[str, str]:
         ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
@@ -224,9 +269,14 @@ class Executor:
         return message["id"], step["id"]
 
     async def _finish(self, run: Run, opened: tuple[str, str] | None, text: str, *, cancelled: bool,
-                      prompt_tokens: int, completion_tokens: int, finish_reason: str) -> str:
+                      prompt_tokens: int, completion_tokens: int, finish_reason: str,
+                      earlier: tuple[int, int] = (0, 0)) -> str:
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens}
+        # The run's usage also counts its earlier tool rounds (each tool_calls step holds its own).
+        run_usage = {"prompt_tokens": prompt_tokens + earlier[0],
+                     "completion_tokens": completion_tokens + earlier[1],
+                     "total_tokens": prompt_tokens + completion_tokens + sum(earlier)}
         current = now()
         if cancelled:
             status, run_values = "cancelled", {"cancelled_at": current}
@@ -253,7 +303,7 @@ class Executor:
                 step = await store.update_step_columns(tx.session, step_id, status=step_status, usage=usage,
                                                        **{f"{step_status}_at": current})
                 tx.emit(f"thread.run.step.{step_status}", p.step_object(step), **ids)
-            row = await _set_final(tx.session, run.id, status, usage=usage, expires_at=None, **run_values)
+            row = await _set_final(tx.session, run.id, status, usage=run_usage, expires_at=None, **run_values)
             queue.emit_run(tx, row)
         return status
 

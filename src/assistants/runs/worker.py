@@ -156,8 +156,9 @@ async def start_worker(settings: Settings, bus: EventBus, inference: Inference) 
 
     from assistants.inference import SamplingParams
 
-    async def start_generation(prompt: str, temperature: float, top_p: float, max_tokens: int) -> Generation:
-        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+    async def start_generation(prompt: str, temperature: float, top_p: float, max_tokens: int,
+                               grammar: str | None = None) -> Generation:
+        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, grammar=grammar)
         return await inference.generate(prompt, params)
 
     worker = Worker(bus, Executor(bus, inference, start_generation), capacity=settings.parallel)
