@@ -136,8 +136,10 @@ class Timings(msgspec.Struct):
         def per_second(ms: float, n: int) -> float:
             return n * 1000.0 / ms if ms > 0 else 0.0
 
-        return cls(prompt_n, round(prompt_ms, 3), per_token(prompt_ms, prompt_n),
-                   per_second(prompt_ms, prompt_n), predicted_n, round(predicted_ms, 3),
+        # Rates from the rounded figures, so a client recomputing n * 1000 / ms gets the same number.
+        prompt_ms, predicted_ms = round(prompt_ms, 3), round(predicted_ms, 3)
+        return cls(prompt_n, prompt_ms, per_token(prompt_ms, prompt_n),
+                   per_second(prompt_ms, prompt_n), predicted_n, predicted_ms,
                    per_token(predicted_ms, predicted_n), per_second(predicted_ms, predicted_n))
 
 
