@@ -1,21 +1,24 @@
-"""Command line: `assistants serve`, `assistants migrate` (also `python -m assistants ...`)."""
+"""Command line: `assistants serve | migrate | convert-gguf` (also `python -m assistants ...`)."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from assistants.settings import Settings, parse_cli
+from assistants.settings import Settings, parse_cli_args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command, settings = parse_cli(argv, os.environ)
+    command, settings, args = parse_cli_args(argv, os.environ)
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if command == "convert-gguf":
+        return convert_gguf(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from assistants.store.migrate import upgrade_to_head
 
@@ -24,6 +27,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"database at head: {settings.database_url}")
         return 0
     return serve(settings)
+
+
+def convert_gguf(args: argparse.Namespace) -> int:
+    """Convert a GGUF into an MLX model directory; needs the `mlx` extra."""
+    try:
+        from assistants.inference.mlx import UnsupportedModelError, convert_gguf
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise SystemExit(f"assistants: error: convert-gguf needs the mlx extra ({exc})") from None
+    quantize = None if args.quantize == "none" else args.quantize
+    try:
+        result = convert_gguf(args.src, args.dst, quantize=quantize, dtype=args.dtype)
+    except (UnsupportedModelError, FileExistsError, FileNotFoundError) as exc:
+        raise SystemExit(f"assistants: error: {exc}") from None
+    print(f"converted {args.src} -> {result.path} ({result.tensors} tensors, {result.seconds:.1f} s)")
+    return 0
 
 
 def serve(settings: Settings) -> int:

@@ -73,7 +73,7 @@ def gemma3_config(meta: Mapping[str, Any]) -> dict[str, Any]:
         # hidden/heads; the GGUF does not record query_pre_attn_scalar, so follow the same rule.
         "query_pre_attn_scalar": hidden // heads if _is_27b(meta, arch) else head_dim,
         "sliding_window": int(need("attention.sliding_window")),
-        "sliding_window_pattern": int(get("attention.sliding_window_pattern", DEFAULT_SLIDING_WINDOW_PATTERN)),
+        "sliding_window_pattern": _sliding_window_pattern(get("attention.sliding_window_pattern")),
         "max_position_embeddings": context,
         "rope_scaling": _rope_scaling(get("rope.scaling.type"), get("rope.scaling.factor")),
         "tie_word_embeddings": True,  # corrected by the converter when the GGUF has an `output` tensor
@@ -88,6 +88,22 @@ def gemma3_config(meta: Mapping[str, Any]) -> dict[str, Any]:
 def _is_27b(meta: Mapping[str, Any], arch: str) -> bool:
     # llama.cpp decides by block count (62 layers is the 27B).
     return int(meta.get(f"{arch}.block_count", 0)) == 62
+
+
+def _sliding_window_pattern(value: Any) -> int:
+    """mlx-lm wants a period N (layers N-1, 2N-1, ... are global); newer GGUFs may store one flag per
+    layer (true = sliding window) instead of a number."""
+    if value is None:
+        return DEFAULT_SLIDING_WINDOW_PATTERN
+    if isinstance(value, int | float):
+        return int(value)
+    flags = [bool(v) for v in value]
+    if all(flags):
+        raise UnsupportedModelError("gemma3_text needs at least one global-attention layer")
+    period = flags.index(False) + 1
+    if flags != [(i + 1) % period != 0 for i in range(len(flags))]:
+        raise UnsupportedModelError("the GGUF's sliding-window layers do not repeat with a fixed period")
+    return period
 
 
 def _rope_scaling(kind: Any, factor: Any) -> dict[str, Any] | None:

@@ -28,7 +28,9 @@ class UnsupportedTokenizerError(ValueError):
     """The GGUF's tokenizer is not a SentencePiece (`llama`) vocabulary."""
 
 
-def merges_from_scores(tokens: Sequence[str], scores: Sequence[float], types: Sequence[int]) -> list[tuple[str, str]]:
+def merges_from_scores(
+    tokens: Sequence[str], scores: Sequence[float], types: Sequence[int]
+) -> list[tuple[str, str]]:
     """BPE merges ranked like llama.cpp's SentencePiece merging: best merged-token score first.
 
     Only NORMAL tokens take part: control and user-defined tokens are split off the text before the
@@ -97,14 +99,11 @@ def build_tokenizer_json(meta: Mapping[str, Any]) -> str:
     tokenizer.decoder = decoders.Sequence(
         [decoders.Replace(SPIECE_SPACE, " "), decoders.ByteFallback(), decoders.Fuse()]
     )
-    tokenizer.add_tokens(
-        [AddedToken(tokens[i], special=types[i] == CONTROL, normalized=False)
-         for i in range(len(tokens)) if types[i] in (CONTROL, USER_DEFINED)]
-    )
-    # add_special_tokens() flags the control tokens as special (skipped when decoding).
-    tokenizer.add_special_tokens(
-        [AddedToken(tokens[i], special=True, normalized=False) for i in range(len(tokens)) if types[i] == CONTROL]
-    )
+    # Both kinds are matched on the raw text; only control tokens are "special" (skipped when decoding).
+    user_defined = [tok for tok, kind in zip(tokens, types, strict=True) if kind == USER_DEFINED]
+    control = [tok for tok, kind in zip(tokens, types, strict=True) if kind == CONTROL]
+    tokenizer.add_tokens([AddedToken(tok, special=False, normalized=False) for tok in user_defined])
+    tokenizer.add_special_tokens([AddedToken(tok, special=True, normalized=False) for tok in control])
     if meta.get("tokenizer.ggml.add_bos_token", True):
         bos = tokens[bos_id]
         tokenizer.post_processor = processors.TemplateProcessing(
