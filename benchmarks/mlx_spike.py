@@ -1,6 +1,6 @@
 """Spike: continuous batching with mlx-lm's BatchGenerator on a model converted from the bundled GGUF.
 
-    python benchmarks/mlx_spike.py [MLX_DIR] [--tokens 32]
+    python benchmarks/mlx_spike.py [MLX_DIR] [--tokens 32] [--reference-blas]
 
 Without MLX_DIR the bundled GGUF is assembled and converted into a temporary directory first.
 Prints decode tokens/s with 1 and 4 live sequences, then shows per-sequence sampling (greedy next to
@@ -17,6 +17,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+if "--reference-blas" not in sys.argv:
+    from assistants.inference.mlx import use_system_blas
+
+    use_system_blas()  # before mlx is imported: see assistants/inference/mlx/blas.py
 
 import mlx.core as mx
 from mlx_lm import load
@@ -69,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("model", nargs="?", type=Path)
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--reference-blas", action="store_true", help="keep netlib BLAS")
     args = parser.parse_args()
     model_dir = args.model
     if model_dir is None:

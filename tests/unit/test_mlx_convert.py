@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import gguf
-import mlx.core as mx
 import numpy as np
 import pytest
 from gguf.quants import dequantize, quantize
-from mlx_lm.utils import load_model
 
+# Imported before mlx so that mlx binds the system OpenBLAS (see assistants/inference/mlx/blas.py);
+# mlx and mlx_lm are therefore imported inside the tests.
 from assistants.inference.mlx import UnsupportedModelError, convert_gguf
 from assistants.inference.mlx.config import gemma3_config
 from assistants.inference.mlx.names import UnknownTensorError, is_shifted_norm, mlx_name
@@ -115,6 +115,8 @@ def test_names_map_llama_cpp_to_mlx_lm() -> None:
 
 
 def test_every_weight_lands_in_mlx_lm_with_its_values(tiny: tuple[Path, dict[str, np.ndarray], Path]) -> None:
+    from mlx_lm.utils import load_model
+
     _, stored, out = tiny
     model, _ = load_model(out)  # strict: fails on any missing, extra or mis-shaped parameter
     params = dict(_flatten(model.parameters()))
@@ -147,6 +149,9 @@ def test_config_comes_from_metadata(tiny: tuple[Path, dict[str, np.ndarray], Pat
 
 
 def test_converted_model_runs(tiny: tuple[Path, dict[str, np.ndarray], Path]) -> None:
+    import mlx.core as mx
+    from mlx_lm.utils import load_model
+
     _, _, out = tiny
     model, _ = load_model(out)
     logits = model(mx.array([[2, 270, 271, 272]]))
@@ -181,6 +186,9 @@ def test_tokenizer_matches_sentencepiece_rules(tiny: tuple[Path, dict[str, np.nd
 def test_q8_quantization_writes_mlx_quantization_config(
     tmp_path: Path, tiny: tuple[Path, dict, Path]
 ) -> None:
+    import mlx.core as mx
+    from mlx_lm.utils import load_model
+
     src, stored, _ = tiny
     convert_gguf(src, tmp_path / "q8", quantize="q8", progress=False)
     config = json.loads((tmp_path / "q8" / "config.json").read_text())
