@@ -31,14 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def convert_gguf(args: argparse.Namespace) -> int:
     """Convert a GGUF into an MLX model directory; needs the `mlx` extra."""
-    try:
-        from assistants.inference.mlx import UnsupportedModelError, convert_gguf
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise SystemExit(f"assistants: error: convert-gguf needs the mlx extra ({exc})") from None
+    from assistants.inference.mlx import MlxNotInstalledError, UnsupportedModelError, convert_gguf
+
     quantize = None if args.quantize == "none" else args.quantize
     try:
         result = convert_gguf(args.src, args.dst, quantize=quantize, dtype=args.dtype)
-    except (UnsupportedModelError, FileExistsError, FileNotFoundError) as exc:
+    except (MlxNotInstalledError, UnsupportedModelError, FileExistsError, FileNotFoundError) as exc:
         raise SystemExit(f"assistants: error: {exc}") from None
     print(f"converted {args.src} -> {result.path} ({result.tensors} tensors, {result.seconds:.1f} s)")
     return 0

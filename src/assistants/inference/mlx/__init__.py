@@ -7,10 +7,11 @@ package first makes mlx bind an optimized system BLAS on Linux (see `blas.py`).
 
 from assistants.inference.mlx.blas import use_system_blas
 from assistants.inference.mlx.config import SUPPORTED_ARCHITECTURES, UnsupportedModelError
-from assistants.inference.mlx.convert import Conversion, convert_gguf
+from assistants.inference.mlx.convert import Conversion, MlxNotInstalledError, convert_gguf
 
 use_system_blas()  # none of the imports above import mlx, so this still comes first
 
 __all__ = [
-    "SUPPORTED_ARCHITECTURES", "Conversion", "UnsupportedModelError", "convert_gguf", "use_system_blas",
+    "SUPPORTED_ARCHITECTURES", "Conversion", "MlxNotInstalledError", "UnsupportedModelError", "convert_gguf",
+    "use_system_blas",
 ]

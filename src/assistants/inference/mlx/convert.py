@@ -58,6 +58,7 @@ def convert_gguf(
     `quantize` re-quantizes the linear layers and the embedding with mlx (4 or 8 bits, group size 64);
     otherwise weights are stored as `dtype` (float32 keeps the dequantized values exactly).
     """
+    _require_mlx()
     from gguf import GGUFReader
 
     started = time.monotonic()
@@ -94,6 +95,22 @@ def convert_gguf(
     seconds = time.monotonic() - started
     log.info("converted %s -> %s in %.1f s", src, dst, seconds)
     return Conversion(path=dst, config=config, tensors=len(reader.tensors), seconds=seconds)
+
+
+class MlxNotInstalledError(ImportError):
+    """The `mlx` extra (mlx, mlx-lm, gguf, tokenizers) is not installed."""
+
+
+def _require_mlx() -> None:
+    """Fail before the slow part, with the fix in the message, when the mlx extra is missing."""
+    import importlib.util
+
+    needed = ("mlx", "mlx_lm", "gguf", "tokenizers")
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MlxNotInstalledError(
+            f"missing {', '.join(missing)}: install the mlx extra (pip install 'assistants[mlx]')"
+        )
 
 
 def _dequantized_weights(reader: Any, progress: bool) -> dict[str, Any]:
