@@ -1,32 +1,144 @@
-"""Command line: `assistants serve | migrate | convert-gguf` (also `python -m assistants ...`)."""
+"""Command line: `assistants serve | migrate | convert-gguf` (also `python -m assistants ...`).
+
+Start-up fails with ONE line on stderr and a non-zero exit (no traceback unless --debug). The port is
+bound and the database migrated before the model loads, so the cheap mistakes are reported in
+milliseconds, not after the model has been assembled and loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import errno
 import logging
 import os
+import signal
+import socket
 import sys
+import threading
 from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import uvicorn
+
+from assistants.logs import setup_logging
 from assistants.settings import Settings, parse_cli_args
+
+log = logging.getLogger("assistants")
+
+
+class StartupError(Exception):
+    """A start-up failure the operator can fix; its message is the whole story."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     command, settings, args = parse_cli_args(argv, os.environ)
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if command == "convert-gguf":
-        return convert_gguf(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    setup_logging(log_format=settings.log_format, debug=settings.debug)
+    try:
+        if command == "convert-gguf":
+            return convert_gguf(args)
+        if command == "migrate":
+            migrate(settings)
+            print(f"assistants: database at head: {mask_url(settings.database_url)}")
+            return 0
+        return serve(settings)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if settings.debug:
+            raise
+        print(f"assistants: error: {describe(exc)}", file=sys.stderr)
+        threading.excepthook = _quiet_thread_failure
+        return 1
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, StartupError):
+        return str(exc)
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}"
+
+
+def mask_url(url: str) -> str:
+    """The database URL with any password replaced by `***` (it is printed and logged)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def migrate(settings: Settings) -> None:
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"cannot create data directory {settings.data_dir}: {exc.strerror}") from exc
     from assistants.store.migrate import upgrade_to_head
 
-    upgrade_to_head(settings.database_url)
-    if command == "migrate":
-        print(f"database at head: {settings.database_url}")
-        return 0
-    return serve(settings)
+    check_sqlite_directory(settings.database_url)
+    previous_hook = threading.excepthook
+    threading.excepthook = _quiet_thread_failure
+    try:
+        upgrade_to_head(settings.database_url)
+    except Exception as exc:
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise StartupError(f"cannot open database {mask_url(settings.database_url)}: {reason}") from exc
+    threading.excepthook = previous_hook  # kept quiet on failure: the straggler may die any time after
+
+
+def _quiet_thread_failure(args: threading.ExceptHookArgs) -> None:
+    """A library thread left over from a failed start (aiosqlite's worker, after a failed connect,
+    finds its event loop closed) must not print a traceback under the one-line error."""
+    log.debug("thread %s ended with %r", args.thread.name if args.thread else "?", args.exc_value)
+
+
+def check_sqlite_directory(url: str) -> None:
+    """SQLite creates the file but not its directory; say so instead of `unable to open database file`."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise StartupError(f"invalid database URL {mask_url(url)}: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        directory = Path(parsed.database).parent
+        if not directory.is_dir():
+            raise StartupError(f"cannot open database {mask_url(url)}: directory {directory} does not exist")
+
+
+def bind(settings: Settings) -> socket.socket:
+    """Bind before anything slow, so a busy port is a one-line error, not a crash after the model load."""
+    try:
+        infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot bind to {settings.host}:{settings.port}: {exc.strerror}") from exc
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(f"port {settings.port} on {settings.host} is already in use "
+                               "(stop the other server or choose another --port)") from exc
+        raise StartupError(f"cannot bind to {settings.host}:{settings.port}: {exc.strerror}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_files(settings: Settings) -> None:
+    """Operator-given paths are checked up front; a typo should not cost a migration and a model load."""
+    if settings.model is not None and not settings.model.exists():
+        raise StartupError(f"model not found: {settings.model}")
+    if settings.chat_template is not None and not settings.chat_template.is_file():
+        raise StartupError(f"chat template not found: {settings.chat_template}")
 
 
 def convert_gguf(args: argparse.Namespace) -> int:
@@ -37,24 +149,65 @@ def convert_gguf(args: argparse.Namespace) -> int:
     try:
         result = convert_gguf(args.src, args.dst, quantize=quantize, dtype=args.dtype)
     except (MlxNotInstalledError, UnsupportedModelError, FileExistsError, FileNotFoundError) as exc:
-        raise SystemExit(f"assistants: error: {exc}") from None
+        raise StartupError(str(exc)) from exc
     print(f"converted {args.src} -> {result.path} ({result.tensors} tensors, {result.seconds:.1f} s)")
     return 0
 
 
 def serve(settings: Settings) -> int:
-    import uvicorn
+    check_files(settings)
+    sock = bind(settings)
+    try:
+        migrate(settings)
+        return asyncio.run(_serve(settings, sock))
+    finally:
+        sock.close()
 
+
+async def _serve(settings: Settings, sock: socket.socket) -> int:
     from assistants.app import create_app
+    from assistants.services import Services
 
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="debug" if settings.debug else "warning",
-        lifespan="on", timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    server.run()
-    return 0 if server.started else 1
+    async with Services.open(settings) as services:
+        app = create_app(settings, services)
+        config = uvicorn.Config(
+            app, log_level="debug" if settings.debug else "warning", lifespan="on",
+            timeout_graceful_shutdown=5, log_config=None,
+        )
+        server = _Server(config, ready_line(settings, services))
+        # uvicorn re-raises a caught SIGTERM once it has drained; with the default disposition that
+        # would kill us before the services close. Ignoring that replay lets them close, then exit 0.
+        previous = signal.signal(signal.SIGTERM, lambda *_: None)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        return 0 if server.started else 1
+
+
+class _Server(uvicorn.Server):
+    """Prints the ready line once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, line: str) -> None:
+        super().__init__(config)
+        self.ready_line = line
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            print(self.ready_line, file=sys.stderr, flush=True)
+
+
+def ready_line(settings: Settings, services: object) -> str:
+    inference = getattr(services, "inference", None)
+    model = getattr(inference, "model_id", None) if inference is not None else None
+    what = f"{model} ({settings.engine})" if model else "no model (--no-model)"
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    where = f"http://{host}:{settings.port}"
+    exposure = "" if settings.host in {"127.0.0.1", "localhost", "::1"} else " (reachable from the network)"
+    auth = "api keys required" if settings.api_keys else "no auth"
+    return (f"assistants: serving {what} on {where}{exposure} — database {mask_url(settings.database_url)}"
+            f" — {auth}")
 
 
 if __name__ == "__main__":

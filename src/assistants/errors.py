@@ -66,9 +66,11 @@ def envelope(message: str, type_: str, param: str | None = None, code: str | Non
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def _response(status: int, body: dict[str, Any]) -> Response[Any]:
+def _response(status: int, body: dict[str, Any],
+              extra_headers: dict[str, str] | None = None) -> Response[Any]:
     headers = {"x-should-retry": "false"} if status < 500 else {}
-    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
+    return Response(content=body, status_code=status, media_type=MediaType.JSON,
+                    headers={**(extra_headers or {}), **headers})
 
 
 def _api_error(_: Request[Any, Any, Any], exc: APIError) -> Response[Any]:
@@ -101,8 +103,13 @@ def _param_from_message(message: str) -> str | None:
     return None
 
 
-def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    if status in (404, 405) and exc.detail in ("Not Found", "Method Not Allowed"):
+        # litestar's router found no route (or no method on it): say which, as OpenAI does.
+        # exc.headers carries `Allow` on a 405 (RFC 9110 requires it).
+        return _response(status, envelope(f"Invalid URL ({request.method} {request.url.path})",
+                                          "invalid_request_error"), exc.headers)
     if status == 404:
         return _response(404, envelope(str(exc.detail) or "Not found.", "invalid_request_error"))
     if status == 413:

@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from assistants.events import EventBus
+
+# A runtime import, not TYPE_CHECKING: litestar/msgspec resolve this dataclass's annotations when they
+# inject it. `assistants.inference` does not import an engine until a model is loaded.
+from assistants.inference import Inference
 from assistants.settings import Settings
 from assistants.store import Database
 
 if TYPE_CHECKING:
-    from assistants.inference import Inference
+    from assistants.runs.worker import Worker
+else:
+    Worker = Any  # resolvable at run time without importing the worker
 
 
 @dataclass
@@ -20,22 +27,36 @@ class Services:
     database: Database
     inference: Inference | None = None
     """None when the server runs without a model (`--no-model`): model routes answer 503."""
+    events: EventBus | None = None
+    """Run events: persisted log + live subscribers (SSE)."""
+    run_queue: Worker | None = None
+    """The run worker; None without a model (runs then stay queued)."""
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Services]:
         database = await Database.open(settings.database_url)
+        events = EventBus(database)
+        await events.start()
         try:
             inference = None
             if settings.load_model:
-                # Imported here so a store-only server never imports an engine.
-                from assistants.inference import Inference
-
                 inference = await Inference.start(settings)
             try:
-                yield cls(settings=settings, database=database, inference=inference)
+                worker = None
+                if inference is not None:
+                    from assistants.runs.worker import start_worker
+
+                    worker = await start_worker(settings, events, inference)
+                try:
+                    yield cls(settings=settings, database=database, inference=inference, events=events,
+                              run_queue=worker)
+                finally:
+                    if worker is not None:
+                        await worker.close()
             finally:
                 if inference is not None:
                     await inference.close()
         finally:
+            await events.close()
             await database.close()

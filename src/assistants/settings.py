@@ -52,6 +52,14 @@ class Settings:
     """Show tracebacks and debug logs."""
     load_model: bool = True
     """False serves the store routes without loading any model (used by store-only tests)."""
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Accepted bearer keys; empty means no auth. Env: comma-separated ASSISTANTS_API_KEY."""
+    api_key_file: Path | None = None
+    """A file with one key per line (blank lines and `#` comments skipped), added to api_keys."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed by CORS; empty means CORS is closed. `*` only when given explicitly."""
+    log_format: str = "text"
+    """`text` (human) or `json` (one object per line, with request_id/run_id/thread_id)."""
 
     @property
     def database_url(self) -> str:
@@ -66,6 +74,11 @@ def _bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _csv(text: str) -> tuple[str, ...]:
+    """Repeatable flags are mirrored by one comma-separated variable (keys and origins hold no commas)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistants", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -75,13 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--engine", choices=["gguf", "mlx"], help="inference engine (default gguf)")
-    serve.add_argument("--model", type=Path, help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
+    serve.add_argument("--model", type=Path,
+                       help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
     serve.add_argument("--model-alias", help="model id to serve under")
     serve.add_argument("--ctx-size", type=int, help="total context shared by parallel sequences")
     serve.add_argument("--parallel", type=int, help="sequences decoded together")
     serve.add_argument("--threads", type=int, help="decode threads")
     serve.add_argument("--chat-template", type=Path, help="Jinja chat template file overriding the model's")
     serve.add_argument("--max-body-bytes", type=int, help="largest request body accepted")
+    serve.add_argument("--api-key", dest="api_keys", action="append", metavar="KEY",
+                       help="require `Authorization: Bearer KEY` on every route but /health (repeatable)")
+    serve.add_argument("--api-key-file", type=Path, metavar="FILE", help="file with one API key per line")
+    serve.add_argument("--cors-origin", dest="cors_origins", action="append", metavar="ORIGIN",
+                       help="allow this browser origin (repeatable; `*` allows any)")
     serve.add_argument("--no-model", dest="load_model", action="store_const", const=False,
                        help="serve store routes only, without loading a model")
 
@@ -103,12 +122,30 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--data-dir", type=Path, help="data directory (SQLite file, model cache)")
     sub.add_argument("--db", help="database URL (default: SQLite in the data dir)")
     sub.add_argument("--debug", action="store_const", const=True, help="tracebacks and debug logs")
+    sub.add_argument("--log-format", choices=["text", "json"], help="log line format (default text)")
 
 
 _CASTS = {
     "port": int, "ctx_size": int, "parallel": int, "threads": int, "max_body_bytes": int,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
+    "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,
 }
+
+# Fields whose flag is singular (`--api-key`, repeatable) are mirrored by the singular variable name.
+_ENV_NAMES = {"api_keys": "api_key", "cors_origins": "cors_origin"}
+
+
+def read_api_key_file(path: Path) -> tuple[str, ...]:
+    """One key per line; blank lines and `#` comments are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise SystemExit(f"assistants: error: --api-key-file {path}: {reason}") from None
+    keys = tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    if not keys:
+        raise SystemExit(f"assistants: error: --api-key-file {path}: no keys in file")
+    return keys
 
 
 def settings_from_args(
@@ -121,16 +158,30 @@ def settings_from_args(
         if flag_value is not None:
             values[name] = flag_value
             continue
-        env_value = _env(environ, name)
+        env_name = _ENV_NAMES.get(name, name)
+        env_value = _env(environ, env_name)
         if env_value not in (None, ""):
             cast = _CASTS.get(name, str)
             try:
                 values[name] = cast(env_value)
             except ValueError as exc:
-                raise SystemExit(f"assistants: error: {ENV_PREFIX}{name.upper()}={env_value!r}: {exc}") from None
+                variable = ENV_PREFIX + env_name.upper()
+                raise SystemExit(f"assistants: error: {variable}={env_value!r}: {exc}") from None
     if "data_dir" not in values:
         values["data_dir"] = default_data_dir(environ)
+    values["cors_origins"] = tuple(values.get("cors_origins", ()))  # type: ignore[arg-type]
+    values["api_keys"] = _api_keys(values)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _api_keys(values: Mapping[str, object]) -> tuple[str, ...]:
+    keys: tuple[str, ...] = tuple(values.get("api_keys", ()))  # type: ignore[arg-type]
+    key_file = values.get("api_key_file")
+    if isinstance(key_file, Path):
+        keys += read_api_key_file(key_file)
+    if any(not key.isprintable() or not key or " " in key for key in keys):
+        raise SystemExit("assistants: error: --api-key: keys must be non-empty printable text without spaces")
+    return keys
 
 
 def parse_cli(argv: Sequence[str] | None, environ: Mapping[str, str]) -> tuple[str, Settings]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
@@ -20,3 +21,28 @@ def store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
 @pytest.fixture()
 def client(store_server: ServerProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=store_server.base_url + "/v1", api_key="test", max_retries=0)
+
+
+@pytest.fixture(scope="session")
+def bundled_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled Gemma GGUF, assembled once per test session (253 MB) and shared by model servers."""
+    from assistants.inference.bundled import ensure_bundled_model
+
+    return ensure_bundled_model(tmp_path_factory.mktemp("bundled-model"), progress=False)
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) -> Iterator[ServerProcess]:
+    """A server with the bundled model, 8 parallel sequences, and the --debug inference view."""
+    server = ServerProcess(tmp_path_factory.mktemp("model-data"), "--model", str(bundled_model),
+                           "--parallel", "8", "--ctx-size", "8192", "--debug")
+    server.start(timeout=300)  # loading competes with other work on a busy machine
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def model_client(model_server: ServerProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="test", max_retries=0, timeout=600)

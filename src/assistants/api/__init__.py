@@ -1,1 +1,20 @@
-ROUTE_HANDLERS: list = []
+from assistants.api import ops
+from assistants.api.assistants import AssistantsController
+from assistants.api.chat import create_chat_completion, create_completion
+from assistants.api.events import ROUTES as EVENT_ROUTES
+from assistants.api.messages import MessagesController
+from assistants.api.models import inference_debug, list_models, retrieve_model
+from assistants.api.runs import RunsController, create_thread_and_run
+from assistants.api.steps import StepsController
+from assistants.api.threads import ThreadsController
+
+ROUTE_HANDLERS: list = [
+    AssistantsController, ThreadsController, MessagesController, RunsController, create_thread_and_run,
+    StepsController, *EVENT_ROUTES,
+    create_chat_completion,
+    create_completion,
+    list_models,
+    retrieve_model,
+    inference_debug,
+    *ops.ROUTES,
+]

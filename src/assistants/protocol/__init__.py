@@ -1,0 +1,84 @@
+"""Wire types of the Assistants API (msgspec Structs), their codec and row conversions.
+
+`chat.py` (chat completions) lives here too but is not re-exported: import it directly.
+"""
+
+from assistants.protocol.assistants import Assistant, CreateAssistantRequest, UpdateAssistantRequest
+from assistants.protocol.codec import decode, encoder, param_from_error
+from assistants.protocol.common import (
+    UNSET,
+    Deleted,
+    LastError,
+    ListResponse,
+    Metadata,
+    UnsetType,
+    Usage,
+    list_response,
+)
+from assistants.protocol.convert import (
+    assistant_object,
+    message_object,
+    run_object,
+    step_object,
+    thread_object,
+    to_json_value,
+)
+from assistants.protocol.messages import (
+    CreateMessageRequest,
+    IncompleteDetails,
+    Message,
+    MessageContent,
+    Text,
+    TextContent,
+    UpdateMessageRequest,
+)
+from assistants.protocol.runs import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    CreateRunRequest,
+    CreateThreadAndRunRequest,
+    RequiredAction,
+    RequiredActionFunction,
+    RequiredActionToolCall,
+    Run,
+    RunStatus,
+    SubmitToolOutputs,
+    SubmitToolOutputsRequest,
+    ToolOutput,
+    UpdateRunRequest,
+)
+from assistants.protocol.steps import (
+    FunctionCall,
+    FunctionToolCall,
+    MessageCreation,
+    MessageCreationDetails,
+    RunStep,
+    StepDetails,
+    ToolCallsDetails,
+)
+from assistants.protocol.threads import CreateThreadRequest, Thread, UpdateThreadRequest
+from assistants.protocol.tools import (
+    FunctionDefinition,
+    FunctionTool,
+    ResponseFormat,
+    Tool,
+    ToolChoice,
+    ToolChoiceFunction,
+    ToolResources,
+    TruncationStrategy,
+    check_tool_choice,
+)
+
+__all__ = [
+    "ACTIVE_STATUSES", "TERMINAL_STATUSES", "UNSET", "Assistant", "CreateAssistantRequest",
+    "CreateMessageRequest", "CreateRunRequest", "CreateThreadAndRunRequest", "CreateThreadRequest",
+    "Deleted", "FunctionCall", "FunctionDefinition", "FunctionTool", "FunctionToolCall", "IncompleteDetails",
+    "LastError", "ListResponse", "Message", "MessageContent", "MessageCreation", "MessageCreationDetails",
+    "Metadata", "RequiredAction", "RequiredActionFunction", "RequiredActionToolCall", "ResponseFormat", "Run",
+    "RunStatus", "RunStep", "StepDetails", "SubmitToolOutputs", "SubmitToolOutputsRequest", "Text",
+    "TextContent", "Thread", "Tool", "ToolCallsDetails", "ToolChoice", "ToolChoiceFunction", "ToolOutput",
+    "ToolResources", "TruncationStrategy", "UnsetType", "UpdateAssistantRequest", "UpdateMessageRequest",
+    "UpdateRunRequest", "UpdateThreadRequest", "Usage", "assistant_object", "check_tool_choice", "decode",
+    "encoder", "list_response", "message_object", "param_from_error", "run_object",
+    "step_object", "thread_object", "to_json_value",
+]

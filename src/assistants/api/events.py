@@ -1,0 +1,116 @@
+"""Server-sent run events: the `stream=true` answer of runs.create / threads.create_and_run, the run
+re-attach route, and the all-runs feed. Every frame comes from the persisted log (replay) or the live
+bus, with `id:` = the event's seq, so `Last-Event-ID` resumes without gaps or duplicates.
+
+Routes:
+* `GET /v1/threads/{thread_id}/runs/{run_id}/events` (`Last-Event-ID` header or `?after=`): what the
+  caller missed, then live events until the run ends, then `done`.
+* `GET /v1/events?thread_id=&assistant_id=&include_deltas=&after=`: lifecycle events of every run
+  (deltas only with `include_deltas=true`); never ends on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import msgspec
+from litestar import Request, get
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from assistants import metrics, store
+from assistants.errors import InvalidRequest
+from assistants.events import Event, EventBus, EventFilter, run_stream_stop
+from assistants.services import Services
+
+KEEPALIVE_SECONDS = 15.0
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class KeepAlive(ServerSentEventMessage):
+    """A bare comment line, NOT followed by a blank line.
+
+    A comment plus a blank line is an empty event to a client that saw an `id:` before: per the SSE
+    spec the last event id persists, so the openai SDK's decoder dispatches `data: ""` and then fails to
+    parse it as JSON. A lone comment line keeps the connection busy and dispatches nothing.
+    """
+
+    def encode(self) -> bytes:
+        return b": keepalive\r\n"
+
+
+def _error_frame(run_event: Event) -> ServerSentEventMessage:
+    """`event: error` after `thread.run.failed`, in the wrapped form the SDK's helpers raise on."""
+    run = msgspec.json.decode(run_event.data)
+    last_error = run.get("last_error") or {}
+    error = {"message": last_error.get("message") or "The run failed.", "type": "server_error",
+             "param": None, "code": last_error.get("code") or "server_error"}
+    return ServerSentEventMessage(event="error", data=msgspec.json.encode({"error": error}).decode())
+
+
+async def sse_frames(bus: EventBus, flt: EventFilter, after: int, *, stop: Callable[[Event], bool] | None,
+                     keepalive: float = KEEPALIVE_SECONDS) -> AsyncIterator[ServerSentEventMessage]:
+    """Frames for one subscriber. Ends with `done` after a `stop` event (run streams)."""
+    with metrics.sse_subscriber():  # counted down however the stream ends (done, disconnect, shutdown)
+        async for event in bus.follow(flt, after, keepalive=keepalive, stop=stop):
+            if event is None:
+                yield KeepAlive()
+                continue
+            yield ServerSentEventMessage(data=event.data.decode(), event=event.event, id=event.seq)
+            if event.event == "thread.run.failed" and stop is not None:
+                yield _error_frame(event)
+            if stop is not None and stop(event):
+                yield ServerSentEventMessage(event="done", data="[DONE]")
+                return
+
+
+def run_stream(services: Services, run_id: str, *, after: int = 0,
+               pause_on_requires_action: bool = True) -> ServerSentEvent:
+    """The SSE answer for one run: replay from `after` (0: its first event), then live, then `done`."""
+    # A run's terminal status and its terminal event commit in one transaction, so following the log
+    # until that event can neither stop early nor wait forever.
+    frames = sse_frames(_bus(services), EventFilter(run_id=run_id), after,
+                        stop=run_stream_stop(pause_on_requires_action=pause_on_requires_action))
+    return ServerSentEvent(frames, headers=SSE_HEADERS)
+
+
+def _bus(services: Services) -> EventBus:
+    bus = services.events
+    if bus is None:
+        raise InvalidRequest("run events are not available on this server", param="stream")
+    return bus
+
+
+def _resume_point(request: Request[object, object, object], after: int | None) -> int:
+    header = request.headers.get("last-event-id")
+    points = [after or 0]
+    if header:
+        try:
+            points.append(int(header.strip()))
+        except ValueError:
+            raise InvalidRequest("Last-Event-ID must be an integer event id.",
+                                 param="Last-Event-ID") from None
+    point = max(points)
+    if point < 0:
+        raise InvalidRequest("'after' must be a non-negative event id.", param="after")
+    return point
+
+
+@get("/v1/threads/{thread_id:str}/runs/{run_id:str}/events", tags=["runs"])
+async def run_events(thread_id: str, run_id: str, request: Request[object, object, object],
+                     services: Services, after: int | None = None) -> ServerSentEvent:
+    point = _resume_point(request, after)
+    async with services.database.read() as session:
+        await store.get_run(session, thread_id, run_id)  # 404 for an unknown run / wrong thread
+    return run_stream(services, run_id, after=point, pause_on_requires_action=False)
+
+
+@get("/v1/events", tags=["runs"])
+async def all_events(request: Request[object, object, object], services: Services,
+                     thread_id: str | None = None, assistant_id: str | None = None,
+                     include_deltas: bool = False, after: int | None = None) -> ServerSentEvent:
+    point = _resume_point(request, after)
+    flt = EventFilter(thread_id=thread_id, assistant_id=assistant_id, include_deltas=include_deltas)
+    return ServerSentEvent(sse_frames(_bus(services), flt, point, stop=None), headers=SSE_HEADERS)
+
+
+ROUTES = [run_events, all_events]

@@ -1,0 +1,58 @@
+"""GET /v1/models and /v1/models/{model}: the one model this server serves (plus a --debug view)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import get
+
+from assistants.errors import NotFound, ServiceUnavailable
+from assistants.inference import Inference
+from assistants.protocol.chat import Model, ModelList, ModelMeta
+from assistants.services import Services
+
+DEFAULT_MODEL = "default"
+
+
+def require_inference(services: Services) -> Inference:
+    if services.inference is None:
+        raise ServiceUnavailable("This server runs without a model (--no-model).")
+    return services.inference
+
+
+def resolve_model(services: Services, model: str) -> Inference:
+    """The loaded model if `model` names it (or is `default`), else 404 `model_not_found`."""
+    inference = require_inference(services)
+    if model not in (inference.model_id, DEFAULT_MODEL):
+        raise NotFound(
+            f"The model '{model}' does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    return inference
+
+
+def _model(inference: Inference) -> Model:
+    info = inference.engine.info
+    meta = ModelMeta(n_ctx_train=info.n_ctx_train, n_vocab=info.n_vocab, n_embd=info.n_embd,
+                     n_params=info.n_params, size=info.size, n_ctx=inference.ctx_size)
+    return Model(id=inference.model_id, created=inference.created, meta=meta)
+
+
+@get("/v1/models", tags=["models"])
+async def list_models(services: Services) -> ModelList:
+    return ModelList(data=[_model(require_inference(services))])
+
+
+@get("/v1/models/{model:path}", tags=["models"])
+async def retrieve_model(model: str, services: Services) -> Model:
+    # A `path` parameter keeps the leading slash; ids like "Qwen/Qwen2.5-0.5B" arrive as "%2F"-encoded.
+    return _model(resolve_model(services, model.lstrip("/")))
+
+
+@get("/debug/inference", include_in_schema=False)
+async def inference_debug(services: Services) -> dict[str, Any]:
+    """Batcher state and recent step records; exists only when the server runs with --debug."""
+    if not services.settings.debug:
+        raise NotFound("Not found.")
+    return require_inference(services).debug_state()

@@ -1,0 +1,104 @@
+"""Operator routes: Prometheus `/metrics`, and llama-server's `/props` for its Web UI."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import msgspec
+from litestar import Response, get
+
+from assistants import metrics, store
+from assistants.api.models import require_inference
+from assistants.inference import SamplingParams
+from assistants.services import Services
+
+
+@get("/metrics", tags=["ops"], summary="Prometheus metrics", media_type=metrics.CONTENT_TYPE,
+     description="Prometheus text exposition; every series is prefixed `assistants_`.")
+async def get_metrics(services: Services) -> Response[bytes]:
+    await refresh_live_metrics(services)
+    return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+
+async def refresh_live_metrics(services: Services) -> None:
+    """Facts about the present are read at scrape time, so they are right after a restart."""
+    async with services.database.read() as session:
+        runs_by_status = await store.count_runs_by_status(session)
+    inference = services.inference
+    if inference is None:
+        metrics.set_live(runs_by_status=runs_by_status, active_sequences=0, slots=0, waiting_requests=0)
+        return
+    metrics.set_live(runs_by_status=runs_by_status, active_sequences=inference.batcher.active,
+                     slots=inference.engine.limits.max_sequences, waiting_requests=inference.batcher.queued)
+
+
+# -- llama-server compatibility (its Web UI reads GET /props on start) ---------------------------------
+
+
+class PropsParams(msgspec.Struct):
+    n_predict: int
+    temperature: float
+    top_p: float
+    stop: list[str]
+    max_tokens: int
+    stream: bool
+
+
+class GenerationSettings(msgspec.Struct):
+    n_ctx: int
+    """Context one request may use (the per-sequence share of --ctx-size)."""
+    params: PropsParams
+    id: int = 0
+    id_task: int = -1
+    speculative: bool = False
+    is_processing: bool = False
+
+
+class Modalities(msgspec.Struct):
+    vision: bool = False
+    audio: bool = False
+
+
+class Props(msgspec.Struct):
+    default_generation_settings: GenerationSettings
+    total_slots: int
+    model_alias: str
+    model_path: str
+    """The file's name only: where the operator keeps models is not the client's business."""
+    chat_template: str
+    build_info: str
+    modalities: Modalities = msgspec.field(default_factory=Modalities)
+    chat_template_caps: dict[str, bool] = msgspec.field(default_factory=dict)
+    is_sleeping: bool = False
+
+
+@get(["/props", "/v1/props"], tags=["ops"], summary="Server properties (llama-server compatible)")
+async def get_props(services: Services) -> Props:
+    inference = require_inference(services)
+    defaults = SamplingParams()
+    params = PropsParams(n_predict=-1, temperature=defaults.temperature, top_p=defaults.top_p,
+                         stop=list(defaults.stop), max_tokens=-1, stream=False)
+    return Props(
+        default_generation_settings=GenerationSettings(n_ctx=inference.ctx_size, params=params),
+        total_slots=inference.engine.limits.max_sequences,
+        model_alias=inference.model_id,
+        model_path=Path(inference.engine.info.path).name,
+        chat_template=inference.template.source,
+        build_info=build_info(services.settings.engine),
+    )
+
+
+def build_info(engine: str) -> str:
+    """`assistants 0.1.0 (gguf: llama-cpp-python 0.3.36)`: which code answers, for bug reports."""
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "source"
+
+    runtime = {"gguf": "llama-cpp-python", "mlx": "mlx-lm"}.get(engine, engine)
+    return f"assistants {installed('assistants')} ({engine}: {runtime} {installed(runtime)})"
+
+
+ROUTES = [get_metrics, get_props]

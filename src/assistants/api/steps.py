@@ -1,0 +1,27 @@
+"""/v1/threads/{thread_id}/runs/{run_id}/steps: list and retrieve (steps are written by the worker)."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+
+from assistants import protocol as p
+from assistants import store
+from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
+from assistants.services import Services
+
+
+class StepsController(Controller):
+    path = "/v1/threads/{thread_id:str}/runs/{run_id:str}/steps"
+    tags = ["runs"]
+
+    # `include[]` asks for file_search result content, which never exists here: accepted, ignored.
+    @get("/", dependencies=PAGE_DEPENDENCY)
+    async def list_steps(self, thread_id: str, run_id: str, services: Services,
+                         page: PageRequest) -> p.ListResponse[p.RunStep]:
+        async with services.database.read() as session:
+            return list_body(await store.list_steps(session, thread_id, run_id, page), p.step_object)
+
+    @get("/{step_id:str}")
+    async def retrieve_step(self, thread_id: str, run_id: str, step_id: str, services: Services) -> p.RunStep:
+        async with services.database.read() as session:
+            return p.step_object(await store.get_step(session, thread_id, run_id, step_id))

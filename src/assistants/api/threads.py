@@ -1,0 +1,44 @@
+"""/v1/threads: create (with initial messages), retrieve, modify, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, post
+
+from assistants import openapi, store
+from assistants import protocol as p
+from assistants.services import Services
+
+
+class ThreadsController(Controller):
+    path = "/v1/threads"
+    tags = ["threads"]
+
+    @post("/", status_code=200, opt=openapi.body(p.CreateThreadRequest, required=False))
+    async def create_thread(self, request: Request[Any, Any, Any], services: Services) -> p.Thread:
+        raw = await request.body()
+        # The SDK sends `{}` for a bare create; an empty body is just as clearly "no options".
+        body = p.decode(p.CreateThreadRequest, raw) if raw.strip() else None
+        async with services.database.write() as session:
+            row = await store.create_thread(session, body)
+        return p.thread_object(row)
+
+    @get("/{thread_id:str}")
+    async def retrieve_thread(self, thread_id: str, services: Services) -> p.Thread:
+        async with services.database.read() as session:
+            return p.thread_object(await store.get_thread(session, thread_id))
+
+    @post("/{thread_id:str}", status_code=200, opt=openapi.body(p.UpdateThreadRequest))
+    async def modify_thread(self, thread_id: str, request: Request[Any, Any, Any],
+                            services: Services) -> p.Thread:
+        body = p.decode(p.UpdateThreadRequest, await request.body())
+        async with services.database.write() as session:
+            row = await store.update_thread(session, thread_id, body)
+        return p.thread_object(row)
+
+    @delete("/{thread_id:str}", status_code=200)
+    async def delete_thread(self, thread_id: str, services: Services) -> p.Deleted:
+        async with services.database.write() as session:
+            await store.delete_thread(session, thread_id)
+        return p.Deleted(id=thread_id, object="thread.deleted")

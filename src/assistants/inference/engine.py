@@ -1,0 +1,121 @@
+"""The engine protocol: what the batcher needs from a model runtime, and nothing about HTTP or runs.
+
+An engine owns the weights, the tokenizer and the KV memory of up to `max_sequences` sequences. It is
+driven by exactly one thread (the batcher's): `add_sequence` queues a prompt, each `step()` runs ONE
+forward pass over every live sequence (one token for each decoding sequence plus bounded chunks of
+pending prompts) and returns the tokens it sampled, `remove_sequence` frees a sequence's memory at once.
+Stopping rules (end-of-generation tokens, max_tokens, stop strings) belong to the batcher, not here.
+
+gguf (llama-cpp-python) and mlx implement it; the types below are engine-neutral on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How one request samples. temperature 0 means greedy (argmax)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    """Fixed seed: the same prompt and params reproduce the same output."""
+    max_tokens: int | None = None
+    """None means up to the end of the sequence's context."""
+    stop: tuple[str, ...] = ()
+    """Stop strings; the output ends before the first one and excludes it."""
+    grammar: str | None = None
+    """Reserved for constrained decoding (GBNF); engines reject it until they support it."""
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What prompt rendering needs to know about the loaded model."""
+
+    path: str
+    architecture: str
+    """`general.architecture` (e.g. gemma3, llama, qwen2): picks the fallback chat template."""
+    chat_template: str | None
+    """The model's own Jinja chat template, if the file carries one."""
+    bos_token: str
+    eos_token: str
+    add_bos: bool
+    """Whether the tokenizer prepends BOS to a plain prompt."""
+    n_ctx_train: int
+    n_vocab: int = 0
+    n_embd: int = 0
+    n_params: int = 0
+    size: int = 0
+    """Bytes of weights. These four feed /v1/models `meta` (llama-server's shape); 0 when unknown."""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one forward pass carried: kept in a bounded ring so tests can assert interleaving."""
+
+    step: int
+    decoded: tuple[int, ...]
+    """Sequence ids that decoded (fed their last sampled token) in this step."""
+    ingested: tuple[tuple[int, int], ...]
+    """(sequence id, prompt tokens) ingested in this step."""
+    sampled: tuple[int, ...] = ()
+    """Sequence ids that got a new token sampled at the end of this step."""
+
+
+@dataclass
+class EngineLimits:
+    max_sequences: int
+    """Sequences decoded together; more requests wait in the batcher's queue."""
+    n_ctx_seq: int
+    """Context (prompt + generated tokens) available to each sequence."""
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class EngineError(RuntimeError):
+    """A failure of the runtime (decode failed, out of memory): surfaces to the affected requests."""
+
+
+class Engine(Protocol):
+    info: ModelInfo
+    limits: EngineLimits
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool = True) -> list[int]:
+        """Text to token ids. Must be safe to call from a thread other than the stepping one."""
+        ...
+
+    def token_bytes(self, token: int) -> bytes:
+        """The UTF-8 bytes a token contributes to the output (a piece may split a character)."""
+        ...
+
+    def is_end_of_generation(self, token: int) -> bool:
+        """EOS / end-of-turn tokens: generation stops there and the token is not output."""
+        ...
+
+    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams) -> None:
+        """Queue a prompt; it is ingested in chunks by the following steps, then decodes."""
+        ...
+
+    def remove_sequence(self, seq_id: int) -> None:
+        """Forget a sequence and free its memory now (finished or cancelled)."""
+        ...
+
+    def step(self) -> list[tuple[int, int]]:
+        """One forward pass over all live sequences; returns (seq_id, sampled token) pairs."""
+        ...
+
+    @property
+    def live_sequences(self) -> int: ...
+
+    def step_records(self) -> list[StepRecord]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,57 @@
+"""Sampling one token from a logits row with numpy.
+
+Greedy is an argmax. Temperature / top-p work on the row directly and narrow the candidates before any
+sort: llama.cpp's sampler chain builds a full 262k-entry candidate array per call, which costs more
+than the rest of a batched step's Python side. A seeded sampler reproduces its draws exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistants.inference.engine import SamplingParams
+
+_FIRST_K = 64
+
+
+class Sampler:
+    def __init__(self, params: SamplingParams, n_vocab: int) -> None:
+        self.greedy = params.greedy
+        self.temperature = max(params.temperature, 1e-6)
+        self.top_p = params.top_p
+        self.rng = np.random.default_rng(params.seed)
+        self._weights = None if self.greedy else np.empty(n_vocab, dtype=np.float32)
+        self._cumulative = None if self.greedy else np.empty(n_vocab, dtype=np.float64)
+
+    def sample(self, logits: np.ndarray) -> int:
+        if self.greedy:
+            return int(np.argmax(logits))
+        weights, cumulative = self._weights, self._cumulative
+        assert weights is not None and cumulative is not None
+        # Softmax numerators over the whole row, shifted by the max so exp never overflows; buffers are
+        # reused because allocating 1 MiB per sequence per step shows up in the step time.
+        np.subtract(logits, logits.max(), out=weights)
+        np.multiply(weights, 1.0 / self.temperature, out=weights)
+        np.exp(weights, out=weights)
+        if self.top_p < 1.0:
+            return self._nucleus(weights)
+        np.cumsum(weights, out=cumulative)
+        index = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
+        return min(index, len(weights) - 1)
+
+    def _nucleus(self, weights: np.ndarray) -> int:
+        """Exact top-p: grow a top-k slice until it holds `top_p` of the mass (no sort of the full row)."""
+        total = float(weights.sum(dtype=np.float64))
+        size = len(weights)
+        k = _FIRST_K
+        while True:
+            k = min(k, size)
+            top = np.argpartition(weights, -k)[-k:] if k < size else np.arange(size)
+            top = top[np.argsort(-weights[top], kind="stable")]
+            cumulative = np.cumsum(weights[top], dtype=np.float64) / total
+            if cumulative[-1] >= self.top_p or k == size:
+                keep = int(np.searchsorted(cumulative, self.top_p, side="left")) + 1
+                kept = cumulative[:keep]
+                index = int(np.searchsorted(kept, self.rng.random() * kept[-1], side="right"))
+                return int(top[min(index, keep - 1)])
+            k *= 8

@@ -1,0 +1,148 @@
+"""`Inference`: the engine, its batcher and the chat template, as the rest of the server uses them.
+
+Everything here is engine-neutral: the chat routes and the run worker call only this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from assistants.errors import InvalidRequest
+from assistants.inference.batcher import Batcher, Generation
+from assistants.inference.engine import Engine, SamplingParams, StepRecord
+from assistants.prompt import ChatTemplate, TemplateError
+from assistants.settings import Settings
+
+log = logging.getLogger("assistants.inference")
+
+
+class ContextLengthExceeded(InvalidRequest):
+    default_code = "context_length_exceeded"
+
+
+class Inference:
+    def __init__(self, engine: Engine, template: ChatTemplate, model_id: str) -> None:
+        self.engine = engine
+        self.template = template
+        self.model_id = model_id
+        """The id the model is served under (`--model-alias`, else the file stem)."""
+        self.created = int(time.time())
+        self.batcher = Batcher(engine)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Inference:
+        """Load the configured model (assembling the bundled one on first use) off the event loop."""
+        return await asyncio.to_thread(cls.load, settings)
+
+    @classmethod
+    def load(cls, settings: Settings) -> Inference:
+        if settings.engine != "gguf":
+            raise SystemExit(f"assistants: error: the {settings.engine!r} engine is not available")
+        from assistants.inference.bundled import ensure_bundled_model
+        from assistants.inference.gguf import GGUFEngine
+
+        path = settings.model if settings.model is not None else ensure_bundled_model(settings.data_dir)
+        if not Path(path).is_file():
+            raise SystemExit(f"assistants: error: model file not found: {path}")
+        engine = GGUFEngine(
+            Path(path),
+            ctx_size=settings.ctx_size,
+            parallel=settings.parallel,
+            threads=settings.threads or os.cpu_count() or 1,
+            progress=True,
+        )
+        info = engine.info
+        try:
+            template = ChatTemplate.choose(
+                architecture=info.architecture,
+                model_template=info.chat_template,
+                bos_token=info.bos_token,
+                eos_token=info.eos_token,
+                override=settings.chat_template,
+            )
+        except (OSError, TemplateError) as exc:
+            engine.close()
+            raise SystemExit(f"assistants: error: chat template: {exc}") from exc
+        model_id = settings.model_alias or Path(path).stem
+        log.info(
+            "serving %s (%s, chat template %s) as %r: %d sequences x %d tokens",
+            path,
+            info.architecture,
+            template.origin,
+            model_id,
+            engine.limits.max_sequences,
+            engine.limits.n_ctx_seq,
+        )
+        return cls(engine, template, model_id)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.batcher.close)
+        if not self.batcher.running:  # never free the model under a decode still in flight
+            self.engine.close()
+
+    @property
+    def ctx_size(self) -> int:
+        """Tokens (prompt + completion) one request may use."""
+        return self.engine.limits.n_ctx_seq
+
+    def render_chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        add_generation_prompt: bool = True,
+    ) -> str:
+        """The prompt text for a conversation (raises `prompt.TemplateError` if the template refuses it)."""
+        return self.template.render(messages, tools=tools, add_generation_prompt=add_generation_prompt)
+
+    def tokenize(self, text: str) -> list[int]:
+        # A rendered chat prompt usually starts with the BOS text already: never add a second one.
+        bos = self.engine.info.bos_token
+        add_bos = self.engine.info.add_bos and not (bos and text.startswith(bos))
+        return self.engine.tokenize(text, add_special=add_bos, parse_special=True)
+
+    def count_tokens(self, text: str) -> int:
+        """Prompt tokens `text` costs, as `generate` would count them (cheap: the C tokenizer)."""
+        return len(self.tokenize(text))
+
+    async def generate(self, prompt: str, params: SamplingParams) -> Generation:
+        """Queue a prompt; iterate the returned `Generation` for text pieces, then read `.result`.
+
+        Raises `ContextLengthExceeded` (400) before queueing when prompt + max_tokens cannot fit.
+        """
+        tokens = await asyncio.to_thread(self.tokenize, prompt)
+        room = self.ctx_size - len(tokens)
+        wanted = params.max_tokens if params.max_tokens is not None else 1
+        if not tokens or wanted > room:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length per request is {self.ctx_size} tokens. However, you "
+                f"requested {len(tokens) + wanted} tokens ({len(tokens)} in the messages, {wanted} in the "
+                f"completion). Please reduce the length of the messages or completion.",
+                param="messages",
+            )
+        max_tokens = params.max_tokens if params.max_tokens is not None else room
+        return self.batcher.submit(tokens, params, max_tokens)
+
+    def debug_state(self) -> dict[str, Any]:
+        """Live/queued counts and the recent step records (served on a debug route only with --debug)."""
+        return {
+            "live_sequences": self.engine.live_sequences,
+            "active": self.batcher.active,
+            "queued": self.batcher.queued,
+            "steps": [_record(r) for r in self.engine.step_records()],
+        }
+
+
+def _record(record: StepRecord) -> dict[str, Any]:
+    return {
+        "step": record.step,
+        "decoded": list(record.decoded),
+        "sampled": list(record.sampled),
+        "ingested": [list(pair) for pair in record.ingested],
+    }

@@ -1,0 +1,159 @@
+"""Prometheus metrics: one private registry, and the small API the other layers call.
+
+Call sites stay one line (`metrics.observe_ttft(seconds)`); nothing here knows about HTTP, SQL or
+engines. Every series is prefixed `assistants_`. prometheus_client is thread-safe, so the engine
+thread may call in directly. Gauges that are facts about the present (queue depth, runs in
+progress) are set at scrape time by the `/metrics` route from the store and the batcher, so they
+are right after a restart and never drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+__all__ = [
+    "CONTENT_TYPE",
+    "REGISTRY",
+    "count_http_response",
+    "exposition",
+    "observe_batch_step",
+    "observe_queue_wait",
+    "observe_run_finished",
+    "observe_tokens",
+    "observe_ttft",
+    "run_task_observer",
+    "set_live",
+    "sse_subscriber",
+]
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+disable_created_metrics()  # `*_created` samples double the output and no dashboard here uses them
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what every Prometheus version accepts (the "latest" 1.0.0 is not)
+
+# Latency buckets span a 270M model on 2 cores (tens of ms) to a long run on a big model (minutes).
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+_BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
+
+RUNS = Gauge("assistants_runs", "Runs stored, by status (read from the store at scrape time).",
+             ["status"], registry=REGISTRY)
+RUN_QUEUE_DEPTH = Gauge("assistants_run_queue_depth", "Runs waiting in status queued.", registry=REGISTRY)
+RUNS_IN_PROGRESS = Gauge("assistants_runs_in_progress", "Runs being executed.", registry=REGISTRY)
+RUNS_FINISHED = Counter("assistants_runs_finished", "Runs that reached a terminal status, by status.",
+                        ["status"], registry=REGISTRY)
+# Counted by the batcher, so chat completions and runs are both included.
+PROMPT_TOKENS = Counter("assistants_prompt_tokens", "Prompt tokens given to the engine.", registry=REGISTRY)
+COMPLETION_TOKENS = Counter("assistants_completion_tokens", "Completion tokens generated.", registry=REGISTRY)
+TTFT = Histogram("assistants_time_to_first_token_seconds",
+                 "From a generation request entering the batcher to its first token.",
+                 buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+RUN_DURATION = Histogram("assistants_run_duration_seconds", "From a run's start to its terminal status.",
+                         ["status"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+QUEUE_WAIT = Histogram("assistants_run_queue_wait_seconds", "From a run's creation to its claim by a worker.",
+                       buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+BATCH_SEQUENCES = Histogram("assistants_engine_batch_sequences",
+                            "Sequences decoded together per engine step.",
+                            buckets=_BATCH_BUCKETS, registry=REGISTRY)
+BATCH_ACTIVE = Gauge("assistants_engine_active_sequences", "Sequences in the batch now.", registry=REGISTRY)
+BATCH_SLOTS = Gauge("assistants_engine_slots", "Sequences the engine can decode together.", registry=REGISTRY)
+BATCH_WAITING = Gauge("assistants_engine_waiting_requests", "Generation requests waiting for a batch slot.",
+                      registry=REGISTRY)
+SSE_SUBSCRIBERS = Gauge("assistants_sse_subscribers", "Open server-sent-event streams.", registry=REGISTRY)
+HTTP_REQUESTS = Counter("assistants_http_requests", "HTTP responses, by method, route template and status.",
+                        ["method", "route", "status"], registry=REGISTRY)
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled", "incomplete", "expired")
+RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling", *TERMINAL_RUN_STATUSES)
+
+
+def observe_ttft(seconds: float) -> None:
+    TTFT.observe(seconds)
+
+
+def observe_tokens(prompt: int, completion: int) -> None:
+    """Once per finished generation (cancelled ones included: their tokens were computed)."""
+    PROMPT_TOKENS.inc(prompt)
+    COMPLETION_TOKENS.inc(completion)
+
+
+def observe_run_finished(status: str, duration_seconds: float | None = None) -> None:
+    """A run's execution ended; only terminal statuses count (requires_action pauses it)."""
+    if status not in TERMINAL_RUN_STATUSES:
+        return
+    RUNS_FINISHED.labels(status).inc()
+    if duration_seconds is not None:
+        RUN_DURATION.labels(status).observe(duration_seconds)
+
+
+def run_task_observer() -> Callable[[asyncio.Task[str]], None]:
+    """A done-callback for a run's task (its result is the terminal status): counts it, times it.
+    A cancelled task (shutdown: the run is rewound to queued) did not finish and is not counted."""
+    started = time.monotonic()
+
+    def observe(task: asyncio.Task[str]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            observe_run_finished(task.result(), time.monotonic() - started)
+
+    return observe
+
+
+def observe_queue_wait(seconds: float) -> None:
+    QUEUE_WAIT.observe(max(seconds, 0.0))
+
+
+def observe_batch_step(sequences: int) -> None:
+    """Called by the batcher once per decode step with the number of sequences in it."""
+    BATCH_SEQUENCES.observe(sequences)
+
+
+@contextmanager
+def sse_subscriber() -> Iterator[None]:
+    """Wrap the lifetime of one SSE stream (the gauge goes back down however the stream ends)."""
+    SSE_SUBSCRIBERS.inc()
+    try:
+        yield
+    finally:
+        SSE_SUBSCRIBERS.dec()
+
+
+def set_live(*, runs_by_status: dict[str, int] | None = None, active_sequences: int | None = None,
+             slots: int | None = None, waiting_requests: int | None = None) -> None:
+    """Scrape-time facts. Statuses absent from `runs_by_status` are zero (a series must not go stale)."""
+    if runs_by_status is not None:
+        for status in sorted({*RUN_STATUSES, *runs_by_status}):
+            RUNS.labels(status).set(runs_by_status.get(status, 0))
+        RUN_QUEUE_DEPTH.set(runs_by_status.get("queued", 0))
+        RUNS_IN_PROGRESS.set(runs_by_status.get("in_progress", 0))
+    if active_sequences is not None:
+        BATCH_ACTIVE.set(active_sequences)
+    if slots is not None:
+        BATCH_SLOTS.set(slots)
+    if waiting_requests is not None:
+        BATCH_WAITING.set(waiting_requests)
+
+
+async def count_http_response(message: Any, scope: Any) -> None:
+    """An app `before_send` hook: it sees every response, errors and unmatched paths included."""
+    if message["type"] != "http.response.start" or scope.get("type") != "http":
+        return
+    route = scope.get("path_template") or "unmatched"  # never the raw path: ids would explode the series
+    method = scope.get("method", "")
+    HTTP_REQUESTS.labels(method if method in _METHODS else "other", route, str(message["status"])).inc()
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)

@@ -1,0 +1,366 @@
+"""Wire types of /v1/chat/completions, /v1/completions and /v1/models (reference §7, §1.7).
+
+Requests are lenient: fields the SDK may send that do not change the output (user, metadata, store,
+service_tier, ...) are accepted and ignored. Fields that would change the output and that we cannot
+honour yet are rejected by `unsupported_chat_fields` / `unsupported_completion_fields`, never ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from assistants.errors import InvalidRequest
+from assistants.inference.engine import SamplingParams
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+
+MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+TEXT_PART_TYPES = frozenset({"text"})
+
+
+class StreamOptions(msgspec.Struct, kw_only=True):
+    include_usage: bool | None = None
+    include_obfuscation: bool | None = None
+
+
+class ChatMessageIn(msgspec.Struct, kw_only=True):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    refusal: str | None = None
+    function_call: dict[str, Any] | None = None
+
+
+class _Sampling(msgspec.Struct, kw_only=True):
+    model: str
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    n: int | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+
+
+class ChatCompletionRequest(_Sampling, kw_only=True):
+    messages: list[ChatMessageIn]
+    max_completion_tokens: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    functions: list[dict[str, Any]] | None = None
+    function_call: str | dict[str, Any] | None = None
+    modalities: list[str] | None = None
+    audio: dict[str, Any] | None = None
+
+
+class CompletionRequest(_Sampling, kw_only=True):
+    prompt: str | list[Any]
+    """One string (or a list holding one string); token-id prompts are rejected with a 400."""
+    logprobs: int | None = None
+    echo: bool | None = None
+    suffix: str | None = None
+    best_of: int | None = None
+
+
+# -- responses -------------------------------------------------------------------------------------
+
+
+class PromptTokensDetails(msgspec.Struct):
+    cached_tokens: int = 0
+
+
+class CompletionTokensDetails(msgspec.Struct):
+    reasoning_tokens: int = 0
+
+
+class Usage(msgspec.Struct):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails = msgspec.field(default_factory=PromptTokensDetails)
+    completion_tokens_details: CompletionTokensDetails = msgspec.field(
+        default_factory=CompletionTokensDetails
+    )
+
+    @classmethod
+    def of(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
+        return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+
+
+class ChatMessageOut(msgspec.Struct):
+    content: str | None
+    role: Literal["assistant"] = "assistant"
+    refusal: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    annotations: list[Any] = msgspec.field(default_factory=list)
+
+
+class ChatChoice(msgspec.Struct):
+    index: int
+    message: ChatMessageOut
+    finish_reason: FinishReason
+    logprobs: None = None
+
+
+class Timings(msgspec.Struct):
+    """llama-server's per-request speeds, which its Web UI shows (not part of OpenAI's API)."""
+
+    prompt_n: int
+    prompt_ms: float
+    prompt_per_token_ms: float
+    prompt_per_second: float
+    predicted_n: int
+    predicted_ms: float
+    predicted_per_token_ms: float
+    predicted_per_second: float
+    cache_n: int = 0
+    """Prompt tokens reused from a cache (this server does not reuse prompts yet)."""
+
+    @classmethod
+    def of(cls, prompt_n: int, prompt_ms: float, predicted_n: int, predicted_ms: float) -> Timings:
+        def per_token(ms: float, n: int) -> float:
+            return ms / n if n else 0.0
+
+        def per_second(ms: float, n: int) -> float:
+            return n * 1000.0 / ms if ms > 0 else 0.0
+
+        return cls(prompt_n, round(prompt_ms, 3), per_token(prompt_ms, prompt_n),
+                   per_second(prompt_ms, prompt_n), predicted_n, round(predicted_ms, 3),
+                   per_token(predicted_ms, predicted_n), per_second(predicted_ms, predicted_n))
+
+
+class ChatCompletion(msgspec.Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+    object: Literal["chat.completion"] = "chat.completion"
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    timings: Timings | msgspec.UnsetType = msgspec.UNSET
+
+
+class ChatDelta(msgspec.Struct, omit_defaults=True):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChatChunkChoice(msgspec.Struct):
+    index: int
+    delta: ChatDelta
+    finish_reason: FinishReason | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(msgspec.Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[ChatChunkChoice]
+    usage: Usage | None = None
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    timings: Timings | msgspec.UnsetType = msgspec.UNSET
+    """Only on the chunk that carries finish_reason (as llama-server does)."""
+
+
+class CompletionChoice(msgspec.Struct):
+    index: int
+    text: str
+    finish_reason: FinishReason | None = None
+    logprobs: None = None
+
+
+class Completion(msgspec.Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None
+    object: Literal["text_completion"] = "text_completion"
+    system_fingerprint: str | None = None
+
+
+class ModelMeta(msgspec.Struct):
+    """llama-server's `meta` on a model row (its Web UI reads n_ctx_train and friends)."""
+
+    n_ctx_train: int
+    n_vocab: int
+    n_embd: int
+    n_params: int
+    size: int
+    n_ctx: int
+    """Context available to one request on this server (not part of llama-server's row)."""
+
+
+class Model(msgspec.Struct):
+    id: str
+    created: int
+    owned_by: str = "assistants"
+    object: Literal["model"] = "model"
+    meta: ModelMeta | None = None
+
+
+class ModelList(msgspec.Struct):
+    data: list[Model]
+    object: Literal["list"] = "list"
+
+
+# -- request checks and conversion ---------------------------------------------------------------
+
+
+def _unsupported(param: str, what: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"{what} is not supported by this server yet.", param=param, code="unsupported_parameter"
+    )
+
+
+def _check_range(param: str, value: float | None, low: float, high: float) -> None:
+    if value is not None and not low <= value <= high:
+        raise InvalidRequest(
+            f"'{param}' must be between {low:g} and {high:g}, got {value}.", param=param, code="invalid_value"
+        )
+
+
+def check_sampling(request: _Sampling) -> None:
+    _check_range("temperature", request.temperature, 0, 2)
+    _check_range("top_p", request.top_p, 0, 1)
+    _check_range("frequency_penalty", request.frequency_penalty, -2, 2)
+    _check_range("presence_penalty", request.presence_penalty, -2, 2)
+    if request.n is not None and request.n != 1:
+        raise InvalidRequest("Only n=1 is supported.", param="n", code="invalid_value")
+    if isinstance(request.stop, list):
+        if len(request.stop) > 4:
+            raise InvalidRequest("'stop' may hold at most 4 sequences.", param="stop", code="invalid_value")
+    for name in ("frequency_penalty", "presence_penalty"):
+        if getattr(request, name):
+            raise _unsupported(name, f"A non-zero '{name}'")
+    if request.logit_bias:
+        raise _unsupported("logit_bias", "'logit_bias'")
+    if request.stream_options is not None and not request.stream:
+        raise InvalidRequest(
+            "'stream_options' is only allowed when 'stream' is true.", param="stream_options"
+        )
+
+
+def check_max_tokens(param: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise InvalidRequest(f"'{param}' must be at least 1, got {value}.", param=param, code="invalid_value")
+
+
+def check_chat(request: ChatCompletionRequest) -> None:
+    check_sampling(request)
+    check_max_tokens("max_tokens", request.max_tokens)
+    check_max_tokens("max_completion_tokens", request.max_completion_tokens)
+    if request.logprobs:
+        raise _unsupported("logprobs", "'logprobs'")
+    if request.top_logprobs:
+        raise _unsupported("top_logprobs", "'top_logprobs'")
+    if request.tools:
+        raise _unsupported("tools", "Tool calling")
+    if request.functions:
+        raise _unsupported("functions", "Function calling")
+    if request.function_call is not None and request.function_call != "none":
+        raise _unsupported("function_call", "Function calling")
+    if request.tool_choice is not None and request.tool_choice not in ("none", "auto"):
+        raise _unsupported("tool_choice", f"tool_choice {msgspec.json.encode(request.tool_choice).decode()}")
+    if request.response_format is not None and request.response_format.get("type", "text") != "text":
+        raise _unsupported("response_format", f"response_format type '{request.response_format.get('type')}'")
+    if request.modalities is not None and any(m != "text" for m in request.modalities):
+        raise _unsupported("modalities", "Output modalities other than text")
+    if request.audio is not None:
+        raise _unsupported("audio", "Audio output")
+    check_messages(request.messages)
+
+
+def check_messages(messages: list[ChatMessageIn]) -> None:
+    if not messages:
+        raise InvalidRequest(
+            "'messages' must contain at least one message.", param="messages", code="invalid_value"
+        )
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if message.role not in MESSAGE_ROLES:
+            raise InvalidRequest(
+                f"Invalid role '{message.role}' in {where}: expected one of system, developer, "
+                f"user, assistant, tool.",
+                param=f"{where}.role",
+                code="invalid_value",
+            )
+        if message.role in ("tool", "function") or message.tool_calls or message.function_call:
+            raise _unsupported(where, "Tool and function messages (tool calling)")
+        if message.content is None:
+            if message.role != "assistant":
+                raise InvalidRequest(
+                    f"{where} must have 'content'.", param=f"{where}.content", code="invalid_value"
+                )
+            continue
+        if isinstance(message.content, list):
+            for j, part in enumerate(message.content):
+                kind = part.get("type")
+                if kind not in TEXT_PART_TYPES and not (kind == "refusal" and message.role == "assistant"):
+                    raise _unsupported(f"{where}.content[{j}]", f"Content part type '{kind}'")
+                if kind == "text" and not isinstance(part.get("text"), str):
+                    raise InvalidRequest(
+                        f"{where}.content[{j}] needs a string 'text'.",
+                        param=f"{where}.content[{j}].text",
+                        code="invalid_value",
+                    )
+
+
+def check_completion(request: CompletionRequest) -> str:
+    """Validate a /v1/completions request; returns its single prompt string."""
+    check_sampling(request)
+    check_max_tokens("max_tokens", request.max_tokens)
+    if request.echo:
+        raise _unsupported("echo", "'echo'")
+    if request.suffix:
+        raise _unsupported("suffix", "'suffix'")
+    if request.logprobs is not None:
+        raise _unsupported("logprobs", "'logprobs'")
+    if request.best_of is not None and request.best_of != 1:
+        raise InvalidRequest("Only best_of=1 is supported.", param="best_of", code="invalid_value")
+    prompt = request.prompt
+    if isinstance(prompt, list):
+        if len(prompt) != 1 or not isinstance(prompt[0], str):
+            raise _unsupported("prompt", "A prompt other than one string")
+        prompt = prompt[0]
+    if not prompt:
+        raise InvalidRequest("'prompt' must not be empty.", param="prompt", code="invalid_value")
+    return prompt
+
+
+def stop_strings(stop: str | list[str] | None) -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    return (stop,) if isinstance(stop, str) else tuple(stop)
+
+
+def sampling_params(request: _Sampling, max_tokens: int | None) -> SamplingParams:
+    """Request fields to engine parameters; OpenAI's defaults (temperature 1, top_p 1) apply."""
+    return SamplingParams(
+        temperature=1.0 if request.temperature is None else request.temperature,
+        top_p=1.0 if request.top_p is None else request.top_p,
+        seed=request.seed,
+        max_tokens=max_tokens,
+        stop=stop_strings(request.stop),
+    )
+
+
+def chat_messages(messages: list[ChatMessageIn]) -> list[dict[str, Any]]:
+    """Messages as plain dicts for the chat template."""
+    return [{k: v for k, v in msgspec.structs.asdict(m).items() if v is not None} for m in messages]

@@ -1,0 +1,106 @@
+"""Thread messages: input content parts (requests), output content parts (objects), message object.
+
+Input text is `{"type": "text", "text": "hi"}`; output text is
+`{"type": "text", "text": {"value": "hi", "annotations": []}}`. A plain string input becomes one text part.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from assistants.errors import InvalidRequest
+from assistants.protocol.common import Metadata
+
+ImageDetail = Literal["auto", "low", "high"]
+
+
+class ImageURL(Struct):
+    url: str
+    detail: ImageDetail | None = None
+
+
+class ImageURLPart(Struct, tag="image_url", tag_field="type"):
+    image_url: ImageURL
+
+
+class ImageFile(Struct):
+    file_id: str
+    detail: ImageDetail | None = None
+
+
+class ImageFilePart(Struct, tag="image_file", tag_field="type"):
+    image_file: ImageFile
+
+
+class TextInputPart(Struct, tag="text", tag_field="type"):
+    text: str
+
+
+InputPart = TextInputPart | ImageURLPart | ImageFilePart
+
+
+class Text(Struct):
+    value: str
+    annotations: list[dict[str, Any]] = []
+
+
+class TextContent(Struct, tag="text", tag_field="type"):
+    text: Text
+
+
+class RefusalContent(Struct, tag="refusal", tag_field="type"):
+    refusal: str
+
+
+MessageContent = TextContent | ImageFilePart | ImageURLPart | RefusalContent
+
+
+class Attachment(Struct):
+    file_id: str | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+class CreateMessageRequest(Struct):
+    role: Literal["user", "assistant"]
+    content: Annotated[str, Meta(min_length=1)] | Annotated[list[InputPart], Meta(min_length=1)]
+    attachments: list[Attachment] | None = None
+    metadata: Metadata | None = None
+
+    def __post_init__(self) -> None:
+        if self.attachments:
+            raise InvalidRequest("Message attachments are not supported by this server (it stores no files).",
+                                 param="attachments")
+
+    def output_content(self) -> list[MessageContent]:
+        """The stored (output) form of the content."""
+        if isinstance(self.content, str):
+            return [TextContent(Text(self.content))]
+        return [TextContent(Text(part.text)) if isinstance(part, TextInputPart) else part
+                for part in self.content]
+
+
+class UpdateMessageRequest(Struct):
+    metadata: Metadata | UnsetType | None = UNSET
+
+
+class IncompleteDetails(Struct):
+    reason: str
+
+
+class Message(Struct, kw_only=True):
+    id: str
+    object: str = "thread.message"
+    created_at: int
+    thread_id: str
+    status: Literal["in_progress", "incomplete", "completed"]
+    incomplete_details: IncompleteDetails | None
+    completed_at: int | None
+    incomplete_at: int | None
+    role: Literal["user", "assistant"]
+    content: list[MessageContent]
+    assistant_id: str | None
+    run_id: str | None
+    attachments: list[Attachment]
+    metadata: dict[str, str]

@@ -1,0 +1,180 @@
+"""Typed tables. Column names equal the wire field names, so a row converts to its wire object directly.
+
+Every table has an integer `sequence` (the primary key, assigned at insert) beside its public string
+`id`: lists order by `(created_at, sequence)`, which stays stable when many objects share one second.
+JSON columns hold the wire form of nested values (content parts, tools, response_format, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONValue = Any
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: sa.JSON, list[Any]: sa.JSON, JSONValue: sa.JSON}
+
+
+def _id_column() -> Mapped[str]:
+    return mapped_column(sa.String(64), unique=True)
+
+
+def _metadata_column() -> Mapped[dict[str, Any]]:
+    # `metadata` is reserved on declarative classes, so the attribute gets a trailing underscore;
+    # the column (and so a Core row's attribute) keeps the wire name.
+    return mapped_column("metadata", sa.JSON, default=dict)
+
+
+class Assistant(Base):
+    __tablename__ = "assistants"
+    __table_args__ = (sa.Index("ix_assistants_order", "created_at", "sequence"),)
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = _id_column()
+    created_at: Mapped[int]
+    name: Mapped[str | None] = mapped_column(sa.String(256))
+    description: Mapped[str | None] = mapped_column(sa.String(512))
+    model: Mapped[str] = mapped_column(sa.String(256))
+    instructions: Mapped[str | None] = mapped_column(sa.Text)
+    tools: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
+    tool_resources: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    metadata_: Mapped[dict[str, Any]] = _metadata_column()
+    temperature: Mapped[float | None]
+    top_p: Mapped[float | None]
+    response_format: Mapped[JSONValue] = mapped_column(sa.JSON)
+    """"auto" or {"type": "text" | "json_object" | "json_schema", ...}."""
+
+
+class Thread(Base):
+    __tablename__ = "threads"
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = _id_column()
+    created_at: Mapped[int]
+    metadata_: Mapped[dict[str, Any]] = _metadata_column()
+    tool_resources: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.Index("ix_messages_thread_order", "thread_id", "created_at", "sequence"),
+        sa.Index("ix_messages_run", "run_id"),
+    )
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = _id_column()
+    created_at: Mapped[int]
+    thread_id: Mapped[str] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    content: Mapped[list[Any]] = mapped_column(sa.JSON)
+    """Output content parts: [{"type": "text", "text": {"value", "annotations"}}, ...]."""
+    status: Mapped[str] = mapped_column(sa.String(16))
+    incomplete_details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    completed_at: Mapped[int | None]
+    incomplete_at: Mapped[int | None]
+    assistant_id: Mapped[str | None] = mapped_column(sa.String(64))
+    run_id: Mapped[str | None] = mapped_column(sa.String(64))
+    """The run that wrote it (null for messages a user created). Removed with its thread."""
+    attachments: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
+    metadata_: Mapped[dict[str, Any]] = _metadata_column()
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        sa.Index("ix_runs_thread_order", "thread_id", "created_at", "sequence"),
+        sa.Index("ix_runs_status", "status", "sequence"),
+    )
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    """Also the queue order: the worker claims `queued` runs by ascending sequence."""
+    id: Mapped[str] = _id_column()
+    created_at: Mapped[int]
+    thread_id: Mapped[str] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"))
+    assistant_id: Mapped[str] = mapped_column(sa.String(64))
+    """Not a foreign key: an assistant may be deleted while its runs remain readable."""
+    status: Mapped[str] = mapped_column(sa.String(16))
+    required_action: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    last_error: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    incomplete_details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    expires_at: Mapped[int | None]
+    started_at: Mapped[int | None]
+    cancelled_at: Mapped[int | None]
+    failed_at: Mapped[int | None]
+    completed_at: Mapped[int | None]
+    model: Mapped[str] = mapped_column(sa.String(256))
+    instructions: Mapped[str] = mapped_column(sa.Text)
+    """Effective: run ?? assistant ?? "", with additional_instructions already appended."""
+    additional_instructions: Mapped[str | None] = mapped_column(sa.Text)
+    """As given on create, kept for the record (already part of `instructions`)."""
+    tools: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
+    metadata_: Mapped[dict[str, Any]] = _metadata_column()
+    temperature: Mapped[float | None]
+    top_p: Mapped[float | None]
+    max_prompt_tokens: Mapped[int | None]
+    max_completion_tokens: Mapped[int | None]
+    truncation_strategy: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    tool_choice: Mapped[JSONValue] = mapped_column(sa.JSON)
+    parallel_tool_calls: Mapped[bool]
+    response_format: Mapped[JSONValue] = mapped_column(sa.JSON)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    """How many times a worker has claimed this run (crash recovery gives up after a few)."""
+
+
+class RunStep(Base):
+    __tablename__ = "run_steps"
+    __table_args__ = (sa.Index("ix_run_steps_run_order", "run_id", "created_at", "sequence"),)
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = _id_column()
+    created_at: Mapped[int]
+    run_id: Mapped[str] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
+    thread_id: Mapped[str] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    assistant_id: Mapped[str] = mapped_column(sa.String(64))
+    type: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    step_details: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    last_error: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    expired_at: Mapped[int | None]
+    cancelled_at: Mapped[int | None]
+    failed_at: Mapped[int | None]
+    completed_at: Mapped[int | None]
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", sa.JSON)
+
+
+class RunEvent(Base):
+    """Append-only log of everything a stream subscriber sees. `seq` is the SSE event id."""
+
+    __tablename__ = "run_events"
+    __table_args__ = (
+        sa.Index("ix_run_events_run_seq", "run_id", "seq"),
+        sa.Index("ix_run_events_thread_seq", "thread_id", "seq"),
+        # AUTOINCREMENT: SQLite never reuses a seq, even after the newest rows are deleted.
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    run_id: Mapped[str | None] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
+    thread_id: Mapped[str] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"))
+    assistant_id: Mapped[str | None] = mapped_column(sa.String(64))
+    event: Mapped[str] = mapped_column(sa.String(64))
+    """SSE event name: thread.run.created, thread.message.delta, ..."""
+    data: Mapped[str] = mapped_column(sa.Text)
+    """The event's JSON payload, as sent on the `data:` line."""
+    created_at: Mapped[int]
+
+
+assistants = Assistant.__table__
+threads = Thread.__table__
+messages = Message.__table__
+runs = Run.__table__
+run_steps = RunStep.__table__
+run_events = RunEvent.__table__
+

@@ -1,0 +1,198 @@
+"""Run rows: creation (with the effective settings resolved once), reads, cancel, and the worker's claims.
+
+A run row in status `queued` IS the queue entry; `sequence` is its place in the queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistants import protocol as p
+from assistants.errors import InvalidRequest, NotFound, not_found
+from assistants.store.assistants import get_assistant
+from assistants.store.events import append_event
+from assistants.store.ids import new_id, now
+from assistants.store.messages import insert_messages
+from assistants.store.models import runs, threads
+from assistants.store.pagination import Page, PageRequest, fetch_page
+from assistants.store.records import Record, all_records, first_record, record_columns, select_records
+
+RUN_TTL_SECONDS = 600
+"""`expires_at = created_at + 600`: a run not finished by then may be expired by the worker."""
+DEFAULT_TRUNCATION = {"type": "auto", "last_messages": None}
+
+
+def effective_run_values(request: p.CreateRunRequest | p.CreateThreadAndRunRequest,
+                         assistant: Record) -> dict[str, Any]:
+    """What the run will actually use: the request's value, else the assistant's, else the default."""
+    tools = p.to_json_value(request.tools) if request.tools is not None else assistant["tools"]
+    tool_choice = request.tool_choice if request.tool_choice is not None else "auto"
+    p.check_tool_choice(tool_choice, {tool["function"]["name"] for tool in tools})
+    instructions = request.instructions if request.instructions is not None else assistant["instructions"]
+    additional = getattr(request, "additional_instructions", None)
+    # Appended after a blank line, the way a second paragraph of instructions reads.
+    instructions = "\n\n".join(part for part in (instructions, additional) if part)
+    return {
+        "model": request.model or assistant["model"],
+        "instructions": instructions,
+        "additional_instructions": additional,
+        "tools": tools,
+        "tool_choice": p.to_json_value(tool_choice),
+        "temperature": _first(request.temperature, assistant["temperature"], 1.0),
+        "top_p": _first(request.top_p, assistant["top_p"], 1.0),
+        "response_format": p.to_json_value(
+            _first(request.response_format, assistant["response_format"], "auto")),
+        "parallel_tool_calls": _first(request.parallel_tool_calls, True),
+        "truncation_strategy": (p.to_json_value(request.truncation_strategy)
+                                if request.truncation_strategy is not None else dict(DEFAULT_TRUNCATION)),
+        "max_prompt_tokens": request.max_prompt_tokens,
+        "max_completion_tokens": request.max_completion_tokens,
+        "metadata": request.metadata or {},
+    }
+
+
+def _first(*values: Any) -> Any:
+    return next(value for value in values if value is not None)
+
+
+async def active_run_id(session: AsyncSession, thread_id: str) -> str | None:
+    return (await session.execute(sa.select(runs.c.id).where(
+        runs.c.thread_id == thread_id, runs.c.status.in_(p.ACTIVE_STATUSES)).limit(1))).scalar()
+
+
+async def create_run(session: AsyncSession, thread_id: str,
+                     request: p.CreateRunRequest | p.CreateThreadAndRunRequest,
+                     *, new_thread: Record | None = None) -> Record:
+    """A `queued` run, its additional messages and its first events, in the caller's transaction.
+
+    `new_thread` (create-and-run) puts `thread.created` first in the run's event log.
+    """
+    if new_thread is None:
+        # FOR UPDATE (PostgreSQL; SQLite's write lock already serializes): two concurrent creates on
+        # one thread must not both pass the active-run check.
+        found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id)
+                                       .with_for_update())).first()
+        if found is None:
+            raise not_found("thread", thread_id)
+        active = await active_run_id(session, thread_id)
+        if active is not None:
+            raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.", param="thread_id")
+    try:
+        assistant = await get_assistant(session, request.assistant_id)
+    except NotFound as exc:
+        exc.param = "assistant_id"
+        raise
+    values = effective_run_values(request, assistant)
+    await insert_messages(session, thread_id, getattr(request, "additional_messages", None) or ())
+    created_at = now()
+    values.update({
+        "id": new_id("run_"), "created_at": created_at, "thread_id": thread_id,
+        "assistant_id": request.assistant_id, "status": "queued", "required_action": None,
+        "last_error": None, "incomplete_details": None, "usage": None,
+        "expires_at": created_at + RUN_TTL_SECONDS, "started_at": None, "cancelled_at": None,
+        "failed_at": None, "completed_at": None, "attempts": 0,
+    })
+    await session.execute(sa.insert(runs), values)
+    if new_thread is not None:
+        await append_event(session, values, "thread.created", p.thread_object(new_thread))
+    run = p.run_object(values)
+    await append_event(session, values, "thread.run.created", run)
+    await append_event(session, values, "thread.run.queued", run)
+    return values
+
+
+async def get_run(session: AsyncSession, thread_id: str, run_id: str) -> Record:
+    """A run of this thread; a run of another thread is a 404 as well."""
+    row = first_record(await session.execute(select_records(runs).where(
+        runs.c.id == run_id, runs.c.thread_id == thread_id)))
+    if row is None:
+        raise not_found("run", run_id)
+    return row
+
+
+async def list_runs(session: AsyncSession, thread_id: str, page: PageRequest) -> Page:
+    result = await fetch_page(session, runs, {"thread_id": thread_id}, page)
+    if not result.rows:
+        found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id))).first()
+        if found is None:
+            raise not_found("thread", thread_id)
+    return result
+
+
+async def update_run(session: AsyncSession, thread_id: str, run_id: str,
+                     request: p.UpdateRunRequest) -> Record:
+    if request.metadata is p.UNSET:
+        return await get_run(session, thread_id, run_id)
+    row = first_record(await session.execute(
+        sa.update(runs).where(runs.c.id == run_id, runs.c.thread_id == thread_id)
+        .values(metadata=request.metadata or {}).returning(*record_columns(runs))))
+    if row is None:
+        raise not_found("run", run_id)
+    return row
+
+
+async def cancel_run(session: AsyncSession, thread_id: str, run_id: str) -> Record:
+    """queued -> cancelled at once (nothing runs it yet); in_progress / requires_action -> cancelling,
+    which the worker finishes. Anything else cannot be cancelled (400)."""
+    run = await get_run(session, thread_id, run_id)
+    status = run["status"]
+    if status == "queued":
+        changes: dict[str, Any] = {"status": "cancelled", "cancelled_at": now()}
+        event = "thread.run.cancelled"
+    elif status in ("in_progress", "requires_action"):
+        changes, event = {"status": "cancelling"}, "thread.run.cancelling"
+    else:
+        raise InvalidRequest(f"Cannot cancel run with status '{status}'.", param="run_id")
+    row = await update_run_columns(session, run_id, **changes)
+    await append_event(session, row, event, p.run_object(row))
+    return row
+
+
+# --- for the run worker -------------------------------------------------------------------------
+
+
+async def claim_next_run(session: AsyncSession) -> Record | None:
+    """Move the oldest `queued` run to `in_progress` (started_at set once, attempts + 1) and return it.
+
+    Atomic under the write transaction (`database.write()`): two workers never claim the same run.
+    """
+    run_id = (await session.execute(sa.select(runs.c.id).where(runs.c.status == "queued")
+                                    .order_by(runs.c.sequence).limit(1)
+                                    .with_for_update(skip_locked=True))).scalar()
+    if run_id is None:
+        return None
+    return first_record(await session.execute(
+        sa.update(runs).where(runs.c.id == run_id, runs.c.status == "queued")
+        .values(status="in_progress", started_at=sa.func.coalesce(runs.c.started_at, now()),
+                attempts=runs.c.attempts + 1)
+        .returning(*record_columns(runs))))
+
+
+async def update_run_columns(session: AsyncSession, run_id: str, **columns: Any) -> Record:
+    """Set columns of one run by id (status, timestamps, usage, last_error, required_action, ...).
+
+    JSON columns take builtins or wire Structs (converted here)."""
+    for name in ("required_action", "last_error", "incomplete_details", "usage"):
+        if name in columns:
+            columns[name] = p.to_json_value(columns[name])
+    row = first_record(await session.execute(sa.update(runs).where(runs.c.id == run_id).values(columns)
+                                 .returning(*record_columns(runs))))
+    if row is None:
+        raise not_found("run", run_id)
+    return row
+
+
+async def runs_in_status(session: AsyncSession, *statuses: str) -> list[Record]:
+    """Runs in these statuses, oldest first (start-up recovery, expiry sweeps)."""
+    result = await session.execute(select_records(runs).where(runs.c.status.in_(statuses))
+                                   .order_by(runs.c.sequence))
+    return all_records(result)
+
+
+async def count_runs_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many runs are in each status (read by `/metrics` at scrape time; uses ix_runs_status)."""
+    result = await session.execute(sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status))
+    return {status: count for status, count in result.all()}

@@ -1,0 +1,295 @@
+"""Runs end to end with the real bundled model, driven by the official SDK.
+
+The bundled model is a base model: it rarely ends a turn on its own, so these runs are bounded by a
+small `max_completion_tokens` and end `incomplete` (the `completed` path is the same code minus the
+limit, covered with a scripted engine in tests/unit/test_worker.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from openai import AssistantEventHandler
+from openai.types.beta.threads import Message, Text, TextDelta
+
+from tests.integration.sse import Frame, frames, read_until_done
+from tests.serverproc import ServerProcess
+
+TERMINAL = {"completed", "incomplete", "failed", "cancelled", "expired"}
+
+
+@pytest.fixture()
+def http(model_server: ServerProcess) -> httpx.Client:
+    return httpx.Client(base_url=model_server.base_url, timeout=300)
+
+
+@pytest.fixture()
+def assistant_id(model_client: openai.OpenAI) -> str:
+    return model_client.beta.assistants.create(model="gemma", instructions="Answer briefly.").id
+
+
+def lifecycle(tokens: int, final: str = "incomplete") -> list[str]:
+    message_end = "thread.message.completed" if final == "completed" else "thread.message.incomplete"
+    return [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.message.created",
+        "thread.message.in_progress",
+        *["thread.message.delta"] * tokens,
+        message_end,
+        "thread.run.step.completed",
+        f"thread.run.{final}",
+    ]
+
+
+def wait_terminal(client: openai.OpenAI, thread_id: str, run_id: str, limit: float = 300) -> Any:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        run = client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+        if run.status in TERMINAL:
+            return run
+        time.sleep(0.1)
+    raise TimeoutError(run_id)
+
+
+class Recorder(AssistantEventHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+        self.text = ""
+
+    def on_event(self, event: Any) -> None:
+        self.names.append(event.event)
+
+    def on_text_delta(self, delta: TextDelta, snapshot: Text) -> None:
+        self.text += delta.value or ""
+
+
+def assistant_text(message: Message) -> str:
+    return "".join(part.text.value for part in message.content if part.type == "text")
+
+
+def test_stream_helper_sees_every_event_in_order_and_the_text_persists(
+    model_client: openai.OpenAI, assistant_id: str
+) -> None:
+    thread = model_client.beta.threads.create(messages=[{"role": "user", "content": "Count: 1, 2, 3,"}])
+    recorder = Recorder()
+    with model_client.beta.threads.runs.stream(
+        thread_id=thread.id,
+        assistant_id=assistant_id,
+        max_completion_tokens=6,
+        temperature=0,
+        event_handler=recorder,
+    ) as stream:
+        stream.until_done()
+        run = stream.get_final_run()
+        (streamed,) = stream.get_final_messages()
+    deltas = recorder.names.count("thread.message.delta")
+    assert recorder.names == lifecycle(deltas)
+    assert 1 <= deltas <= 6
+    assert run.status == "incomplete" and run.incomplete_details.reason == "max_completion_tokens"
+    assert run.usage.completion_tokens == 6
+    assert run.usage.total_tokens == run.usage.prompt_tokens + 6
+    stored = model_client.beta.threads.messages.retrieve(streamed.id, thread_id=thread.id)
+    assert assistant_text(stored) == recorder.text == assistant_text(streamed) != ""
+    assert stored.status == "incomplete" and stored.incomplete_details.reason == "max_tokens"
+    assert (stored.run_id, stored.assistant_id, stored.role) == (run.id, assistant_id, "assistant")
+    (step,) = model_client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
+    assert step.status == "completed" and step.step_details.message_creation.message_id == stored.id
+    assert step.usage.completion_tokens == 6
+
+
+def test_create_and_poll(model_client: openai.OpenAI, assistant_id: str) -> None:
+    thread = model_client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])
+    run = model_client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=3, poll_interval_ms=100
+    )
+    assert run.status == "incomplete" and run.usage.completion_tokens == 3
+    assert run.started_at is not None and run.expires_at is None
+    messages = model_client.beta.threads.messages.list(thread_id=thread.id, order="asc").data
+    assert [m.role for m in messages] == ["user", "assistant"] and messages[1].run_id == run.id
+
+
+def test_create_and_run_poll_and_stream(model_client: openai.OpenAI, assistant_id: str) -> None:
+    run = model_client.beta.threads.create_and_run_poll(
+        assistant_id=assistant_id,
+        thread={"messages": [{"role": "user", "content": "Hi"}]},
+        max_completion_tokens=2,
+        poll_interval_ms=100,
+    )
+    assert run.status == "incomplete"
+    assert len(model_client.beta.threads.messages.list(thread_id=run.thread_id).data) == 2
+    recorder = Recorder()
+    with model_client.beta.threads.create_and_run_stream(
+        assistant_id=assistant_id,
+        thread={"messages": [{"role": "user", "content": "Hi"}]},
+        max_completion_tokens=2,
+        event_handler=recorder,
+    ) as stream:
+        stream.until_done()
+        final = stream.get_final_run()
+    assert recorder.names[0] == "thread.created"
+    assert recorder.names[1:] == lifecycle(recorder.names.count("thread.message.delta"))
+    (message,) = [
+        m
+        for m in model_client.beta.threads.messages.list(thread_id=final.thread_id).data
+        if m.role == "assistant"
+    ]
+    assert assistant_text(message) == recorder.text
+
+
+def test_eight_runs_decode_together(
+    model_client: openai.OpenAI, assistant_id: str, http: httpx.Client
+) -> None:
+    """All eight are decoding at one moment: in the global event order, every run's first delta
+    comes before any run's last delta (an order of commits, not a wall-clock threshold)."""
+    runs = []
+    for n in range(8):
+        thread = model_client.beta.threads.create(messages=[{"role": "user", "content": f"Item {n}:"}])
+        runs.append(
+            model_client.beta.threads.runs.create(
+                thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=8
+            )
+        )
+    finished = [wait_terminal(model_client, r.thread_id, r.id) for r in runs]
+    assert {r.status for r in finished} == {"incomplete"}
+    spans = []
+    for run in runs:
+        replay = read_until_done(http, f"/v1/threads/{run.thread_id}/runs/{run.id}/events")
+        delta_ids = [f.id for f in replay if f.event == "thread.message.delta"]
+        spans.append((delta_ids[0], delta_ids[-1]))
+    assert max(first for first, _ in spans) < min(last for _, last in spans)
+
+
+def test_cancel_mid_decode(model_client: openai.OpenAI, assistant_id: str) -> None:
+    thread = model_client.beta.threads.create(messages=[{"role": "user", "content": "Tell a long story."}])
+    names: list[str] = []
+    text = ""
+    cancelled: Any = None
+    run_id = ""
+    with model_client.beta.threads.runs.create(
+        thread_id=thread.id, assistant_id=assistant_id, stream=True, max_completion_tokens=500
+    ) as stream:
+        for event in stream:
+            names.append(event.event)
+            if event.event == "thread.message.delta":
+                text += event.data.delta.content[0].text.value
+                if names.count("thread.message.delta") == 3:
+                    cancelled = model_client.beta.threads.runs.cancel(run_id, thread_id=thread.id)
+            elif event.event == "thread.run.created":
+                run_id = event.data.id
+    assert cancelled is not None and cancelled.status == "cancelling"
+    assert names[-3:] == ["thread.message.incomplete", "thread.run.step.cancelled", "thread.run.cancelled"]
+    run = model_client.beta.threads.runs.retrieve(run_id, thread_id=thread.id)
+    assert run.status == "cancelled" and run.cancelled_at is not None
+    assert run.usage.completion_tokens < 500
+    (message,) = [
+        m for m in model_client.beta.threads.messages.list(thread_id=thread.id).data if m.role == "assistant"
+    ]
+    assert message.status == "incomplete" and message.incomplete_details.reason == "run_cancelled"
+    assert assistant_text(message) == text  # every streamed delta, nothing after the stop
+    (step,) = model_client.beta.threads.runs.steps.list(run_id, thread_id=thread.id).data
+    assert step.status == "cancelled"
+    # The thread is free again.
+    model_client.beta.threads.messages.create(thread_id=thread.id, role="user", content="ok")
+
+
+def test_truncation(model_client: openai.OpenAI, assistant_id: str) -> None:
+    long = "lorem ipsum dolor sit amet " * 40  # ≈ 240 tokens each; 8 of them overflow 1024
+    thread = model_client.beta.threads.create(
+        messages=[{"role": "user", "content": f"{n}: {long}"} for n in range(8)]
+    )
+    auto = model_client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=2, poll_interval_ms=100
+    )
+    assert auto.status == "incomplete" and auto.incomplete_details.reason == "max_completion_tokens"
+    assert 500 < auto.usage.prompt_tokens <= 1024 - 2
+    last = model_client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id,
+        assistant_id=assistant_id,
+        max_completion_tokens=2,
+        poll_interval_ms=100,
+        truncation_strategy={"type": "last_messages", "last_messages": 1},
+    )
+    assert last.usage.prompt_tokens < 400
+    # The newest message alone is over max_prompt_tokens: auto truncation cannot help.
+    alone = model_client.beta.threads.create(messages=[{"role": "user", "content": long + long}])
+    limited = model_client.beta.threads.runs.create_and_poll(
+        thread_id=alone.id,
+        assistant_id=assistant_id,
+        max_completion_tokens=2,
+        poll_interval_ms=100,
+        max_prompt_tokens=256,
+    )
+    assert limited.status == "incomplete" and limited.incomplete_details.reason == "max_prompt_tokens"
+    assert [m.role for m in model_client.beta.threads.messages.list(thread_id=alone.id).data] == ["user"]
+
+
+def test_reattach_mid_run_with_last_event_id_replays_exactly(
+    model_client: openai.OpenAI, assistant_id: str, http: httpx.Client
+) -> None:
+    thread = model_client.beta.threads.create(messages=[{"role": "user", "content": "Once upon a time"}])
+    run = model_client.beta.threads.runs.create(
+        thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=12
+    )
+    url = f"/v1/threads/{thread.id}/runs/{run.id}/events"
+    first_part: list[Frame] = []
+    with http.stream("GET", url) as response:  # disconnect after a few deltas
+        for frame in frames(response):
+            first_part.append(frame)
+            if [f.event for f in first_part].count("thread.message.delta") == 2:
+                break
+    rest = read_until_done(http, url, headers={"Last-Event-ID": str(first_part[-1].id)})
+    full = read_until_done(http, url)
+    assert [(f.event, f.id, f.data) for f in first_part + rest] == [(f.event, f.id, f.data) for f in full]
+    assert [f.event for f in full[:-1]] == lifecycle(sum(f.event == "thread.message.delta" for f in full))
+
+
+def test_events_feed_filters_lifecycle_and_deltas(
+    model_client: openai.OpenAI, assistant_id: str, http: httpx.Client
+) -> None:
+    thread = model_client.beta.threads.create(messages=[{"role": "user", "content": "Hey"}])
+    other = model_client.beta.threads.create(messages=[{"role": "user", "content": "Ho"}])
+    collected: dict[str, list[Frame]] = {"lifecycle": [], "deltas": []}
+
+    def follow(key: str, include: bool) -> None:
+        params = {"thread_id": thread.id, "include_deltas": str(include).lower()}
+        with http.stream("GET", "/v1/events", params=params) as response:
+            for frame in frames(response):
+                collected[key].append(frame)
+                if frame.event == "thread.run.incomplete":
+                    return
+
+    followers = [
+        threading.Thread(target=follow, args=("lifecycle", False)),
+        threading.Thread(target=follow, args=("deltas", True)),
+    ]
+    for follower in followers:
+        follower.start()
+    time.sleep(0.3)
+    runs = [
+        model_client.beta.threads.runs.create_and_poll(
+            thread_id=t.id, assistant_id=assistant_id, max_completion_tokens=3, poll_interval_ms=100
+        )
+        for t in (other, thread)
+    ]
+    for follower in followers:
+        follower.join(60)
+    lifecycle_names = [f.event for f in collected["lifecycle"]]
+    assert lifecycle_names == [n for n in lifecycle(3) if n != "thread.message.delta"]
+    (message,) = [
+        m for m in model_client.beta.threads.messages.list(thread_id=thread.id).data if m.role == "assistant"
+    ]
+    deltas = [f.json() for f in collected["deltas"] if f.event == "thread.message.delta"]
+    assert deltas and {d["id"] for d in deltas} == {message.id}
+    assert "".join(d["delta"]["content"][0]["text"]["value"] for d in deltas) == assistant_text(message)
+    assert [f.event for f in collected["deltas"] if f.event != "thread.message.delta"] == lifecycle_names
+    assert all(f.json()["id"] != runs[0].id for f in collected["lifecycle"])

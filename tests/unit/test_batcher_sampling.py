@@ -1,0 +1,47 @@
+"""The numpy sampler: greedy, seeded reproducibility, temperature and exact top-p support."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistants.inference.engine import SamplingParams
+from assistants.inference.sampling import Sampler
+
+PROBS = np.array([0.5, 0.3, 0.15, 0.05])
+LOGITS = np.log(PROBS).astype(np.float32)
+
+
+def draws(params: SamplingParams, n: int = 20_000) -> np.ndarray:
+    sampler = Sampler(params, len(LOGITS))
+    return np.bincount([sampler.sample(LOGITS) for _ in range(n)], minlength=len(LOGITS)) / n
+
+
+def test_greedy_is_argmax() -> None:
+    assert Sampler(SamplingParams(temperature=0.0), 4).sample(LOGITS) == 0
+
+
+def test_temperature_one_follows_the_softmax() -> None:
+    assert np.allclose(draws(SamplingParams(temperature=1.0, seed=3)), PROBS, atol=0.015)
+
+
+def test_low_temperature_sharpens() -> None:
+    assert draws(SamplingParams(temperature=0.2, seed=3))[0] > 0.9
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p() -> None:
+    frequencies = draws(SamplingParams(temperature=1.0, top_p=0.8, seed=3))
+    assert frequencies[2] == 0 and frequencies[3] == 0
+    assert np.allclose(frequencies[:2], [0.625, 0.375], atol=0.015)
+
+
+def test_top_p_grows_past_the_first_slice_on_a_large_flat_vocabulary() -> None:
+    logits = np.zeros(10_000, dtype=np.float32)
+    sampler = Sampler(SamplingParams(temperature=1.0, top_p=0.5, seed=1), len(logits))
+    assert len({sampler.sample(logits) for _ in range(2_000)}) > 1_000
+
+
+def test_same_seed_same_draws() -> None:
+    logits = np.random.default_rng(0).standard_normal(5_000).astype(np.float32) * 4
+    params = SamplingParams(temperature=0.9, top_p=0.95, seed=42)
+    first, second = Sampler(params, 5_000), Sampler(params, 5_000)
+    assert [first.sample(logits) for _ in range(50)] == [second.sample(logits) for _ in range(50)]

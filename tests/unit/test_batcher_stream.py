@@ -1,0 +1,40 @@
+"""The SSE body a generation becomes: role, deltas, finish, usage, [DONE] -- or an error object."""
+
+from __future__ import annotations
+
+import json
+
+from assistants.api.chat import _chat_stream
+from assistants.inference.batcher import Batcher
+from assistants.inference.engine import EngineError, SamplingParams
+from tests.unit.fake_engine import EOG, FakeEngine
+
+
+async def events(engine: FakeEngine, include_usage: bool) -> list[str]:
+    batcher = Batcher(engine)
+    try:
+        generation = batcher.submit([10, 11, EOG], SamplingParams(temperature=0.0), max_tokens=10)
+        return [event async for event in _chat_stream(generation, "chatcmpl-1", 7, "m", include_usage)]
+    finally:
+        batcher.close()
+
+
+async def test_chunks_in_order_with_usage_last() -> None:
+    lines = await events(FakeEngine(), include_usage=True)
+    assert lines[-1] == "[DONE]"
+    chunks = [json.loads(line) for line in lines[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-1]) == "ab"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 2
+    assert {(c["id"], c["created"], c["model"]) for c in chunks} == {("chatcmpl-1", 7, "m")}
+
+
+async def test_engine_failure_mid_stream_becomes_an_error_object() -> None:
+    engine = FakeEngine()
+    engine.fail_next_step = EngineError("decode failed")
+    lines = await events(engine, include_usage=True)
+    assert json.loads(lines[0])["choices"][0]["delta"]["role"] == "assistant"
+    error = json.loads(lines[-1])["error"]
+    assert error["type"] == "server_error" and error["message"]
+    assert "[DONE]" not in lines

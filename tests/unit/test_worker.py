@@ -1,0 +1,396 @@
+"""Worker, executor and queue against the real store (SQLite file) and a scripted inference.
+
+The scripted inference yields given pieces, one per `tick` (a step); cancel ends it at the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import sqlalchemy as sa
+
+from assistants import protocol as p
+from assistants import store
+from assistants.events import EventBus, EventFilter
+from assistants.inference.batcher import GenerationResult
+from assistants.runs import queue
+from assistants.runs.executor import Executor, build_prompt
+from assistants.runs.worker import Worker
+from assistants.store.migrate import upgrade_to_head
+from assistants.store.models import messages, run_events, run_steps, runs
+from assistants.store.records import all_records, first_record, record_columns
+
+
+class ScriptedGeneration:
+    def __init__(
+        self,
+        pieces: list[str],
+        tick: float,
+        finish: str = "stop",
+        fail: Exception | None = None,
+        prompt_tokens: int = 7,
+    ) -> None:
+        self.pieces = list(pieces)
+        self.tick = tick
+        self.finish = finish
+        self.fail = fail
+        self.prompt_tokens = prompt_tokens
+        self.sent = 0
+        self.cancelled = False
+        self.result: GenerationResult | None = None
+
+    def __aiter__(self) -> ScriptedGeneration:
+        return self
+
+    async def __anext__(self) -> str:
+        await asyncio.sleep(self.tick)
+        if self.cancelled:
+            self.result = GenerationResult("cancelled", self.prompt_tokens, self.sent)
+            raise StopAsyncIteration
+        if self.fail is not None and self.sent == 2:
+            raise self.fail
+        if self.sent == len(self.pieces):
+            self.result = GenerationResult(self.finish, self.prompt_tokens, self.sent)  # type: ignore[arg-type]
+            raise StopAsyncIteration
+        self.sent += 1
+        return self.pieces[self.sent - 1]
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ScriptedInference:
+    ctx_size = 400
+
+    def __init__(self) -> None:
+        self.script: Callable[[], ScriptedGeneration] = lambda: ScriptedGeneration(
+            ["Hel", "lo", " world"], 0.001
+        )
+        self.prompts: list[str] = []
+        self.generations: list[ScriptedGeneration] = []
+
+    def render_chat(self, messages: list[dict[str, Any]], **_: Any) -> str:
+        return "".join(f"<{m['role']}> {m['content']}\n" for m in messages) + "<assistant>"
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    async def start(
+        self, prompt: str, temperature: float, top_p: float, max_tokens: int
+    ) -> ScriptedGeneration:
+        self.prompts.append(prompt)
+        generation = self.script()
+        self.generations.append(generation)
+        return generation
+
+
+@pytest.fixture()
+async def database(tmp_path: Path) -> AsyncIterator[store.Database]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'runs.db'}"
+    await asyncio.to_thread(upgrade_to_head, url)
+    db = await store.Database.open(url)
+    yield db
+    await db.close()
+
+
+@pytest.fixture()
+async def bus(database: store.Database) -> AsyncIterator[EventBus]:
+    bus = EventBus(database, flush_interval=0.005)
+    await bus.start()
+    yield bus
+    await bus.close()
+
+
+@pytest.fixture()
+def inference() -> ScriptedInference:
+    return ScriptedInference()
+
+
+@pytest.fixture()
+async def worker(bus: EventBus, inference: ScriptedInference) -> AsyncIterator[Worker]:
+    worker = Worker(bus, Executor(bus, inference, inference.start), capacity=4, poll_interval=0.05)
+    await worker.start()
+    yield worker
+    await worker.close()
+
+
+async def new_run(db: store.Database, bus: EventBus, text: str = "Say hi", **options: Any) -> dict[str, Any]:
+    async with db.write() as session:
+        assistant = await store.create_assistant(
+            session, msgspec.convert({"model": "m", "instructions": "Be brief."}, p.CreateAssistantRequest)
+        )
+        thread = await store.create_thread(
+            session, msgspec.convert({"messages": [{"role": "user", "content": text}]}, p.CreateThreadRequest)
+        )
+        run = await store.create_run(
+            session,
+            thread["id"],
+            msgspec.convert({"assistant_id": assistant["id"], **options}, p.CreateRunRequest),
+        )
+    bus.poke()
+    return dict(run)
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    """Wait for a condition of the scripted engine (it has no events to wait on)."""
+    while not predicate():  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+
+
+async def wait_status(db: store.Database, run_id: str, *statuses: str, limit: float = 5) -> dict[str, Any]:
+    async def poll() -> dict[str, Any]:
+        while True:
+            async with db.read() as session:
+                row = first_record(
+                    await session.execute(sa.select(*record_columns(runs)).where(runs.c.id == run_id))
+                )
+                assert row is not None
+            if row["status"] in statuses:
+                return dict(row)
+            await asyncio.sleep(0.01)
+
+    return await asyncio.wait_for(poll(), limit)
+
+
+async def run_messages(db: store.Database, run_id: str) -> list[dict[str, Any]]:
+    async with db.read() as session:
+        rows = all_records(
+            await session.execute(sa.select(*record_columns(messages)).where(messages.c.run_id == run_id))
+        )
+    return [dict(r) for r in rows]
+
+
+async def test_a_run_completes_with_the_full_event_sequence(
+    database: store.Database, bus: EventBus, worker: Worker, inference: ScriptedInference
+) -> None:
+    run = await new_run(database, bus)
+    worker.notify()
+    done = await wait_status(database, run["id"], "completed")
+    assert done["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    assert done["started_at"] is not None and done["completed_at"] is not None and done["attempts"] == 1
+    assert "<system> Be brief." in inference.prompts[0] and "<user> Say hi" in inference.prompts[0]
+    (message,) = await run_messages(database, run["id"])
+    assert message["status"] == "completed"
+    assert message["content"] == [{"type": "text", "text": {"value": "Hello world", "annotations": []}}]
+    events = await bus.replay(EventFilter(run_id=run["id"]))
+    assert [e.event for e in events] == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.message.created",
+        "thread.message.in_progress",
+        "thread.message.delta",
+        "thread.message.delta",
+        "thread.message.delta",
+        "thread.message.completed",
+        "thread.run.step.completed",
+        "thread.run.completed",
+    ]
+    deltas = [msgspec.json.decode(e.data) for e in events if e.event == "thread.message.delta"]
+    assert "".join(d["delta"]["content"][0]["text"]["value"] for d in deltas) == "Hello world"
+    assert deltas[0]["delta"]["content"][0]["text"]["annotations"] == []
+    created = msgspec.json.decode(next(e.data for e in events if e.event == "thread.message.created"))
+    assert created["content"] == []
+    step = msgspec.json.decode(events[-2].data)
+    assert step["status"] == "completed" and step["usage"]["completion_tokens"] == 3
+
+
+async def test_claims_are_atomic(database: store.Database, bus: EventBus) -> None:
+    ids = {(await new_run(database, bus, f"message {n}"))["id"] for n in range(12)}
+    claims = await asyncio.gather(*(queue.claim_runs(bus, 3) for _ in range(8)))
+    claimed = [run.id for batch in claims for run in batch]
+    assert sorted(claimed) == sorted(ids)  # every run exactly once
+    async with database.read() as session:
+        attempts = (await session.execute(sa.select(runs.c.attempts))).scalars().all()
+    assert set(attempts) == {1}
+
+
+async def test_cancel_mid_decode_keeps_the_partial_message(
+    database: store.Database, bus: EventBus, worker: Worker, inference: ScriptedInference
+) -> None:
+    inference.script = lambda: ScriptedGeneration([f"w{n} " for n in range(200)], 0.01)
+    run = await new_run(database, bus)
+    worker.notify()
+    await wait_status(database, run["id"], "in_progress")
+    await until(lambda: bool(inference.generations) and inference.generations[0].sent >= 3)
+    # What the cancel route does: cancelling commits through the bus, then the flag flips.
+    async with bus.transaction() as tx:
+        row = await store.cancel_run(tx.session, run["thread_id"], run["id"])
+    assert row["status"] == "cancelling"
+    worker.request_cancel(run["id"])
+    await bus.flush()
+    deltas_at_cancel = [
+        e for e in await bus.replay(EventFilter(run_id=run["id"])) if e.event == "thread.message.delta"
+    ]
+    done = await wait_status(database, run["id"], "cancelled")
+    assert done["cancelled_at"] is not None
+    (message,) = await run_messages(database, run["id"])
+    assert message["status"] == "incomplete" and message["incomplete_details"] == {"reason": "run_cancelled"}
+    events = await bus.replay(EventFilter(run_id=run["id"]))
+    deltas = [e for e in events if e.event == "thread.message.delta"]
+    assert deltas == deltas_at_cancel  # nothing appended after the cancel returned
+    text = "".join(msgspec.json.decode(e.data)["delta"]["content"][0]["text"]["value"] for e in deltas)
+    assert message["content"][0]["text"]["value"] == text and text
+    assert [e.event for e in events][-3:] == [
+        "thread.message.incomplete",
+        "thread.run.step.cancelled",
+        "thread.run.cancelled",
+    ]
+    assert inference.generations[0].cancelled
+
+
+async def test_token_limit_ends_incomplete(
+    database: store.Database, bus: EventBus, worker: Worker, inference: ScriptedInference
+) -> None:
+    inference.script = lambda: ScriptedGeneration(["a", "b"], 0.001, finish="length")
+    run = await new_run(database, bus, max_completion_tokens=256)
+    worker.notify()
+    done = await wait_status(database, run["id"], "incomplete")
+    assert done["incomplete_details"] == {"reason": "max_completion_tokens"}
+    (message,) = await run_messages(database, run["id"])
+    assert message["status"] == "incomplete" and message["incomplete_details"] == {"reason": "max_tokens"}
+
+
+async def test_engine_error_fails_the_run(
+    database: store.Database, bus: EventBus, worker: Worker, inference: ScriptedInference
+) -> None:
+    inference.script = lambda: ScriptedGeneration(["a", "b", "c"], 0.001, fail=RuntimeError("decode failed"))
+    run = await new_run(database, bus)
+    worker.notify()
+    done = await wait_status(database, run["id"], "failed")
+    assert done["last_error"]["code"] == "server_error" and "decode failed" in done["last_error"]["message"]
+    (message,) = await run_messages(database, run["id"])
+    assert message["status"] == "incomplete" and message["incomplete_details"] == {"reason": "run_failed"}
+    assert [e.event for e in await bus.replay(EventFilter(run_id=run["id"]))][-2:] == [
+        "thread.run.step.failed",
+        "thread.run.failed",
+    ]
+
+
+async def test_prompt_over_max_prompt_tokens_is_incomplete(
+    database: store.Database, bus: EventBus, worker: Worker
+) -> None:
+    run = await new_run(database, bus, "word " * 300, max_prompt_tokens=256)
+    worker.notify()
+    done = await wait_status(database, run["id"], "incomplete")
+    assert done["incomplete_details"] == {"reason": "max_prompt_tokens"}
+    assert await run_messages(database, run["id"]) == []
+
+
+async def test_crash_recovery_policy(
+    database: store.Database, bus: EventBus, inference: ScriptedInference
+) -> None:
+    fresh, cancelling, exhausted = [await new_run(database, bus, f"m{n}") for n in range(3)]
+    await queue.claim_runs(bus, 3)
+    executor = Executor(bus, inference, inference.start)
+    for run in (fresh, cancelling, exhausted):
+        await executor._open_message(p.run_object(run))  # a partial message, as a crash leaves it
+    bus.emit("thread.message.delta", {"x": 1}, run_id=fresh["id"], thread_id=fresh["thread_id"])
+    async with database.write() as session:
+        await session.execute(
+            sa.update(runs).where(runs.c.id == cancelling["id"]).values(status="cancelling")
+        )
+        await session.execute(sa.update(runs).where(runs.c.id == exhausted["id"]).values(attempts=3))
+    await bus.flush()
+    outcome = await queue.recover_runs(bus, max_attempts=3)
+    assert outcome == {
+        "cancelled": [cancelling["id"]],
+        "requeued": [fresh["id"]],
+        "failed": [exhausted["id"]],
+    }
+    assert await run_messages(database, fresh["id"]) == []
+    async with database.read() as session:
+        steps = (await session.execute(sa.select(run_steps.c.run_id, run_steps.c.status))).all()
+        statuses = dict((await session.execute(sa.select(runs.c.id, runs.c.status))).all())
+        user_messages = (
+            await session.execute(sa.select(sa.func.count()).where(messages.c.role == "user"))
+        ).scalar()
+    assert statuses == {fresh["id"]: "queued", cancelling["id"]: "cancelled", exhausted["id"]: "failed"}
+    assert sorted(s.status for s in steps) == ["cancelled", "failed"]
+    assert user_messages == 3
+    fresh_events = [e.event for e in await bus.replay(EventFilter(run_id=fresh["id"]))]
+    assert fresh_events == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.queued",
+    ]
+    (partial,) = await run_messages(database, cancelling["id"])
+    assert partial["incomplete_details"] == {"reason": "run_cancelled"}
+
+
+async def test_expired_queued_runs(database: store.Database, bus: EventBus) -> None:
+    run = await new_run(database, bus)
+    async with database.write() as session:
+        await session.execute(sa.update(runs).values(expires_at=1))
+    assert await queue.expire_runs(bus) == [run["id"]]
+    assert [e.event for e in await bus.replay(EventFilter(run_id=run["id"]))][-1] == "thread.run.expired"
+
+
+async def test_shutdown_rewinds_unfinished_runs_without_counting_an_attempt(
+    database: store.Database, bus: EventBus, inference: ScriptedInference
+) -> None:
+    inference.script = lambda: ScriptedGeneration(["x "] * 1000, 0.01)
+    worker = Worker(
+        bus, Executor(bus, inference, inference.start), capacity=2, poll_interval=0.05, drain_timeout=0.05
+    )
+    await worker.start()
+    run = await new_run(database, bus)
+    worker.notify()
+    await wait_status(database, run["id"], "in_progress")
+    await until(lambda: bool(inference.generations) and inference.generations[0].sent >= 2)
+    await worker.close()
+    after = await wait_status(database, run["id"], "queued")
+    assert after["attempts"] == 0
+    assert await run_messages(database, run["id"]) == []
+    assert inference.generations[0].cancelled
+
+
+async def test_many_runs_share_the_worker(
+    database: store.Database, bus: EventBus, worker: Worker, inference: ScriptedInference
+) -> None:
+    inference.script = lambda: ScriptedGeneration(["a", "b", "c", "d"], 0.01)
+    created = [await new_run(database, bus, f"q{n}") for n in range(8)]
+    worker.notify()
+    done = [await wait_status(database, run["id"], "completed") for run in created]
+    assert len(done) == 8
+    async with database.read() as session:
+        count = (
+            await session.execute(
+                sa.select(sa.func.count())
+                .select_from(run_events)
+                .where(run_events.c.event == "thread.run.completed")
+            )
+        ).scalar()
+    assert count == 8
+
+
+def test_truncation_auto_drops_oldest_and_last_messages_keeps_n() -> None:
+    inference = ScriptedInference()
+    history = [{"role": "user", "content": f"m{n} " + "x " * 50} for n in range(20)]
+    prompt = build_prompt(
+        inference,
+        "sys",
+        history,
+        truncation={"type": "auto"},
+        max_prompt_tokens=None,
+        max_completion_tokens=None,
+    )
+    assert prompt.tokens <= inference.ctx_size - 200
+    assert "m19 " in prompt.text and "m0 " not in prompt.text
+    prompt = build_prompt(
+        inference,
+        "sys",
+        history,
+        truncation={"type": "last_messages", "last_messages": 2},
+        max_prompt_tokens=None,
+        max_completion_tokens=None,
+    )
+    assert "m18 " in prompt.text and "m17 " not in prompt.text
