@@ -138,10 +138,9 @@ def _save_model(
 ) -> dict[str, Any]:
     """Load the weights into mlx-lm's model class (strict: every parameter present, shapes equal),
     optionally quantize, and save `model.safetensors`. Returns the config to write."""
-    from mlx_lm.utils import _get_classes, quantize_model
-
     import mlx.core as mx
     from mlx.utils import tree_flatten
+    from mlx_lm.utils import _get_classes, quantize_model
 
     model_class, args_class = _get_classes(config)
     model = model_class(args_class.from_dict(config))
