@@ -7,6 +7,7 @@ machine's CPU (a few tokens/s under load), so every request asks for a handful o
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,21 @@ def test_json_schema_response_format_is_refused(mlx_client: openai.OpenAI) -> No
         )
     assert "json_schema" in caught.value.message
     assert caught.value.body["param"] == "response_format"  # type: ignore[index]
+
+
+def test_token_bytes_and_end_tokens_equal_the_gguf_engine(mlx_dir: Path, bundled_model: Path) -> None:
+    """The batcher's UTF-8 handling and stopping are shared only if both engines agree per token."""
+    from assistants.inference.gguf import GGUFEngine
+    from assistants.inference.mlx.pieces import end_of_generation_lookalikes, piece_table
+
+    gguf = GGUFEngine(bundled_model, ctx_size=256, parallel=1, threads=1, progress=True)
+    try:
+        lookalikes = end_of_generation_lookalikes(mlx_dir / "tokenizer.json")
+        table = piece_table(mlx_dir / "tokenizer.json", control=lookalikes)
+        assert len(table) == gguf.n_vocab
+        assert [t for t in range(len(table)) if table[t] != gguf.token_bytes(t)] == []
+        config = json.loads((mlx_dir / "config.json").read_text())
+        end = {t for t in range(len(table)) if gguf.is_end_of_generation(t)}
+        assert end == set(config["eos_token_id"]) | lookalikes
+    finally:
+        gguf.close()

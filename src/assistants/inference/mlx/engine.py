@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
 from assistants.inference.mlx import use_system_blas
+from assistants.inference.mlx.pieces import end_of_generation_lookalikes, piece_table
 
 use_system_blas()  # before mlx loads (see blas.py)
 
@@ -36,8 +36,6 @@ from mlx_lm.sample_utils import apply_top_p  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 log = logging.getLogger("assistants.inference.mlx")
-
-_BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
 
 def seeded_sampler(params: SamplingParams) -> Callable[[mx.array], mx.array]:
@@ -55,51 +53,6 @@ def seeded_sampler(params: SamplingParams) -> Callable[[mx.array], mx.array]:
         return mx.random.categorical(logprobs * inverse_temperature, key=sub)
 
     return sample
-
-
-def piece_table(tokenizer_json: Path) -> list[bytes]:
-    """The raw bytes every token contributes to the output, so the batcher's UTF-8 handling is shared.
-
-    SentencePiece-style vocabularies (what the converter writes): `▁` is a space and `<0xHH>` one byte.
-    Byte-level BPE vocabularies (GPT-2 style) map each character back to a byte. Special (control)
-    tokens contribute nothing, as llama.cpp's token_to_piece does without `special`.
-    """
-    data = json.loads(tokenizer_json.read_text(encoding="utf-8"))
-    model = data["model"]
-    vocab: dict[str, int] = model["vocab"] if isinstance(model["vocab"], dict) else {
-        piece: i for i, (piece, _score) in enumerate(model["vocab"])
-    }
-    special = {t["id"] for t in data.get("added_tokens", []) if t.get("special")}
-    for added in data.get("added_tokens", []):
-        vocab.setdefault(added["content"], added["id"])
-    size = max(vocab.values()) + 1
-    table = [b""] * size
-    byte_level = "ByteLevel" in json.dumps(data.get("decoder"))
-    decode_char = {ch: b for b, ch in _bytes_to_unicode().items()} if byte_level else {}
-    for piece, index in vocab.items():
-        if index in special:
-            continue
-        if byte_level:
-            table[index] = bytes(decode_char.get(ch, 0) for ch in piece) if all(
-                ch in decode_char for ch in piece) else piece.encode("utf-8")
-        elif match := _BYTE_PIECE.fullmatch(piece):
-            table[index] = bytes([int(match.group(1), 16)])
-        else:
-            table[index] = piece.replace("\u2581", " ").encode("utf-8")
-    return table
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible byte → printable character map."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    chars = list(keep)
-    extra = 0
-    for b in range(256):
-        if b not in keep:
-            keep.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return {b: chr(c) for b, c in zip(keep, chars, strict=True)}
 
 
 class MlxEngine:
@@ -127,8 +80,9 @@ class MlxEngine:
                             if tokenizer_config_path.is_file() else {})
         # The Rust tokenizer is safe to call from the event loop's threads; mlx is not.
         self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self._pieces = piece_table(path / "tokenizer.json")
-        self._eog = frozenset(int(t) for t in wrapper.eos_token_ids)
+        lookalikes = end_of_generation_lookalikes(path / "tokenizer.json")
+        self._pieces = piece_table(path / "tokenizer.json", control=lookalikes)
+        self._eog = frozenset(int(t) for t in wrapper.eos_token_ids) | lookalikes
         self.n_vocab = int(config.get("vocab_size") or len(self._pieces))
         params = tree_flatten(self._model.parameters())
         bos, eos = wrapper.bos_token or "", wrapper.eos_token or ""
