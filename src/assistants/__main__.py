@@ -1,4 +1,4 @@
-"""Command line: `assistants serve`, `assistants migrate` (also `python -m assistants ...`).
+"""Command line: `assistants serve | migrate | convert-gguf` (also `python -m assistants ...`).
 
 Start-up fails with ONE line on stderr and a non-zero exit (no traceback unless --debug). The port is
 bound and the database migrated before the model loads, so the cheap mistakes are reported in
@@ -7,6 +7,7 @@ milliseconds, not after the model has been assembled and loaded.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import errno
 import logging
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import uvicorn
 
 from assistants.logs import setup_logging
-from assistants.settings import Settings, parse_cli
+from assistants.settings import Settings, parse_cli_args
 
 log = logging.getLogger("assistants")
 
@@ -32,9 +33,11 @@ class StartupError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command, settings = parse_cli(argv, os.environ)
+    command, settings, args = parse_cli_args(argv, os.environ)
     setup_logging(log_format=settings.log_format, debug=settings.debug)
     try:
+        if command == "convert-gguf":
+            return convert_gguf(args)
         if command == "migrate":
             migrate(settings)
             print(f"assistants: database at head: {mask_url(settings.database_url)}")
@@ -136,6 +139,19 @@ def check_files(settings: Settings) -> None:
         raise StartupError(f"model not found: {settings.model}")
     if settings.chat_template is not None and not settings.chat_template.is_file():
         raise StartupError(f"chat template not found: {settings.chat_template}")
+
+
+def convert_gguf(args: argparse.Namespace) -> int:
+    """Convert a GGUF into an MLX model directory; needs the `mlx` extra."""
+    from assistants.inference.mlx import MlxNotInstalledError, UnsupportedModelError, convert_gguf
+
+    quantize = None if args.quantize == "none" else args.quantize
+    try:
+        result = convert_gguf(args.src, args.dst, quantize=quantize, dtype=args.dtype)
+    except (MlxNotInstalledError, UnsupportedModelError, FileExistsError, FileNotFoundError) as exc:
+        raise StartupError(str(exc)) from exc
+    print(f"converted {args.src} -> {result.path} ({result.tensors} tensors, {result.seconds:.1f} s)")
+    return 0
 
 
 def serve(settings: Settings) -> int:

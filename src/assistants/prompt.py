@@ -51,7 +51,7 @@ CHATML_TEMPLATE = """{%- for message in messages -%}
     {{ '<|im_start|>assistant\n' }}
 {%- endif -%}"""
 
-_GEMMA_ARCHITECTURES = {"gemma", "gemma2", "gemma3", "gemma3n", "gemma-embedding"}
+_GEMMA_ARCHITECTURES = {"gemma", "gemma2", "gemma3", "gemma3_text", "gemma3n", "gemma-embedding"}
 
 
 class TemplateError(ValueError):

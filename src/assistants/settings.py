@@ -106,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     _add_common(migrate)
+
+    convert = commands.add_parser("convert-gguf", help="convert a GGUF model into an MLX (mlx-lm) directory")
+    convert.add_argument("src", type=Path, help="GGUF file to read")
+    convert.add_argument("dst", type=Path, help="MLX model directory to create (must not exist)")
+    convert.add_argument("--quantize", choices=["none", "q4", "q8"], default="none",
+                         help="re-quantize with mlx (default none: dequantized weights)")
+    convert.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32",
+                         help="dtype of unquantized weights (default float32: exact dequantized values)")
+    convert.add_argument("--debug", action="store_const", const=True, help="tracebacks and debug logs")
     return parser
 
 
@@ -176,5 +185,13 @@ def _api_keys(values: Mapping[str, object]) -> tuple[str, ...]:
 
 
 def parse_cli(argv: Sequence[str] | None, environ: Mapping[str, str]) -> tuple[str, Settings]:
+    command, settings, _ = parse_cli_args(argv, environ)
+    return command, settings
+
+
+def parse_cli_args(
+    argv: Sequence[str] | None, environ: Mapping[str, str]
+) -> tuple[str, Settings, argparse.Namespace]:
+    """Like parse_cli, plus the parsed arguments for commands whose inputs are not settings (convert-gguf)."""
     args = build_parser().parse_args(argv)
-    return args.command, settings_from_args(args, environ)
+    return args.command, settings_from_args(args, environ), args

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
-from tests.serverproc import ServerProcess
+from tests.serverproc import SRC, ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +44,20 @@ def model_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) 
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlx_dir(bundled_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled GGUF converted to MLX once per session through the real CLI (needs the mlx extra)."""
+    dst = tmp_path_factory.mktemp("mlx") / "gemma-3-270m"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-m", "assistants", "convert-gguf", str(bundled_model), str(dst)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "converted" in done.stdout
+    return dst
 
 
 @pytest.fixture()

@@ -42,21 +42,7 @@ class Inference:
 
     @classmethod
     def load(cls, settings: Settings) -> Inference:
-        if settings.engine != "gguf":
-            raise SystemExit(f"assistants: error: the {settings.engine!r} engine is not available")
-        from assistants.inference.bundled import ensure_bundled_model
-        from assistants.inference.gguf import GGUFEngine
-
-        path = settings.model if settings.model is not None else ensure_bundled_model(settings.data_dir)
-        if not Path(path).is_file():
-            raise SystemExit(f"assistants: error: model file not found: {path}")
-        engine = GGUFEngine(
-            Path(path),
-            ctx_size=settings.ctx_size,
-            parallel=settings.parallel,
-            threads=settings.threads or os.cpu_count() or 1,
-            progress=True,
-        )
+        engine, path = _open_engine(settings)
         info = engine.info
         try:
             template = ChatTemplate.choose(
@@ -137,6 +123,31 @@ class Inference:
             "queued": self.batcher.queued,
             "steps": [_record(r) for r in self.engine.step_records()],
         }
+
+
+def _open_engine(settings: Settings) -> tuple[Engine, Path]:
+    """The configured engine and the model path it serves; mlx is imported only when chosen."""
+    from assistants.inference.bundled import ensure_bundled_model
+
+    if settings.engine == "mlx":
+        from assistants.inference.mlx.serve import open_mlx_engine
+
+        return open_mlx_engine(settings)
+    if settings.engine != "gguf":
+        raise SystemExit(f"assistants: error: the {settings.engine!r} engine is not available")
+    from assistants.inference.gguf import GGUFEngine
+
+    path = settings.model if settings.model is not None else ensure_bundled_model(settings.data_dir)
+    if not Path(path).is_file():
+        raise SystemExit(f"assistants: error: model file not found: {path}")
+    engine = GGUFEngine(
+        Path(path),
+        ctx_size=settings.ctx_size,
+        parallel=settings.parallel,
+        threads=settings.threads or os.cpu_count() or 1,
+        progress=True,
+    )
+    return engine, Path(path)
 
 
 def _record(record: StepRecord) -> dict[str, Any]:

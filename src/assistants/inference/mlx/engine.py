@@ -1,0 +1,198 @@
+"""The MLX engine: `assistants.inference.engine.Engine` over mlx-lm's `BatchGenerator`.
+
+The batcher drives it exactly as it drives the GGUF engine: `add_sequence` inserts a prompt into the
+generator, each `step()` is one `BatchGenerator.next()` (one decode step for every generating sequence
+plus at most `prefill_step_size` tokens of pending prompts), `remove_sequence` drops a sequence from the
+generator at once. Stopping stays with the batcher: the generator gets no stop tokens and a max_tokens
+beyond the sequence's context, so it never ends a sequence on its own.
+
+Sampling: greedy sequences use the generator's shared sampler, one batched argmax over the batch. A
+sampling sequence gets its own sampler holding its own PRNG key (mx.random's state is global, so a
+seed would otherwise be shared by every sequence in the batch): the same seed reproduces its draws.
+
+This module imports mlx; import it only when the mlx engine is chosen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
+from assistants.inference.mlx import use_system_blas
+from assistants.inference.mlx.pieces import end_of_generation_lookalikes, piece_table
+
+use_system_blas()  # before mlx loads (see blas.py)
+
+import mlx.core as mx  # noqa: E402
+from mlx.utils import tree_flatten  # noqa: E402
+from mlx_lm import load  # noqa: E402
+from mlx_lm.generate import BatchGenerator  # noqa: E402
+from mlx_lm.sample_utils import apply_top_p  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
+
+log = logging.getLogger("assistants.inference.mlx")
+
+
+def seeded_sampler(params: SamplingParams) -> Callable[[mx.array], mx.array]:
+    """Temperature / top-p sampling with a PRNG key of its own (see the module docstring)."""
+    seed = params.seed if params.seed is not None else int.from_bytes(os.urandom(4), "little")
+    key = mx.random.key(seed)
+    inverse_temperature = 1.0 / max(params.temperature, 1e-6)
+    top_p = params.top_p
+
+    def sample(logprobs: mx.array) -> mx.array:
+        nonlocal key
+        key, sub = mx.random.split(key)
+        if 0.0 < top_p < 1.0:
+            logprobs = apply_top_p(logprobs, top_p)
+        return mx.random.categorical(logprobs * inverse_temperature, key=sub)
+
+    return sample
+
+
+class MlxEngine:
+    """Implements `assistants.inference.engine.Engine` over an mlx-lm model directory."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ctx_size: int,
+        parallel: int,
+        prefill_step_size: int = 256,
+        record_steps: int = 512,
+    ) -> None:
+        if parallel < 1:
+            raise ValueError("parallel must be at least 1")
+        path = Path(path)
+        try:
+            self._model, wrapper = load(str(path))
+        except Exception as exc:
+            raise EngineError(f"could not load the MLX model directory {path}: {exc}") from exc
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        tokenizer_config_path = path / "tokenizer_config.json"
+        tokenizer_config = (json.loads(tokenizer_config_path.read_text(encoding="utf-8"))
+                            if tokenizer_config_path.is_file() else {})
+        # The Rust tokenizer is safe to call from the event loop's threads; mlx is not.
+        self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        lookalikes = end_of_generation_lookalikes(path / "tokenizer.json")
+        self._pieces = piece_table(path / "tokenizer.json", control=lookalikes)
+        self._eog = frozenset(int(t) for t in wrapper.eos_token_ids) | lookalikes
+        self.n_vocab = int(config.get("vocab_size") or len(self._pieces))
+        params = tree_flatten(self._model.parameters())
+        bos, eos = wrapper.bos_token or "", wrapper.eos_token or ""
+        self.info = ModelInfo(
+            path=str(path),
+            architecture=str(config.get("model_type", "unknown")),
+            chat_template=tokenizer_config.get("chat_template") or None,
+            bos_token=bos,
+            eos_token=eos,
+            add_bos=bool(tokenizer_config.get("add_bos_token", False)),
+            n_ctx_train=int(config.get("max_position_embeddings", 0)),
+            n_vocab=self.n_vocab,
+            n_embd=int(config.get("hidden_size", 0)),
+            n_params=sum(int(v.size) for _, v in params),
+            size=sum(int(v.nbytes) for _, v in params),
+        )
+        self.limits = EngineLimits(max_sequences=parallel, n_ctx_seq=max(ctx_size // parallel, 2))
+        self._generator = BatchGenerator(
+            self._model,
+            completion_batch_size=parallel,
+            prefill_batch_size=parallel,
+            prefill_step_size=prefill_step_size,
+        )
+        self._uid_of: dict[int, int] = {}
+        self._seq_of: dict[int, int] = {}
+        self._progress: dict[int, int] = {}
+        self._records: deque[StepRecord] = deque(maxlen=record_steps)
+        self._step_number = 0
+        self._closed = False
+
+    # -- tokenizer (any thread) -----------------------------------------------------------------
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool = True) -> list[int]:
+        # The tokenizers library always matches special-token text; parse_special=False is not offered.
+        return list(self._tokenizer.encode(text, add_special_tokens=add_special).ids)
+
+    def token_bytes(self, token: int) -> bytes:
+        return self._pieces[token] if 0 <= token < len(self._pieces) else b""
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return token in self._eog
+
+    # -- sequences (engine thread only) ---------------------------------------------------------
+
+    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams) -> None:
+        if params.grammar is not None:
+            raise EngineError("grammar-constrained sampling is not supported by the mlx engine")
+        if not 0 <= seq_id < self.limits.max_sequences or seq_id in self._uid_of:
+            raise EngineError(f"sequence id {seq_id} is not free")
+        if not prompt or len(prompt) >= self.limits.n_ctx_seq:
+            raise EngineError(f"a prompt must have 1..{self.limits.n_ctx_seq - 1} tokens, got {len(prompt)}")
+        sampler = None if params.greedy else seeded_sampler(params)
+        (uid,) = self._generator.insert(
+            [list(prompt)],
+            max_tokens=[self.limits.n_ctx_seq + 1],  # never reached: the batcher ends sequences first
+            samplers=[sampler],
+        )
+        self._uid_of[seq_id] = uid
+        self._seq_of[uid] = seq_id
+        self._progress[uid] = 0
+
+    def remove_sequence(self, seq_id: int) -> None:
+        uid = self._uid_of.pop(seq_id, None)
+        if uid is None:
+            return
+        self._seq_of.pop(uid, None)
+        self._progress.pop(uid, None)
+        self._generator.remove([uid])
+
+    def step(self) -> list[tuple[int, int]]:
+        if not self._uid_of:
+            return []
+        try:
+            prompt_responses, responses = self._generator.next()
+        except Exception as exc:
+            raise EngineError(f"mlx step failed: {exc}") from exc
+        ingested: list[tuple[int, int]] = []
+        for response in prompt_responses:
+            seq_id = self._seq_of.get(response.uid)
+            if seq_id is None:
+                continue
+            done = int(response.progress[0])
+            taken = done - self._progress.get(response.uid, 0)
+            self._progress[response.uid] = done
+            if taken > 0:
+                ingested.append((seq_id, taken))
+        sampled: list[tuple[int, int]] = []
+        for response in responses:
+            seq_id = self._seq_of.get(response.uid)
+            if seq_id is None:
+                continue
+            sampled.append((seq_id, int(response.token)))
+            if response.finish_reason is not None:  # only at the context's end: the generator dropped it
+                self._uid_of.pop(seq_id, None)
+                self._seq_of.pop(response.uid, None)
+        if sampled or ingested:
+            self._step_number += 1
+            ids = tuple(seq for seq, _ in sampled)
+            self._records.append(StepRecord(self._step_number, ids, tuple(ingested), ids))
+        return sampled
+
+    @property
+    def live_sequences(self) -> int:
+        return len(self._uid_of)
+
+    def step_records(self) -> list[StepRecord]:
+        return list(self._records)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._generator.close()
