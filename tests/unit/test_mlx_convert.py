@@ -94,7 +94,6 @@ def write_tiny_gguf(path: Path, arch: str = "gemma3", seed: int = 0) -> dict[str
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray], Path]:
-    pytest.importorskip("mlx_lm", reason="converting needs the mlx extra")
     root = tmp_path_factory.mktemp("tiny")
     stored = write_tiny_gguf(root / "tiny.gguf")
     convert_gguf(root / "tiny.gguf", root / "mlx", progress=False)
@@ -202,7 +201,6 @@ def test_q8_quantization_writes_mlx_quantization_config(
 
 
 def test_unsupported_architecture_is_refused_cleanly(tmp_path: Path) -> None:
-    pytest.importorskip("mlx_lm", reason="converting needs the mlx extra")
     write_tiny_gguf(tmp_path / "llama.gguf", arch="llama")
     with pytest.raises(UnsupportedModelError, match=r"'llama'.*supported: gemma3"):
         convert_gguf(tmp_path / "llama.gguf", tmp_path / "out", progress=False)
