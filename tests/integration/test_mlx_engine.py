@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mlx_lm  # noqa: F401  (the test extra installs it: a missing extra must fail, not skip)
 import openai
 import pytest
 
 from tests.integration.inference_helpers import debug_state, last_step, steps_after, wait_until_idle
 from tests.serverproc import ServerProcess
-
-import mlx_lm  # noqa: E402,F401  (the test extra installs it: a missing extra must fail, not skip)
 
 pytestmark = pytest.mark.slow
 
