@@ -154,7 +154,7 @@ def test_json_schema_response_format_is_refused(mlx_client: openai.OpenAI) -> No
             response_format={"type": "json_schema",
                              "json_schema": {"name": "x", "schema": {"type": "object"}}},
         )
-    assert "json_schema" in caught.value.message
+    assert "json_schema" in caught.value.message and "MlxEngine" in caught.value.message
     assert caught.value.body["param"] == "response_format"  # type: ignore[index]
 
 
@@ -174,3 +174,16 @@ def test_token_bytes_and_end_tokens_equal_the_gguf_engine(mlx_dir: Path, bundled
         assert end == set(config["eos_token_id"]) | lookalikes
     finally:
         gguf.close()
+
+
+def test_a_run_needing_constrained_decoding_fails_clearly(mlx_client: openai.OpenAI) -> None:
+    """Runs check the same capability: the run fails with a message naming the field, never decodes
+    unconstrained."""
+    assistant = mlx_client.beta.assistants.create(
+        model="default", response_format={"type": "json_object"})
+    run = mlx_client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "Hi"}]},
+        poll_interval_ms=100)
+    assert run.status == "failed"
+    assert run.last_error is not None and run.last_error.code == "invalid_prompt"
+    assert "response_format" in run.last_error.message

@@ -74,6 +74,9 @@ class ScriptedInference:
         self.prompts: list[str] = []
         self.generations: list[ScriptedGeneration] = []
 
+    def require_constrained_decoding(self, param: str) -> None:
+        """The scripted engine "enforces" any grammar (the GGUF engine does; MLX refuses)."""
+
     def render_chat(self, messages: list[dict[str, Any]], **_: Any) -> str:
         return "".join(f"<{m['role']}> {m['content']}\n" for m in messages) + "<assistant>"
 

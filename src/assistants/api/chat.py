@@ -68,6 +68,8 @@ async def create_chat_completion(
     except TemplateError as exc:
         raise InvalidRequest(str(exc), param="messages") from exc
     max_tokens = data.max_completion_tokens if data.max_completion_tokens is not None else data.max_tokens
+    if plan.grammar is not None:
+        inference.require_constrained_decoding("response_format" if plan.json_output else "tool_choice")
     params = dataclasses.replace(sampling_params(data, max_tokens), grammar=plan.grammar)
     generation = await inference.generate(prompt, params)
     completion_id, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())

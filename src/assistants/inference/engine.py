@@ -79,6 +79,9 @@ class EngineLimits:
     n_ctx_seq: int
     """Context (prompt + generated tokens) available to each sequence."""
     extra: dict[str, int] = field(default_factory=dict)
+    constrained_decoding: bool = True
+    """Whether `SamplingParams.grammar` is enforced; without it such requests are refused, never
+    decoded unconstrained."""
 
 
 class EngineError(RuntimeError):

@@ -97,6 +97,16 @@ class Inference:
         """Prompt tokens `text` costs, as `generate` would count them (cheap: the C tokenizer)."""
         return len(self.tokenize(text))
 
+    def require_constrained_decoding(self, param: str) -> None:
+        """A 400 naming `param` when this engine cannot enforce a grammar (structured outputs, forced
+        tool calls): the request is refused, never decoded unconstrained."""
+        if not self.engine.limits.constrained_decoding:
+            raise InvalidRequest(
+                f"`{param}` needs constrained decoding (json_object / json_schema outputs, forced tool "
+                f"calls), which {type(self.engine).__name__} does not support; serve with --engine gguf.",
+                param=param, code="unsupported_by_engine",
+            )
+
     async def generate(self, prompt: str, params: SamplingParams) -> Generation:
         """Queue a prompt; iterate the returned `Generation` for text pieces, then read `.result`.
 

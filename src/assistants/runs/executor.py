@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
 from assistants import store
+from assistants.errors import InvalidRequest
 from assistants.events import EventBus
 from assistants.protocol.runs import Run
 from assistants.runs import queue, state
@@ -160,6 +161,12 @@ class Executor:
             plan = plan_turn(msgspec.to_builtins(run.tools),
                              run_tools.turn_tool_choice(msgspec.to_builtins(run.tool_choice), len(steps)),
                              run.parallel_tool_calls, msgspec.to_builtins(run.response_format))
+            if plan.grammar is not None:
+                try:
+                    self.inference.require_constrained_decoding(
+                        "response_format" if plan.json_output else "tool_choice")
+                except InvalidRequest as exc:
+                    return await self._fail(run, exc.message, code="invalid_prompt")
             try:
                 prompt = await asyncio.to_thread(
                     build_prompt, self.inference, run.instructions, history,

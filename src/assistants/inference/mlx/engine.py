@@ -99,7 +99,8 @@ class MlxEngine:
             n_params=sum(int(v.size) for _, v in params),
             size=sum(int(v.nbytes) for _, v in params),
         )
-        self.limits = EngineLimits(max_sequences=parallel, n_ctx_seq=max(ctx_size // parallel, 2))
+        self.limits = EngineLimits(
+            max_sequences=parallel, n_ctx_seq=max(ctx_size // parallel, 2), constrained_decoding=False)
         self._generator = BatchGenerator(
             self._model,
             completion_batch_size=parallel,
