@@ -151,7 +151,7 @@ def test_eight_runs_decode_together(
 ) -> None:
     """Eight runs in flight at once share the batch: once each has streamed a token, the engine's
     step records show a step decoding all eight, and in the global event order every run's first delta
-    comes before any run's last one (orders of events, not wall-clock thresholds)."""
+    comes before any run's end (orders of events, not wall-clock thresholds)."""
     runs = []
     for n in range(8):
         thread = model_client.beta.threads.create(messages=[{"role": "user", "content": f"Item {n}:"}])
@@ -186,9 +186,12 @@ def test_eight_runs_decode_together(
     spans = []
     for run in runs:
         replay = read_until_done(http, f"/v1/threads/{run.thread_id}/runs/{run.id}/events")
-        delta_ids = [f.id for f in replay if f.event == "thread.message.delta"]
-        spans.append((delta_ids[0], delta_ids[-1]))
-    assert max(first for first, _ in spans) < min(last for _, last in spans)
+        first_delta = next(f.id for f in replay if f.event == "thread.message.delta")
+        ended = next(f.id for f in replay if f.event == "thread.run.cancelled")
+        spans.append((first_delta, ended))
+    # Every run had streamed text before any run ended. (Not "before any run's LAST delta": the base
+    # model sometimes goes on with control tokens that print nothing, so a live run can fall silent.)
+    assert max(first for first, _ in spans) < min(end for _, end in spans)
 
 
 def test_cancel_mid_decode(model_client: openai.OpenAI, assistant_id: str) -> None:
