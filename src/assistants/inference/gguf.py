@@ -114,7 +114,8 @@ class GGUFEngine:
         model_params = L.llama_model_default_params()
         model_params.use_extra_bufts = False  # no weight repacking: see the module docstring
         with load_progress(path, enabled=progress) as callback:
-            model_params.progress_callback = callback
+            if callback is not None:  # the ctypes field takes a callback, never None
+                model_params.progress_callback = callback
             self._model = L.llama_model_load_from_file(str(path).encode(), model_params)
         if not self._model:
             raise EngineError(f"could not load the model file {path}")

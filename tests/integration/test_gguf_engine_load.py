@@ -1,0 +1,19 @@
+"""The GGUF engine loads in-process with and without its progress bar (benchmarks and tools use both)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistants.inference.gguf import GGUFEngine
+
+
+@pytest.mark.parametrize("progress", [False, True])
+def test_engine_loads_with_or_without_progress(bundled_model: Path, progress: bool) -> None:
+    engine = GGUFEngine(bundled_model, ctx_size=512, parallel=2, threads=1, progress=progress)
+    try:
+        assert engine.limits.n_ctx_seq == 256  # the unified cache shared fairly between 2 sequences
+        assert engine.tokenize("Hello", add_special=True)[0] == 2  # Gemma's <bos>, added by the tokenizer
+    finally:
+        engine.close()
