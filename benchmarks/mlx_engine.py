@@ -1,6 +1,6 @@
 """MLX engine vs GGUF engine, both behind the same `Inference` + batcher, in one run (in-process).
 
-    PYTHONPATH=src /work/mlxvenv/bin/python benchmarks/mlx_engine.py [--mlx DIR] [--gguf FILE]
+    .venv/bin/python benchmarks/mlx_engine.py [--mlx DIR] [--gguf FILE]
         [--tokens 16] [--levels 1,4,8]
 
 Without --gguf the bundled GGUF is assembled into --data-dir; without --mlx it is converted there once
@@ -14,51 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from pathlib import Path
 
-PROMPTS = [
-    "Once upon a time, in a small village by the sea,",
-    "The history of the printing press begins",
-    "Here is a recipe for a simple bread:",
-    "The three laws of motion state that",
-    "In the year 2050, cities will",
-    "A guide to planting tomatoes:",
-    "The old lighthouse keeper said",
-    "Chess openings can be divided into",
-]
-
-
-async def measure(engine: str, model: Path, tokens: int, levels: list[int]) -> dict[int, tuple[float, float]]:
-    from assistants.inference import Inference, SamplingParams
-    from assistants.settings import Settings
-
-    parallel = max(levels)
-    settings = Settings(engine=engine, model=model, parallel=parallel, ctx_size=parallel * 512)
-    inference = await Inference.start(settings)
-    greedy = SamplingParams(temperature=0.0, max_tokens=tokens)
-    try:
-        await (await inference.generate(PROMPTS[0], SamplingParams(temperature=0.0, max_tokens=4))).text()
-
-        async def one(prompt: str) -> tuple[float, int]:
-            started = time.perf_counter()
-            generation = await inference.generate(prompt, greedy)
-            first = None
-            async for _ in generation:
-                if first is None:
-                    first = time.perf_counter() - started
-            assert generation.result is not None
-            return first or 0.0, generation.result.completion_tokens
-
-        figures: dict[int, tuple[float, float]] = {}
-        for level in levels:
-            started = time.perf_counter()
-            done = await asyncio.gather(*(one(PROMPTS[i % len(PROMPTS)]) for i in range(level)))
-            elapsed = time.perf_counter() - started
-            figures[level] = (sum(n for _, n in done) / elapsed, sum(t for t, _ in done) / level)
-        return figures
-    finally:
-        await inference.close()
+from throughput import ours  # same directory: both engines measured by the same code
 
 
 def main() -> None:
@@ -79,15 +37,15 @@ def main() -> None:
 
         args.mlx = bundled_mlx_model(args.data_dir)
     results = {
-        "gguf": asyncio.run(measure("gguf", args.gguf, args.tokens, levels)),
-        "mlx": asyncio.run(measure("mlx", args.mlx, args.tokens, levels)),
+        engine: asyncio.run(ours(model, None, args.tokens, levels, runs=1, engine=engine))
+        for engine, model in (("gguf", args.gguf), ("mlx", args.mlx))
     }
     print(f"{args.tokens} greedy tokens/request; gguf {args.gguf.name}, mlx {args.mlx}")
     print("engine  concurrent  aggregate tok/s  mean TTFT s  vs gguf")
     for level in levels:
         for engine in ("gguf", "mlx"):
-            rate, ttft = results[engine][level]
-            ratio = rate / results["gguf"][level][0]
+            rate, ttft = results[engine][level]["tok_s"], results[engine][level]["ttft"]
+            ratio = rate / results["gguf"][level]["tok_s"]
             print(f"{engine:6}  {level:10d}  {rate:15.1f}  {ttft:11.2f}  {ratio:6.2f}x")
 
 

@@ -63,13 +63,16 @@ def raw_high_level(path: Path, threads: int, tokens: int, runs: int) -> dict[str
 
 
 async def ours(
-    path: Path, threads: int, tokens: int, levels: list[int], runs: int
+    path: Path, threads: int | None, tokens: int, levels: list[int], runs: int, engine: str = "gguf"
 ) -> dict[int, dict[str, float]]:
+    """Our engine + batcher in-process: aggregate tok/s and mean time to first token per level.
+    Also used by mlx_engine.py, so both engines are measured by the same code."""
     from assistants.inference import Inference, SamplingParams
     from assistants.settings import Settings
 
     parallel = max(levels)
-    settings = Settings(model=path, parallel=parallel, ctx_size=parallel * 512, threads=threads)
+    settings = Settings(engine=engine, model=path, parallel=parallel, ctx_size=parallel * 512,
+                        threads=threads)
     inference = await Inference.start(settings)
     greedy = SamplingParams(temperature=0.0, max_tokens=tokens)
     try:
