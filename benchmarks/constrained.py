@@ -9,7 +9,7 @@ For 1 and 8 concurrent sequences it times decode-only steps (no prompt ingestion
   keeps wanting tokens the grammar refuses, so most steps need the top-k (or full) candidate check.
 Sequences are never removed during a measurement, so the batch size stays what it says.
 
-    /work/venv/bin/python benchmarks/constrained.py [--model PATH] [--steps 48] [--threads 2]
+    .venv/bin/python benchmarks/constrained.py [--model PATH] [--steps 48] [--threads 2]
 
 Prints tok/s per case, the ratio to `plain` at the same concurrency, and how often a sequence needed
 the full-vocabulary check. Compare ratios within one run: absolute figures depend on the machine's load.
