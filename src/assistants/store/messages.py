@@ -14,7 +14,14 @@ from assistants.store import direct
 from assistants.store.ids import new_id, now
 from assistants.store.models import messages, runs, threads
 from assistants.store.pagination import Page, PageRequest, fetch_page
-from assistants.store.records import Record, all_records, first_record, record_columns, select_records
+from assistants.store.records import (
+    Record,
+    all_records,
+    first_record,
+    record_columns,
+    select_records,
+    update_metadata,
+)
 
 
 def _active_run_of(thread_id: Any) -> sa.ScalarSelect[Any]:
@@ -138,12 +145,8 @@ async def update_message(session: AsyncSession, thread_id: str, message_id: str,
                          request: p.UpdateMessageRequest) -> Record:
     if request.metadata is p.UNSET:
         return await get_message(session, thread_id, message_id)
-    row = first_record(await session.execute(
-        sa.update(messages).where(messages.c.id == message_id, messages.c.thread_id == thread_id)
-        .values(metadata=request.metadata or {}).returning(*record_columns(messages))))
-    if row is None:
-        raise not_found("message", message_id)
-    return row
+    return await update_metadata(session, messages, "message", message_id, request.metadata,
+                                 thread_id=thread_id)
 
 
 async def delete_message(session: AsyncSession, thread_id: str, message_id: str) -> None:

@@ -13,7 +13,9 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistants.errors import not_found
 from assistants.store.models import Base
 
 Record = Mapping[str, Any]
@@ -72,6 +74,19 @@ def records_from(keys: list[str], rows: Iterable[Sequence[Any]]) -> list[Record]
                 values[index] = bool(values[index])
         records.append(dict(zip(keys, values, strict=True)))
     return records
+
+
+async def update_metadata(session: AsyncSession, table: sa.Table, kind: str, object_id: str,
+                          metadata: dict[str, str] | None, **scope: str) -> Record:
+    """Replace one row's metadata (null stores `{}`) and return the row; 404 when no row matches
+    `id` and the `scope` columns (e.g. the thread a message belongs to)."""
+    conditions = [table.c.id == object_id, *(table.c[name] == value for name, value in scope.items())]
+    row = first_record(await session.execute(
+        sa.update(table).where(*conditions).values(metadata=metadata or {})
+        .returning(*record_columns(table))))
+    if row is None:
+        raise not_found(kind, object_id)
+    return row
 
 
 def first_record(result: sa.Result[Any]) -> Record | None:

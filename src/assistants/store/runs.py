@@ -18,7 +18,14 @@ from assistants.store.ids import new_id, now
 from assistants.store.messages import insert_messages
 from assistants.store.models import runs, threads
 from assistants.store.pagination import Page, PageRequest, fetch_page
-from assistants.store.records import Record, all_records, first_record, record_columns, select_records
+from assistants.store.records import (
+    Record,
+    all_records,
+    first_record,
+    record_columns,
+    select_records,
+    update_metadata,
+)
 
 RUN_TTL_SECONDS = 600
 """`expires_at = created_at + 600`: a run not finished by then may be expired by the worker."""
@@ -126,12 +133,7 @@ async def update_run(session: AsyncSession, thread_id: str, run_id: str,
                      request: p.UpdateRunRequest) -> Record:
     if request.metadata is p.UNSET:
         return await get_run(session, thread_id, run_id)
-    row = first_record(await session.execute(
-        sa.update(runs).where(runs.c.id == run_id, runs.c.thread_id == thread_id)
-        .values(metadata=request.metadata or {}).returning(*record_columns(runs))))
-    if row is None:
-        raise not_found("run", run_id)
-    return row
+    return await update_metadata(session, runs, "run", run_id, request.metadata, thread_id=thread_id)
 
 
 async def cancel_run(session: AsyncSession, thread_id: str, run_id: str) -> Record:

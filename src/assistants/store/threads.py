@@ -10,7 +10,7 @@ from assistants.errors import not_found
 from assistants.store.ids import new_id, now
 from assistants.store.messages import insert_messages
 from assistants.store.models import threads
-from assistants.store.records import Record, first_record, record_columns, select_records
+from assistants.store.records import Record, first_record, select_records, update_metadata
 
 
 async def create_thread(session: AsyncSession, request: p.CreateThreadRequest | None) -> Record:
@@ -35,12 +35,7 @@ async def update_thread(session: AsyncSession, thread_id: str, request: p.Update
     # tool_resources can only be empty (see protocol.tools.ToolResources), which is what is stored.
     if request.metadata is p.UNSET:
         return await get_thread(session, thread_id)
-    row = first_record(await session.execute(
-        sa.update(threads).where(threads.c.id == thread_id).values(metadata=request.metadata or {})
-        .returning(*record_columns(threads))))
-    if row is None:
-        raise not_found("thread", thread_id)
-    return row
+    return await update_metadata(session, threads, "thread", thread_id, request.metadata)
 
 
 async def delete_thread(session: AsyncSession, thread_id: str) -> None:
