@@ -42,6 +42,8 @@ class Settings:
     """Total KV context shared by all parallel sequences."""
     parallel: int = 8
     """Maximum sequences decoded together in one batch; more requests wait in a queue."""
+    max_tool_rounds: int = 10
+    """Tool-call rounds one run may make; the turn after the last one must answer in text."""
     threads: int | None = None
     """Decode threads; None means the number of CPU cores."""
     chat_template: Path | None = None
@@ -79,6 +81,16 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistants", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ctx-size", type=int, help="total context shared by parallel sequences")
     serve.add_argument("--parallel", type=int, help="sequences decoded together")
     serve.add_argument("--threads", type=int, help="decode threads")
+    serve.add_argument("--max-tool-rounds", type=_positive_int,
+                       help="tool-call rounds a run may make before it must answer (default 10)")
     serve.add_argument("--chat-template", type=Path, help="Jinja chat template file overriding the model's")
     serve.add_argument("--max-body-bytes", type=int, help="largest request body accepted")
     serve.add_argument("--api-key", dest="api_keys", action="append", metavar="KEY",
@@ -127,6 +141,7 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
 
 _CASTS = {
     "port": int, "ctx_size": int, "parallel": int, "threads": int, "max_body_bytes": int,
+    "max_tool_rounds": _positive_int,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
     "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,
 }
@@ -164,7 +179,7 @@ def settings_from_args(
             cast = _CASTS.get(name, str)
             try:
                 values[name] = cast(env_value)
-            except ValueError as exc:
+            except (ValueError, argparse.ArgumentTypeError) as exc:
                 variable = ENV_PREFIX + env_name.upper()
                 raise SystemExit(f"assistants: error: {variable}={env_value!r}: {exc}") from None
     if "data_dir" not in values:

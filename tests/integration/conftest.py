@@ -34,11 +34,16 @@ def bundled_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_bundled_model(tmp_path_factory.mktemp("bundled-model"), progress=False)
 
 
+MODEL_SERVER_TOOL_ROUNDS = 3
+"""--max-tool-rounds of the model server: a greedy base model may call a tool round after round."""
+
+
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) -> Iterator[ServerProcess]:
     """A server with the bundled model, 8 parallel sequences, and the --debug inference view."""
     server = ServerProcess(tmp_path_factory.mktemp("model-data"), "--model", str(bundled_model),
-                           "--parallel", "8", "--ctx-size", "8192", "--debug")
+                           "--parallel", "8", "--ctx-size", "8192", "--debug",
+                           "--max-tool-rounds", str(MODEL_SERVER_TOOL_ROUNDS))
     server.start(timeout=300)  # loading competes with other work on a busy machine
     try:
         yield server

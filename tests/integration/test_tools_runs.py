@@ -16,6 +16,8 @@ import pytest
 from openai import AssistantEventHandler
 from openai.types.beta.threads.runs import ToolCall, ToolCallDelta
 
+from tests.integration.conftest import MODEL_SERVER_TOOL_ROUNDS
+
 WEATHER_PARAMS = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40},
                                                    "unit": {"type": "string", "enum": ["c", "f"]}},
                   "required": ["city"]}
@@ -73,9 +75,11 @@ def test_forced_call_requires_action_then_outputs_complete_the_run(
         run_id=run.id, thread_id=thread_id, poll_interval_ms=100,
         tool_outputs=[{"tool_call_id": call.id, "output": result}])
     # After the outputs the run continues with tool_choice auto (the forced choice forced the first
-    # turn); a base model may call again, which is a legal agent loop: answer those rounds too.
+    # turn); a base model may call again, which is a legal agent loop: answer those rounds too, up to
+    # the server's --max-tool-rounds, after which the run must answer.
     rounds = 1
-    while done.status == "requires_action" and rounds < 12:
+    while done.status == "requires_action":
+        assert rounds < MODEL_SERVER_TOOL_ROUNDS, done
         pending = done.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
         done = client.beta.threads.runs.submit_tool_outputs_and_poll(
             run_id=run.id, thread_id=thread_id, poll_interval_ms=100,

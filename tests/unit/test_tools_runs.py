@@ -13,6 +13,7 @@ from assistants import protocol as p
 from assistants import store
 from assistants.errors import InvalidRequest
 from assistants.events import EventBus, EventFilter
+from assistants.runs.executor import Executor
 from assistants.runs.worker import Worker
 from assistants.tools import runs as run_tools
 from tests.unit.test_worker import (  # noqa: F401  (fixtures)
@@ -109,6 +110,30 @@ async def test_auto_text_streams_as_a_message_and_auto_calls_are_parsed(
     await wait_status(database, called["id"], "completed")
     (message,) = await run_messages(database, called["id"])
     assert message["content"][0]["text"]["value"] == '{"not": "a call"}'  # held back, then sent as text
+
+
+async def test_after_max_tool_rounds_the_run_must_answer(
+        database: store.Database, bus: EventBus, inference: ScriptedInference) -> None:
+    # A model that calls the tool every turn: two rounds are allowed, the third turn is decoded with
+    # tool_choice none, so the same call-shaped output becomes the run's message.
+    script(inference, [CALL], [CALL], [CALL])
+    capped = Worker(bus, Executor(bus, inference, inference.start, max_tool_rounds=2), capacity=1,
+                    poll_interval=0.05)
+    await capped.start()
+    try:
+        run = await new_run(database, bus, "Weather?", tools=TOOLS, tool_choice="required")
+        for _ in range(2):
+            capped.notify()
+            await wait_status(database, run["id"], "requires_action")
+            pending = await _pending(database, run)
+            await submit(bus, run, [{"tool_call_id": c, "output": "sunny"} for c in pending])
+        capped.notify()
+        await wait_status(database, run["id"], "completed")
+    finally:
+        await capped.close()
+    (message,) = await run_messages(database, run["id"])
+    assert message["content"][0]["text"]["value"] == CALL
+    assert inference.prompts[2].count("<tool> sunny") == 2
 
 
 async def _pending(database: store.Database, run: dict) -> list[str]:

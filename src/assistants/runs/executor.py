@@ -145,8 +145,10 @@ def build_prompt(inference: Inference, instructions: str, history: Sequence[Mapp
 
 
 class Executor:
-    def __init__(self, bus: EventBus, inference: Inference, start_generation: StartGeneration) -> None:
+    def __init__(self, bus: EventBus, inference: Inference, start_generation: StartGeneration,
+                 max_tool_rounds: int = 10) -> None:
         self.bus = bus
+        self.max_tool_rounds = max_tool_rounds
         self.inference = inference
         self.start_generation = start_generation
 
@@ -159,7 +161,8 @@ class Executor:
                 steps = await run_tools.tool_steps(session, run.id)
             history += run_tools.tool_turns(steps)
             plan = plan_turn(msgspec.to_builtins(run.tools),
-                             run_tools.turn_tool_choice(msgspec.to_builtins(run.tool_choice), len(steps)),
+                             run_tools.turn_tool_choice(msgspec.to_builtins(run.tool_choice), len(steps),
+                                                        self.max_tool_rounds),
                              run.parallel_tool_calls, msgspec.to_builtins(run.response_format))
             if plan.grammar is not None:
                 try:

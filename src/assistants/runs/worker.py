@@ -161,6 +161,7 @@ async def start_worker(settings: Settings, bus: EventBus, inference: Inference) 
         params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, grammar=grammar)
         return await inference.generate(prompt, params)
 
-    worker = Worker(bus, Executor(bus, inference, start_generation), capacity=settings.parallel)
+    executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds)
+    worker = Worker(bus, executor, capacity=settings.parallel)
     await worker.start()
     return worker

@@ -7,7 +7,9 @@ calls and their results (`tool_turns`), in the template's tool format.
 
 A forced tool_choice (`required` or a named function) forces the run's FIRST model turn only: after
 tool outputs come back the run continues with `auto`, so it can answer with the results instead of
-being made to call tools forever.
+being made to call tools forever. A run may make at most `--max-tool-rounds` rounds of calls; the turn
+after the last one is decoded with tool_choice `none`, so it ends with a message. Small local models
+otherwise can (and under greedy decoding, some prompts do) call the same tool round after round.
 """
 
 from __future__ import annotations
@@ -48,8 +50,11 @@ def tool_turns(steps: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return messages
 
 
-def turn_tool_choice(tool_choice: Any, rounds_done: int) -> Any:
-    """The run's tool_choice for this turn (a forced choice only forces the first turn)."""
+def turn_tool_choice(tool_choice: Any, rounds_done: int, max_rounds: int) -> Any:
+    """The run's tool_choice for this turn (a forced choice only forces the first turn; after
+    max_rounds rounds of calls the model must answer)."""
+    if rounds_done >= max_rounds:
+        return "none"
     if rounds_done and (tool_choice == "required" or isinstance(tool_choice, Mapping)):
         return "auto"
     return tool_choice
