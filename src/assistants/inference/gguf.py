@@ -11,11 +11,17 @@ two llama.cpp CPU paths that make a sequence's logits depend on its batch neighb
   ingestion ~15 % slower.
 - two prompts ingested in one ubatch changed the second prompt's values: so one prompt per step
   (FIFO); a chunk of a long prompt has the same boundaries whether or not others decode beside it.
-With both, 4 concurrent sequences were bit-identical to their solo runs; at 8, rare near-tie flips
-remain (about 10 tokens into low-confidence continuations); their cause is not found yet.
+A request alone is bit-reproducible, and so is the same set of requests arriving together. Under
+other load greedy near-ties still flip (benchmarks/invariance.py, 48 tokens: 3/4 and 1/8 concurrent
+texts equal their solo text), chiefly because attention sums over the shared KV buffer, whose layout
+depends on the neighbours; as with llama.cpp's server, batching trades bit-exactness under load for speed.
 
-Each sequence owns a slice of the KV cache (`kv_unified=False`: ctx_size / parallel each), freed
-with `llama_memory_seq_rm` the moment it leaves. Sampling reads the logits rows with numpy (see
+The KV cache is one unified buffer (`kv_unified=True`); fairness is ours: each sequence may use
+ctx_size / parallel cells, so all `parallel` sequences always fit together. Per-sequence streams
+(`kv_unified=False`) made llama.cpp split a mixed batch by stream, and 8 decoding sequences ran at
+1.07x one sequence's rate instead of 1.96x (benchmarks/throughput.py, same run); they were not
+batch-invariant either (3/8 then 8/8 equal in two rounds). A sequence's cells are freed with
+`llama_memory_seq_rm` the moment it leaves. Sampling reads the logits rows with numpy (see
 `sampling.py`): llama.cpp's sampler chain would build a 262k-candidate array per sequence per step.
 """
 
@@ -127,7 +133,7 @@ class GGUFEngine:
         params.n_ubatch = n_batch
         params.n_threads = threads
         params.n_threads_batch = threads
-        params.kv_unified = False  # each sequence its own slice: fair shares, no cross-sequence masking
+        params.kv_unified = True  # one buffer, one ubatch for all sequences: see the module docstring
         params.no_perf = True
         self._ctx = L.llama_init_from_model(self._model, params)
         if not self._ctx:
@@ -136,7 +142,8 @@ class GGUFEngine:
         self._memory = L.llama_get_memory(self._ctx)
         self._batch = L.llama_batch_init(n_batch, 0, 1)
         self._n_batch = n_batch
-        self.limits = EngineLimits(max_sequences=parallel, n_ctx_seq=int(L.llama_n_ctx_seq(self._ctx)))
+        n_ctx_seq = int(L.llama_n_ctx(self._ctx)) // parallel
+        self.limits = EngineLimits(max_sequences=parallel, n_ctx_seq=n_ctx_seq)
         self.info = self._read_info(path)
         self._sequences: dict[int, _Sequence] = {}
         self._pending: deque[_Sequence] = deque()
