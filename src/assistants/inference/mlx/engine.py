@@ -2,9 +2,12 @@
 
 The batcher drives it exactly as it drives the GGUF engine: `add_sequence` inserts a prompt into the
 generator, each `step()` is one `BatchGenerator.next()` (one decode step for every generating sequence
-plus at most `prefill_step_size` tokens of pending prompts), `remove_sequence` drops a sequence from the
-generator at once. Stopping stays with the batcher: the generator gets no stop tokens and a max_tokens
-beyond the sequence's context, so it never ends a sequence on its own.
+plus a chunk of at most `prompt_chunk` tokens of the oldest pending prompt), `remove_sequence` drops a
+sequence from the generator at once. One prompt at a time, as in the GGUF engine: the generator's
+default prefills every pending prompt side by side, so a burst of arrivals made one step carry up to
+`parallel` chunks and stalled the decoders for all of them. Stopping stays with the batcher: the
+generator gets no stop tokens and a max_tokens beyond the sequence's context, so it never ends a
+sequence on its own.
 
 Sampling: greedy sequences use the generator's shared sampler, one batched argmax over the batch. A
 sampling sequence gets its own sampler holding its own PRNG key (mx.random's state is global, so a
@@ -64,7 +67,7 @@ class MlxEngine:
         *,
         ctx_size: int,
         parallel: int,
-        prefill_step_size: int = 256,
+        prompt_chunk: int = 128,
         record_steps: int = 512,
     ) -> None:
         if parallel < 1:
@@ -104,8 +107,8 @@ class MlxEngine:
         self._generator = BatchGenerator(
             self._model,
             completion_batch_size=parallel,
-            prefill_batch_size=parallel,
-            prefill_step_size=prefill_step_size,
+            prefill_batch_size=1,  # one pending prompt per step, FIFO (see the module docstring)
+            prefill_step_size=prompt_chunk,
         )
         self._uid_of: dict[int, int] = {}
         self._seq_of: dict[int, int] = {}
