@@ -63,7 +63,8 @@ def mlx_dir(bundled_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 @pytest.fixture(scope="session")
 def mlx_server(tmp_path_factory: pytest.TempPathFactory, mlx_dir: Path) -> Iterator[ServerProcess]:
     """The MLX engine over the converted bundled model, with the GGUF server's flags (8 sequences of
-    1024 tokens each), so the tests parametrized over both engines hold the same expectations."""
+    1024 tokens each), so the tests parametrized over both engines hold the same expectations; the
+    MLX-only tests (test_mlx_engine.py) share it."""
     import mlx_lm  # noqa: F401  (the test extra installs it: a missing extra must fail, not skip)
 
     server = ServerProcess(tmp_path_factory.mktemp("mlx-data"), "--engine", "mlx", "--model", str(mlx_dir),

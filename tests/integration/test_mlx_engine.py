@@ -1,16 +1,14 @@
 """`assistants serve --engine mlx`: what only the MLX engine needs checked.
 
-The chat, completions and runs behaviour shared with the GGUF engine is asserted on both engines by
-the parametrized tests in test_chat.py and test_runs_model.py; here remain the MLX engine's own
-checks: agreement with llama.cpp token for token, its continuous batching seen in its step records,
-and the clear refusal of grammar-constrained requests (it has no constrained decoding). The server is
-the session's `mlx_server` (conftest.py). MLX decode is slow on this machine's CPU, so every request
-asks for a handful of tokens.
+The chat, completions, batching and runs behaviour shared with the GGUF engine is asserted on both
+engines by the parametrized tests (test_chat.py, test_chat_batching.py, test_runs_model.py); here
+remain the MLX engine's own checks: agreement with llama.cpp token for token and byte for byte, and
+the clear refusal of grammar-constrained requests (it has no constrained decoding). The server is the
+session's `mlx_server` (conftest.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,6 @@ import mlx_lm  # noqa: F401  (the test extra installs it: a missing extra must f
 import openai
 import pytest
 
-from tests.integration.inference_helpers import debug_state, last_step, steps_after, wait_until_idle
 from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -45,37 +42,6 @@ def test_greedy_completion_matches_llama_cpp(mlx_client: openai.OpenAI, llama: A
     assert response.choices[0].text == expected
     assert response.choices[0].finish_reason == "length"
     assert response.usage is not None and response.usage.completion_tokens == 4
-
-
-async def test_three_concurrent_requests_interleave(mlx_server: ServerProcess) -> None:
-    client = openai.AsyncOpenAI(base_url=mlx_server.base_url + "/v1", api_key="t", max_retries=0, timeout=600)
-    wait_until_idle(mlx_server)
-    before = last_step(mlx_server)
-    prompts = [COUNTING, "A, B, C, D,", "Monday, Tuesday,"]
-    responses = await asyncio.gather(*(
-        client.completions.create(model="default", prompt=p, max_tokens=6, temperature=0) for p in prompts
-    ))
-    assert all(r.usage is not None and r.usage.completion_tokens == 6 for r in responses)
-    steps = steps_after(mlx_server, before)
-    assert max(len(step["decoded"]) for step in steps) == 3
-    assert len({seq for step in steps for seq in step["sampled"]}) == 3
-    assert len(steps) < 3 * 6
-    assert debug_state(mlx_server)["live_sequences"] == 0
-
-
-def test_closing_a_stream_frees_its_sequence(mlx_server: ServerProcess, mlx_client: openai.OpenAI) -> None:
-    wait_until_idle(mlx_server)
-    before = last_step(mlx_server)
-    stream = mlx_client.chat.completions.create(
-        model="default", messages=[{"role": "user", "content": "Go on forever:"}], max_tokens=500, stream=True
-    )
-    chunks = iter(stream)
-    next(chunks)
-    next(chunks)
-    assert debug_state(mlx_server)["live_sequences"] == 1
-    stream.close()
-    assert wait_until_idle(mlx_server)["live_sequences"] == 0
-    assert sum(1 for step in steps_after(mlx_server, before) if step["sampled"]) < 100
 
 
 def test_json_schema_response_format_is_refused(mlx_client: openai.OpenAI) -> None:
