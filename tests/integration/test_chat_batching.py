@@ -1,13 +1,15 @@
 """Continuous batching through the real server, asserted on the engine's own step records.
 
-Every test runs once per engine (`engine_server` in conftest.py): both step a batch the same way (one
-token per decoding sequence plus a chunk of at most 128 tokens of one pending prompt).
+Every test runs once per engine (`engine_server` in conftest.py): both step a batch the same way, one
+token per decoding sequence plus at most 128 tokens of prompt work (the GGUF engine takes one pending
+prompt's chunk; the MLX engine may take several short prompts side by side within that bound).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -52,8 +54,6 @@ async def test_eight_concurrent_requests_are_correct_and_interleaved(engine_serv
     assert max(len(step["decoded"]) for step in steps) >= 4
     assert len({seq for step in steps for seq in step["sampled"]}) == len(PROMPTS)
     assert len(steps) < len(PROMPTS) * TOKENS / 2
-    # Prompts join one at a time (FIFO), so no step carries more than one prompt's chunk.
-    assert all(len(step["ingested"]) <= 1 for step in steps)
     assert debug_state(server)["live_sequences"] == 0
 
 
@@ -75,15 +75,20 @@ def test_long_prompt_is_chunked_while_decoders_keep_decoding(
         next(iter(stream))
         next(iter(stream))
     before = last_step(server)
-    long_prompt = "Alpha beta gamma delta. " * 110
-    response = engine_client.completions.create(model="default", prompt=long_prompt, max_tokens=1)
-    assert response.usage is not None and response.usage.prompt_tokens > 500
+    long_prompts = [f"{word} beta gamma delta. " * 110 for word in ("Alpha", "Omega")]
+    with ThreadPoolExecutor(2) as pool:  # two long prompts arrive together
+        responses = list(pool.map(
+            lambda prompt: engine_client.completions.create(model="default", prompt=prompt, max_tokens=1),
+            long_prompts,
+        ))
+    assert all(r.usage is not None and r.usage.prompt_tokens > 500 for r in responses)
     for stream in decoders:
         stream.close()
     steps = steps_after(server, before)
     chunked = [step for step in steps if any(n > 1 for _, n in step["ingested"])]
-    assert len(chunked) >= 4  # 500+ tokens in chunks of at most 128
-    assert all(max(n for _, n in step["ingested"]) <= 128 for step in chunked)
+    assert len(chunked) >= 8  # 2 x 500+ tokens in chunks of at most 128
+    # Never two long chunks in one step: the decoders wait for at most 128 prompt tokens a step.
+    assert all(sum(n for _, n in step["ingested"]) <= 128 for step in steps), chunked
     assert all(len(step["decoded"]) >= 3 for step in chunked), chunked
     assert wait_until_idle(server)["live_sequences"] == 0
 
