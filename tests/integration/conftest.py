@@ -90,7 +90,7 @@ def engine_server(request: pytest.FixtureRequest) -> EngineServer:
         model: Path = request.getfixturevalue("bundled_model")
         return EngineServer("gguf", request.getfixturevalue("model_server"), model.stem)
     model = request.getfixturevalue("mlx_dir")
-    return EngineServer("mlx", request.getfixturevalue("mlx_server"), model.name)
+    return EngineServer("mlx", request.getfixturevalue("mlx_server"), model.stem)
 
 
 @pytest.fixture()

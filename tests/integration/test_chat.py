@@ -27,7 +27,7 @@ def test_greedy_chat_is_deterministic_and_well_formed(
     first = chat(engine_client, "Name three colors.", temperature=0, max_tokens=12)
     second = chat(engine_client, "Name three colors.", temperature=0, max_tokens=12)
     assert first.object == "chat.completion" and first.id.startswith("chatcmpl-")
-    assert first.model == engine_server.model_id
+    assert first.model == engine_server.model_id == engine_client.models.list().data[0].id
     choice = first.choices[0]
     assert choice.message.role == "assistant" and choice.message.content
     assert choice.message.content == second.choices[0].message.content
