@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -93,3 +94,12 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class EngineServer:
+    """A model server of one engine and the id it serves the model under (the model path's stem)."""
+
+    engine: str
+    server: ServerProcess
+    model_id: str

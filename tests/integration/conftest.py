@@ -11,7 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from tests.serverproc import SRC, ServerProcess
+from tests.serverproc import SRC, EngineServer, ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +65,40 @@ def mlx_dir(bundled_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return dst
 
 
+@pytest.fixture(scope="session")
+def mlx_server(tmp_path_factory: pytest.TempPathFactory, mlx_dir: Path) -> Iterator[ServerProcess]:
+    """The MLX engine over the converted bundled model, with the GGUF server's flags (8 sequences of
+    1024 tokens each), so the tests parametrized over both engines hold the same expectations; the
+    MLX-only tests (test_mlx_engine.py) share it."""
+    import mlx_lm  # noqa: F401  (the test extra installs it: a missing extra must fail, not skip)
+
+    server = ServerProcess(tmp_path_factory.mktemp("mlx-data"), "--engine", "mlx", "--model", str(mlx_dir),
+                           "--parallel", "8", "--ctx-size", "8192", "--debug")
+    server.start(timeout=300)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture()
 def model_client(model_server: ServerProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="test", max_retries=0, timeout=600)
+
+
+@pytest.fixture(scope="session", params=["gguf", "mlx"])
+def engine_server(request: pytest.FixtureRequest) -> EngineServer:
+    """The session's model server of each engine in turn: a test using it runs once per engine.
+
+    Looked up by name so that a run selecting only `[gguf]` never converts the model or starts MLX."""
+    if request.param == "gguf":
+        model: Path = request.getfixturevalue("bundled_model")
+        return EngineServer("gguf", request.getfixturevalue("model_server"), model.stem)
+    model = request.getfixturevalue("mlx_dir")
+    return EngineServer("mlx", request.getfixturevalue("mlx_server"), model.stem)
+
+
+@pytest.fixture()
+def engine_client(engine_server: EngineServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=engine_server.server.base_url + "/v1", api_key="test", max_retries=0,
+                         timeout=600)

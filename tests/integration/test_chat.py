@@ -1,11 +1,15 @@
-"""/v1/chat/completions and /v1/completions with the real bundled model, driven by the official SDK."""
+"""/v1/chat/completions and /v1/completions with the real bundled model, driven by the official SDK.
+
+Every test runs once per engine (`engine_server` in conftest.py): gguf and mlx serve the same
+model, so the same greedy text, token counts, stops and stream shapes are expected of both.
+"""
 
 from __future__ import annotations
 
 import httpx
 import openai
 
-from tests.serverproc import ServerProcess
+from tests.serverproc import EngineServer
 
 MODEL = "default"
 COUNTING = "1, 2, 3, 4, 5, 6, 7,"
@@ -17,11 +21,13 @@ def chat(client: openai.OpenAI, content: str, **kwargs: object) -> openai.types.
     )  # type: ignore[call-overload]
 
 
-def test_greedy_chat_is_deterministic_and_well_formed(model_client: openai.OpenAI) -> None:
-    first = chat(model_client, "Name three colors.", temperature=0, max_tokens=12)
-    second = chat(model_client, "Name three colors.", temperature=0, max_tokens=12)
+def test_greedy_chat_is_deterministic_and_well_formed(
+    engine_client: openai.OpenAI, engine_server: EngineServer
+) -> None:
+    first = chat(engine_client, "Name three colors.", temperature=0, max_tokens=12)
+    second = chat(engine_client, "Name three colors.", temperature=0, max_tokens=12)
     assert first.object == "chat.completion" and first.id.startswith("chatcmpl-")
-    assert first.model == "gemma-3-270m-q4_k_m"
+    assert first.model == engine_server.model_id == engine_client.models.list().data[0].id
     choice = first.choices[0]
     assert choice.message.role == "assistant" and choice.message.content
     assert choice.message.content == second.choices[0].message.content
@@ -29,16 +35,16 @@ def test_greedy_chat_is_deterministic_and_well_formed(model_client: openai.OpenA
     assert first.usage.total_tokens == first.usage.prompt_tokens + first.usage.completion_tokens
 
 
-def test_fixed_seed_reproduces_a_sampled_output(model_client: openai.OpenAI) -> None:
+def test_fixed_seed_reproduces_a_sampled_output(engine_client: openai.OpenAI) -> None:
     outputs = {
-        chat(model_client, "Tell me a story.", temperature=1.0, top_p=0.95, seed=1234, max_tokens=16)
+        chat(engine_client, "Tell me a story.", temperature=1.0, top_p=0.95, seed=1234, max_tokens=16)
         .choices[0]
         .message.content
         for _ in range(2)
     }
     assert len(outputs) == 1
     completions = {
-        model_client.completions.create(
+        engine_client.completions.create(
             model=MODEL, prompt="Once upon a time", temperature=0.9, seed=7, max_tokens=16
         )
         .choices[0]
@@ -48,36 +54,51 @@ def test_fixed_seed_reproduces_a_sampled_output(model_client: openai.OpenAI) -> 
     assert len(completions) == 1
 
 
-def test_max_tokens_ends_with_length_and_that_many_tokens(model_client: openai.OpenAI) -> None:
-    response = chat(model_client, COUNTING, temperature=0, max_tokens=5)
+def test_max_tokens_ends_with_length_and_that_many_tokens(engine_client: openai.OpenAI) -> None:
+    response = chat(engine_client, COUNTING, temperature=0, max_tokens=5)
     assert response.choices[0].finish_reason == "length"
     assert response.usage is not None and response.usage.completion_tokens == 5
-    newer = chat(model_client, COUNTING, temperature=0, max_completion_tokens=3)
+    newer = chat(engine_client, COUNTING, temperature=0, max_completion_tokens=3)
     assert newer.usage is not None and newer.usage.completion_tokens == 3
-    completion = model_client.completions.create(model=MODEL, prompt=COUNTING, temperature=0, max_tokens=4)
+    completion = engine_client.completions.create(model=MODEL, prompt=COUNTING, temperature=0, max_tokens=4)
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None and completion.usage.completion_tokens == 4
 
 
-def test_stop_sequences_are_trimmed_even_across_tokens(model_client: openai.OpenAI) -> None:
-    full = model_client.completions.create(model=MODEL, prompt=COUNTING, temperature=0, max_tokens=12)
+def test_stop_sequences_are_trimmed_even_across_tokens(engine_client: openai.OpenAI) -> None:
+    full = engine_client.completions.create(model=MODEL, prompt=COUNTING, temperature=0, max_tokens=12)
     text = full.choices[0].text
     assert text.startswith(" 8, 9, 10")
-    stopped = model_client.completions.create(
+    stopped = engine_client.completions.create(
         model=MODEL, prompt=COUNTING, temperature=0, max_tokens=12, stop=[", 1", "zzz"]
     )
     assert stopped.choices[0].text == " 8, 9"
     assert stopped.choices[0].finish_reason == "stop"
-    chat_stopped = chat(model_client, COUNTING, temperature=0, max_tokens=12, stop="4")
+    assert stopped.usage is not None and 0 < stopped.usage.completion_tokens < 12
+    # Streamed, the held-back text that turned out to start the stop string is never sent.
+    chunks = list(
+        engine_client.completions.create(
+            model=MODEL, prompt=COUNTING, temperature=0, max_tokens=12, stop=[", 1", "zzz"], stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == " 8, 9"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
+    usage = chunks[-1].usage
+    assert usage is not None and usage.completion_tokens == stopped.usage.completion_tokens
+    chat_stopped = chat(engine_client, COUNTING, temperature=0, max_tokens=12, stop="4")
     assert chat_stopped.choices[0].message.content == "1, 2, 3, "
     assert chat_stopped.choices[0].finish_reason == "stop"
 
 
-def test_stream_chunks_role_first_then_deltas_finish_and_usage_last(model_client: openai.OpenAI) -> None:
-    whole = chat(model_client, COUNTING, temperature=0, max_tokens=8).choices[0].message.content
+def test_stream_chunks_role_first_then_deltas_finish_and_usage_last(
+    engine_client: openai.OpenAI, engine_server: EngineServer
+) -> None:
+    whole = chat(engine_client, COUNTING, temperature=0, max_tokens=8).choices[0].message.content
     chunks = list(
         chat(
-            model_client,
+            engine_client,
             COUNTING,
             temperature=0,
             max_tokens=8,
@@ -87,7 +108,7 @@ def test_stream_chunks_role_first_then_deltas_finish_and_usage_last(model_client
     )
     assert chunks[0].choices[0].delta.role == "assistant"
     assert {(c.id, c.created, c.model, c.object) for c in chunks} == {
-        (chunks[0].id, chunks[0].created, "gemma-3-270m-q4_k_m", "chat.completion.chunk")
+        (chunks[0].id, chunks[0].created, engine_server.model_id, "chat.completion.chunk")
     }
     body = chunks[1:-2]
     assert body and all(c.choices[0].finish_reason is None and c.usage is None for c in body)
@@ -98,7 +119,7 @@ def test_stream_chunks_role_first_then_deltas_finish_and_usage_last(model_client
     assert usage.choices == [] and usage.usage is not None and usage.usage.completion_tokens == 8
 
 
-def test_stream_without_usage_and_done_marker(model_server: ServerProcess) -> None:
+def test_stream_without_usage_and_done_marker(engine_server: EngineServer) -> None:
     body = {
         "model": MODEL,
         "messages": [{"role": "user", "content": COUNTING}],
@@ -107,7 +128,7 @@ def test_stream_without_usage_and_done_marker(model_server: ServerProcess) -> No
         "stream": True,
     }
     with httpx.stream(
-        "POST", model_server.base_url + "/v1/chat/completions", json=body, timeout=600
+        "POST", engine_server.server.base_url + "/v1/chat/completions", json=body, timeout=600
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -118,11 +139,11 @@ def test_stream_without_usage_and_done_marker(model_server: ServerProcess) -> No
     assert '"usage":null' in lines[-2]
 
 
-def test_completions_stream(model_client: openai.OpenAI) -> None:
-    whole = model_client.completions.create(model=MODEL, prompt=COUNTING, temperature=0, max_tokens=6)
+def test_completions_stream(engine_client: openai.OpenAI) -> None:
+    whole = engine_client.completions.create(model=MODEL, prompt=COUNTING, temperature=0, max_tokens=6)
     assert whole.object == "text_completion"
     chunks = list(
-        model_client.completions.create(
+        engine_client.completions.create(
             model=MODEL,
             prompt=COUNTING,
             temperature=0,

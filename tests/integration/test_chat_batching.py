@@ -1,15 +1,21 @@
-"""Continuous batching through the real server, asserted on the engine's own step records."""
+"""Continuous batching through the real server, asserted on the engine's own step records.
+
+Every test runs once per engine (`engine_server` in conftest.py): both step a batch the same way, one
+token per decoding sequence plus at most 128 tokens of prompt work (the GGUF engine takes one pending
+prompt's chunk; the MLX engine may take several short prompts side by side within that bound).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
 
 from tests.integration.inference_helpers import debug_state, last_step, steps_after, wait_until_idle
-from tests.serverproc import ServerProcess
+from tests.serverproc import EngineServer
 
 # Prompts whose greedy continuations are confident. The engine avoids the llama.cpp paths that made
 # logits depend on batch neighbours (see inference/gguf.py), but at 8 sequences rare near-tie flips
@@ -34,28 +40,30 @@ async def complete(client: openai.AsyncOpenAI, prompt: str) -> str:
     return response.choices[0].text
 
 
-async def test_eight_concurrent_requests_are_correct_and_interleaved(model_server: ServerProcess) -> None:
+async def test_eight_concurrent_requests_are_correct_and_interleaved(engine_server: EngineServer) -> None:
+    server = engine_server.server
     client = openai.AsyncOpenAI(
-        base_url=model_server.base_url + "/v1", api_key="t", max_retries=0, timeout=900
+        base_url=server.base_url + "/v1", api_key="t", max_retries=0, timeout=900
     )
     solo = [await complete(client, prompt) for prompt in PROMPTS]
-    before = last_step(model_server)
+    before = last_step(server)
     together = await asyncio.gather(*(complete(client, prompt) for prompt in PROMPTS))
     assert together == solo
-    steps = steps_after(model_server, before)
+    steps = steps_after(server, before)
     # Every sequence decoded alongside others, and the 8 x TOKENS tokens took far fewer steps than 80.
     assert max(len(step["decoded"]) for step in steps) >= 4
     assert len({seq for step in steps for seq in step["sampled"]}) == len(PROMPTS)
     assert len(steps) < len(PROMPTS) * TOKENS / 2
-    assert debug_state(model_server)["live_sequences"] == 0
+    assert debug_state(server)["live_sequences"] == 0
 
 
 def test_long_prompt_is_chunked_while_decoders_keep_decoding(
-    model_server: ServerProcess, model_client: openai.OpenAI
+    engine_server: EngineServer, engine_client: openai.OpenAI
 ) -> None:
-    wait_until_idle(model_server)
+    server = engine_server.server
+    wait_until_idle(server)
     decoders = [
-        model_client.chat.completions.create(
+        engine_client.chat.completions.create(
             model="default",
             messages=[{"role": "user", "content": f"Story {i}:"}],
             max_tokens=600,
@@ -66,59 +74,66 @@ def test_long_prompt_is_chunked_while_decoders_keep_decoding(
     for stream in decoders:  # each is producing tokens before the long prompt arrives
         next(iter(stream))
         next(iter(stream))
-    before = last_step(model_server)
-    long_prompt = "Alpha beta gamma delta. " * 110
-    response = model_client.completions.create(model="default", prompt=long_prompt, max_tokens=1)
-    assert response.usage is not None and response.usage.prompt_tokens > 500
+    before = last_step(server)
+    long_prompts = [f"{word} beta gamma delta. " * 110 for word in ("Alpha", "Omega")]
+    with ThreadPoolExecutor(2) as pool:  # two long prompts arrive together
+        responses = list(pool.map(
+            lambda prompt: engine_client.completions.create(model="default", prompt=prompt, max_tokens=1),
+            long_prompts,
+        ))
+    assert all(r.usage is not None and r.usage.prompt_tokens > 500 for r in responses)
     for stream in decoders:
         stream.close()
-    steps = steps_after(model_server, before)
+    steps = steps_after(server, before)
     chunked = [step for step in steps if any(n > 1 for _, n in step["ingested"])]
-    assert len(chunked) >= 4  # 500+ tokens in chunks of at most 128
-    assert all(max(n for _, n in step["ingested"]) <= 128 for step in chunked)
+    assert len(chunked) >= 8  # 2 x 500+ tokens in chunks of at most 128
+    # Never two long chunks in one step: the decoders wait for at most 128 prompt tokens a step.
+    assert all(sum(n for _, n in step["ingested"]) <= 128 for step in steps), chunked
     assert all(len(step["decoded"]) >= 3 for step in chunked), chunked
-    assert wait_until_idle(model_server)["live_sequences"] == 0
+    assert wait_until_idle(server)["live_sequences"] == 0
 
 
 def test_closing_a_stream_frees_its_sequence(
-    model_server: ServerProcess, model_client: openai.OpenAI
+    engine_server: EngineServer, engine_client: openai.OpenAI
 ) -> None:
-    wait_until_idle(model_server)
-    before = last_step(model_server)
-    stream = model_client.chat.completions.create(
+    server = engine_server.server
+    wait_until_idle(server)
+    before = last_step(server)
+    stream = engine_client.chat.completions.create(
         model="default", messages=[{"role": "user", "content": "Go on forever:"}], max_tokens=900, stream=True
     )
     chunks = iter(stream)
     next(chunks)
     next(chunks)
-    assert debug_state(model_server)["live_sequences"] == 1
+    assert debug_state(server)["live_sequences"] == 1
     stream.close()
-    assert wait_until_idle(model_server)["live_sequences"] == 0
+    assert wait_until_idle(server)["live_sequences"] == 0
     # It left long before its 900 tokens.
-    assert sum(1 for step in steps_after(model_server, before) if step["sampled"]) < 900
+    assert sum(1 for step in steps_after(server, before) if step["sampled"]) < 900
 
 
-def test_client_disconnect_frees_a_non_streaming_request(model_server: ServerProcess) -> None:
-    wait_until_idle(model_server)
-    before = last_step(model_server)
+def test_client_disconnect_frees_a_non_streaming_request(engine_server: EngineServer) -> None:
+    server = engine_server.server
+    wait_until_idle(server)
+    before = last_step(server)
     body = {"model": "default", "prompt": "Count forever: 1, 2, 3,", "max_tokens": 900}
     started = threading.Event()
 
     def watch() -> None:
         while not started.is_set():
-            if debug_state(model_server)["live_sequences"]:
+            if debug_state(server)["live_sequences"]:
                 started.set()
 
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        httpx.post(model_server.base_url + "/v1/completions", json=body, timeout=httpx.Timeout(600, read=3))
+        httpx.post(server.base_url + "/v1/completions", json=body, timeout=httpx.Timeout(600, read=3))
     except httpx.ReadTimeout:
         pass
     finally:
         started.set()
         watcher.join()
-    state = wait_until_idle(model_server)
+    state = wait_until_idle(server)
     assert state["live_sequences"] == 0
-    decoded = sum(1 for step in steps_after(model_server, before) if step["sampled"])
+    decoded = sum(1 for step in steps_after(server, before) if step["sampled"])
     assert 0 < decoded < 900

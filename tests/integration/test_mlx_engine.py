@@ -1,14 +1,15 @@
-"""`assistants serve --engine mlx`: the same routes, batcher and streaming as the GGUF engine.
+"""`assistants serve --engine mlx`: what only the MLX engine needs checked.
 
-One MLX server per session over the bundled model converted by the CLI. MLX decode is slow on this
-machine's CPU (a few tokens/s under load), so every request asks for a handful of tokens.
+The chat, completions, batching and runs behaviour shared with the GGUF engine is asserted on both
+engines by the parametrized tests (test_chat.py, test_chat_batching.py, test_runs_model.py); here
+remain the MLX engine's own checks: agreement with llama.cpp token for token and byte for byte, and
+the clear refusal of grammar-constrained requests (it has no constrained decoding). The server is the
+session's `mlx_server` (conftest.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +17,11 @@ import mlx_lm  # noqa: F401  (the test extra installs it: a missing extra must f
 import openai
 import pytest
 
-from tests.integration.inference_helpers import debug_state, last_step, steps_after, wait_until_idle
 from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow
 
 COUNTING = "1, 2, 3, 4, 5,"
-
-
-@pytest.fixture(scope="module")
-def mlx_server(tmp_path_factory: pytest.TempPathFactory, mlx_dir: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("mlx-data"), "--engine", "mlx", "--model", str(mlx_dir),
-                           "--parallel", "4", "--ctx-size", "4096", "--debug")
-    server.start(timeout=300)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()
@@ -53,98 +42,6 @@ def test_greedy_completion_matches_llama_cpp(mlx_client: openai.OpenAI, llama: A
     assert response.choices[0].text == expected
     assert response.choices[0].finish_reason == "length"
     assert response.usage is not None and response.usage.completion_tokens == 4
-
-
-def test_chat_completion_counts_exactly_max_tokens(mlx_client: openai.OpenAI) -> None:
-    response = mlx_client.chat.completions.create(
-        model="default", messages=[{"role": "user", "content": "Write a long story."}], max_tokens=5,
-        temperature=0,
-    )
-    choice = response.choices[0]
-    assert choice.finish_reason == "length" and choice.message.role == "assistant" and choice.message.content
-    assert response.usage is not None and response.usage.completion_tokens == 5
-    assert response.usage.prompt_tokens > 5
-    assert response.model == "gemma-3-270m"
-
-
-def test_stream_chunks_usage_and_stop_sequence(mlx_client: openai.OpenAI, llama: Any) -> None:
-    greedy = llama.create_completion(COUNTING, max_tokens=6, temperature=0)["choices"][0]["text"]
-    stop = greedy[greedy.index(",") + 1:][:2]  # e.g. " 7": the output must end just before it
-    assert stop.strip()
-    stream = mlx_client.completions.create(
-        model="default", prompt=COUNTING, max_tokens=8, temperature=0, stop=[stop], stream=True,
-        stream_options={"include_usage": True},
-    )
-    chunks = list(stream)
-    text = "".join(c.choices[0].text for c in chunks if c.choices)
-    assert text == greedy[: greedy.index(stop)]
-    finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
-    assert finals == ["stop"]
-    usage = chunks[-1].usage
-    assert usage is not None and not chunks[-1].choices and 0 < usage.completion_tokens < 8
-
-    chat = mlx_client.chat.completions.create(
-        model="default", messages=[{"role": "user", "content": "Hi"}], max_tokens=3, stream=True, seed=1,
-        stream_options={"include_usage": True},
-    )
-    chat_chunks = list(chat)
-    assert chat_chunks[0].choices[0].delta.role == "assistant"
-    assert len({c.id for c in chat_chunks}) == 1
-    assert chat_chunks[-2].choices[0].finish_reason == "length"
-    assert chat_chunks[-1].usage is not None and chat_chunks[-1].usage.completion_tokens == 3
-
-
-def test_seeded_sampling_reproduces(mlx_client: openai.OpenAI) -> None:
-    def sample() -> str:
-        response = mlx_client.completions.create(
-            model="default", prompt="Once upon a time", max_tokens=5, temperature=1.0, top_p=0.95, seed=42
-        )
-        return response.choices[0].text
-
-    assert sample() == sample()
-
-
-async def test_three_concurrent_requests_interleave(mlx_server: ServerProcess) -> None:
-    client = openai.AsyncOpenAI(base_url=mlx_server.base_url + "/v1", api_key="t", max_retries=0, timeout=600)
-    wait_until_idle(mlx_server)
-    before = last_step(mlx_server)
-    prompts = [COUNTING, "A, B, C, D,", "Monday, Tuesday,"]
-    responses = await asyncio.gather(*(
-        client.completions.create(model="default", prompt=p, max_tokens=6, temperature=0) for p in prompts
-    ))
-    assert all(r.usage is not None and r.usage.completion_tokens == 6 for r in responses)
-    steps = steps_after(mlx_server, before)
-    assert max(len(step["decoded"]) for step in steps) == 3
-    assert len({seq for step in steps for seq in step["sampled"]}) == 3
-    assert len(steps) < 3 * 6
-    assert debug_state(mlx_server)["live_sequences"] == 0
-
-
-def test_closing_a_stream_frees_its_sequence(mlx_server: ServerProcess, mlx_client: openai.OpenAI) -> None:
-    wait_until_idle(mlx_server)
-    before = last_step(mlx_server)
-    stream = mlx_client.chat.completions.create(
-        model="default", messages=[{"role": "user", "content": "Go on forever:"}], max_tokens=500, stream=True
-    )
-    chunks = iter(stream)
-    next(chunks)
-    next(chunks)
-    assert debug_state(mlx_server)["live_sequences"] == 1
-    stream.close()
-    assert wait_until_idle(mlx_server)["live_sequences"] == 0
-    assert sum(1 for step in steps_after(mlx_server, before) if step["sampled"]) < 100
-
-
-def test_run_completes_with_a_message(mlx_client: openai.OpenAI) -> None:
-    assistant = mlx_client.beta.assistants.create(model="default", instructions="Be brief.")
-    thread = mlx_client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])
-    run = mlx_client.beta.threads.runs.create_and_poll(
-        thread_id=thread.id, assistant_id=assistant.id, max_completion_tokens=3, poll_interval_ms=200
-    )
-    assert run.status == "incomplete" and run.usage is not None and run.usage.completion_tokens == 3
-    messages = mlx_client.beta.threads.messages.list(thread_id=thread.id, order="asc").data
-    assert [m.role for m in messages] == ["user", "assistant"]
-    assert messages[1].content[0].text.value
 
 
 def test_json_schema_response_format_is_refused(mlx_client: openai.OpenAI) -> None:

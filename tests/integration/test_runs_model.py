@@ -3,6 +3,9 @@
 The bundled model is a base model: it rarely ends a turn on its own, so these runs are bounded by a
 small `max_completion_tokens` and end `incomplete` (the `completed` path is the same code minus the
 limit, covered with a scripted engine in tests/unit/test_worker.py).
+
+Every test runs once per engine (`engine_server` in conftest.py): runs must behave the same over gguf
+and mlx, down to the event sequence, usage counts, batching and cancellation.
 """
 
 from __future__ import annotations
@@ -18,19 +21,19 @@ from openai import AssistantEventHandler
 from openai.types.beta.threads import Message, Text, TextDelta
 
 from tests.integration.sse import Frame, frames, read_until_done
-from tests.serverproc import ServerProcess
+from tests.serverproc import EngineServer
 
 TERMINAL = {"completed", "incomplete", "failed", "cancelled", "expired"}
 
 
 @pytest.fixture()
-def http(model_server: ServerProcess) -> httpx.Client:
-    return httpx.Client(base_url=model_server.base_url, timeout=300)
+def http(engine_server: EngineServer) -> httpx.Client:
+    return httpx.Client(base_url=engine_server.server.base_url, timeout=300)
 
 
 @pytest.fixture()
-def assistant_id(model_client: openai.OpenAI) -> str:
-    return model_client.beta.assistants.create(model="gemma", instructions="Answer briefly.").id
+def assistant_id(engine_client: openai.OpenAI) -> str:
+    return engine_client.beta.assistants.create(model="gemma", instructions="Answer briefly.").id
 
 
 def lifecycle(tokens: int, final: str = "incomplete") -> list[str]:
@@ -78,11 +81,11 @@ def assistant_text(message: Message) -> str:
 
 
 def test_stream_helper_sees_every_event_in_order_and_the_text_persists(
-    model_client: openai.OpenAI, assistant_id: str
+    engine_client: openai.OpenAI, assistant_id: str
 ) -> None:
-    thread = model_client.beta.threads.create(messages=[{"role": "user", "content": "Count: 1, 2, 3,"}])
+    thread = engine_client.beta.threads.create(messages=[{"role": "user", "content": "Count: 1, 2, 3,"}])
     recorder = Recorder()
-    with model_client.beta.threads.runs.stream(
+    with engine_client.beta.threads.runs.stream(
         thread_id=thread.id,
         assistant_id=assistant_id,
         max_completion_tokens=6,
@@ -98,37 +101,37 @@ def test_stream_helper_sees_every_event_in_order_and_the_text_persists(
     assert run.status == "incomplete" and run.incomplete_details.reason == "max_completion_tokens"
     assert run.usage.completion_tokens == 6
     assert run.usage.total_tokens == run.usage.prompt_tokens + 6
-    stored = model_client.beta.threads.messages.retrieve(streamed.id, thread_id=thread.id)
+    stored = engine_client.beta.threads.messages.retrieve(streamed.id, thread_id=thread.id)
     assert assistant_text(stored) == recorder.text == assistant_text(streamed) != ""
     assert stored.status == "incomplete" and stored.incomplete_details.reason == "max_tokens"
     assert (stored.run_id, stored.assistant_id, stored.role) == (run.id, assistant_id, "assistant")
-    (step,) = model_client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
+    (step,) = engine_client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
     assert step.status == "completed" and step.step_details.message_creation.message_id == stored.id
     assert step.usage.completion_tokens == 6
 
 
-def test_create_and_poll(model_client: openai.OpenAI, assistant_id: str) -> None:
-    thread = model_client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])
-    run = model_client.beta.threads.runs.create_and_poll(
+def test_create_and_poll(engine_client: openai.OpenAI, assistant_id: str) -> None:
+    thread = engine_client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])
+    run = engine_client.beta.threads.runs.create_and_poll(
         thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=3, poll_interval_ms=100
     )
     assert run.status == "incomplete" and run.usage.completion_tokens == 3
     assert run.started_at is not None and run.expires_at is None
-    messages = model_client.beta.threads.messages.list(thread_id=thread.id, order="asc").data
+    messages = engine_client.beta.threads.messages.list(thread_id=thread.id, order="asc").data
     assert [m.role for m in messages] == ["user", "assistant"] and messages[1].run_id == run.id
 
 
-def test_create_and_run_poll_and_stream(model_client: openai.OpenAI, assistant_id: str) -> None:
-    run = model_client.beta.threads.create_and_run_poll(
+def test_create_and_run_poll_and_stream(engine_client: openai.OpenAI, assistant_id: str) -> None:
+    run = engine_client.beta.threads.create_and_run_poll(
         assistant_id=assistant_id,
         thread={"messages": [{"role": "user", "content": "Hi"}]},
         max_completion_tokens=2,
         poll_interval_ms=100,
     )
     assert run.status == "incomplete"
-    assert len(model_client.beta.threads.messages.list(thread_id=run.thread_id).data) == 2
+    assert len(engine_client.beta.threads.messages.list(thread_id=run.thread_id).data) == 2
     recorder = Recorder()
-    with model_client.beta.threads.create_and_run_stream(
+    with engine_client.beta.threads.create_and_run_stream(
         assistant_id=assistant_id,
         thread={"messages": [{"role": "user", "content": "Hi"}]},
         max_completion_tokens=2,
@@ -140,23 +143,23 @@ def test_create_and_run_poll_and_stream(model_client: openai.OpenAI, assistant_i
     assert recorder.names[1:] == lifecycle(recorder.names.count("thread.message.delta"))
     (message,) = [
         m
-        for m in model_client.beta.threads.messages.list(thread_id=final.thread_id).data
+        for m in engine_client.beta.threads.messages.list(thread_id=final.thread_id).data
         if m.role == "assistant"
     ]
     assert assistant_text(message) == recorder.text
 
 
 def test_eight_runs_decode_together(
-    model_client: openai.OpenAI, assistant_id: str, http: httpx.Client
+    engine_client: openai.OpenAI, assistant_id: str, http: httpx.Client
 ) -> None:
     """Eight runs in flight at once share the batch: once each has streamed a token, the engine's
     step records show a step decoding all eight, and in the global event order every run's first delta
     comes before any run's end (orders of events, not wall-clock thresholds)."""
     runs = []
     for n in range(8):
-        thread = model_client.beta.threads.create(messages=[{"role": "user", "content": f"Item {n}:"}])
+        thread = engine_client.beta.threads.create(messages=[{"role": "user", "content": f"Item {n}:"}])
         runs.append(
-            model_client.beta.threads.runs.create(
+            engine_client.beta.threads.runs.create(
                 thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=400
             )
         )
@@ -180,8 +183,8 @@ def test_eight_runs_decode_together(
         time.sleep(0.05)
     assert widest == 8
     for run in runs:
-        model_client.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
-    finished = [wait_terminal(model_client, r.thread_id, r.id) for r in runs]
+        engine_client.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
+    finished = [wait_terminal(engine_client, r.thread_id, r.id) for r in runs]
     assert {r.status for r in finished} == {"cancelled"}
     spans = []
     for run in runs:
@@ -194,13 +197,13 @@ def test_eight_runs_decode_together(
     assert max(first for first, _ in spans) < min(end for _, end in spans)
 
 
-def test_cancel_mid_decode(model_client: openai.OpenAI, assistant_id: str) -> None:
-    thread = model_client.beta.threads.create(messages=[{"role": "user", "content": "Tell a long story."}])
+def test_cancel_mid_decode(engine_client: openai.OpenAI, assistant_id: str) -> None:
+    thread = engine_client.beta.threads.create(messages=[{"role": "user", "content": "Tell a long story."}])
     names: list[str] = []
     text = ""
     cancelled: Any = None
     run_id = ""
-    with model_client.beta.threads.runs.create(
+    with engine_client.beta.threads.runs.create(
         thread_id=thread.id, assistant_id=assistant_id, stream=True, max_completion_tokens=500
     ) as stream:
         for event in stream:
@@ -208,36 +211,36 @@ def test_cancel_mid_decode(model_client: openai.OpenAI, assistant_id: str) -> No
             if event.event == "thread.message.delta":
                 text += event.data.delta.content[0].text.value
                 if names.count("thread.message.delta") == 3:
-                    cancelled = model_client.beta.threads.runs.cancel(run_id, thread_id=thread.id)
+                    cancelled = engine_client.beta.threads.runs.cancel(run_id, thread_id=thread.id)
             elif event.event == "thread.run.created":
                 run_id = event.data.id
     assert cancelled is not None and cancelled.status == "cancelling"
     assert names[-3:] == ["thread.message.incomplete", "thread.run.step.cancelled", "thread.run.cancelled"]
-    run = model_client.beta.threads.runs.retrieve(run_id, thread_id=thread.id)
+    run = engine_client.beta.threads.runs.retrieve(run_id, thread_id=thread.id)
     assert run.status == "cancelled" and run.cancelled_at is not None
     assert run.usage.completion_tokens < 500
     (message,) = [
-        m for m in model_client.beta.threads.messages.list(thread_id=thread.id).data if m.role == "assistant"
+        m for m in engine_client.beta.threads.messages.list(thread_id=thread.id).data if m.role == "assistant"
     ]
     assert message.status == "incomplete" and message.incomplete_details.reason == "run_cancelled"
     assert assistant_text(message) == text  # every streamed delta, nothing after the stop
-    (step,) = model_client.beta.threads.runs.steps.list(run_id, thread_id=thread.id).data
+    (step,) = engine_client.beta.threads.runs.steps.list(run_id, thread_id=thread.id).data
     assert step.status == "cancelled"
     # The thread is free again.
-    model_client.beta.threads.messages.create(thread_id=thread.id, role="user", content="ok")
+    engine_client.beta.threads.messages.create(thread_id=thread.id, role="user", content="ok")
 
 
-def test_truncation(model_client: openai.OpenAI, assistant_id: str) -> None:
+def test_truncation(engine_client: openai.OpenAI, assistant_id: str) -> None:
     long = "lorem ipsum dolor sit amet " * 40  # ≈ 240 tokens each; 8 of them overflow 1024
-    thread = model_client.beta.threads.create(
+    thread = engine_client.beta.threads.create(
         messages=[{"role": "user", "content": f"{n}: {long}"} for n in range(8)]
     )
-    auto = model_client.beta.threads.runs.create_and_poll(
+    auto = engine_client.beta.threads.runs.create_and_poll(
         thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=2, poll_interval_ms=100
     )
     assert auto.status == "incomplete" and auto.incomplete_details.reason == "max_completion_tokens"
     assert 500 < auto.usage.prompt_tokens <= 1024 - 2
-    last = model_client.beta.threads.runs.create_and_poll(
+    last = engine_client.beta.threads.runs.create_and_poll(
         thread_id=thread.id,
         assistant_id=assistant_id,
         max_completion_tokens=2,
@@ -246,8 +249,8 @@ def test_truncation(model_client: openai.OpenAI, assistant_id: str) -> None:
     )
     assert last.usage.prompt_tokens < 400
     # The newest message alone is over max_prompt_tokens: auto truncation cannot help.
-    alone = model_client.beta.threads.create(messages=[{"role": "user", "content": long + long}])
-    limited = model_client.beta.threads.runs.create_and_poll(
+    alone = engine_client.beta.threads.create(messages=[{"role": "user", "content": long + long}])
+    limited = engine_client.beta.threads.runs.create_and_poll(
         thread_id=alone.id,
         assistant_id=assistant_id,
         max_completion_tokens=2,
@@ -255,14 +258,14 @@ def test_truncation(model_client: openai.OpenAI, assistant_id: str) -> None:
         max_prompt_tokens=256,
     )
     assert limited.status == "incomplete" and limited.incomplete_details.reason == "max_prompt_tokens"
-    assert [m.role for m in model_client.beta.threads.messages.list(thread_id=alone.id).data] == ["user"]
+    assert [m.role for m in engine_client.beta.threads.messages.list(thread_id=alone.id).data] == ["user"]
 
 
 def test_reattach_mid_run_with_last_event_id_replays_exactly(
-    model_client: openai.OpenAI, assistant_id: str, http: httpx.Client
+    engine_client: openai.OpenAI, assistant_id: str, http: httpx.Client
 ) -> None:
-    thread = model_client.beta.threads.create(messages=[{"role": "user", "content": "Once upon a time"}])
-    run = model_client.beta.threads.runs.create(
+    thread = engine_client.beta.threads.create(messages=[{"role": "user", "content": "Once upon a time"}])
+    run = engine_client.beta.threads.runs.create(
         thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=12
     )
     url = f"/v1/threads/{thread.id}/runs/{run.id}/events"
@@ -279,10 +282,10 @@ def test_reattach_mid_run_with_last_event_id_replays_exactly(
 
 
 def test_events_feed_filters_lifecycle_and_deltas(
-    model_client: openai.OpenAI, assistant_id: str, http: httpx.Client
+    engine_client: openai.OpenAI, assistant_id: str, http: httpx.Client
 ) -> None:
-    thread = model_client.beta.threads.create(messages=[{"role": "user", "content": "Hey"}])
-    other = model_client.beta.threads.create(messages=[{"role": "user", "content": "Ho"}])
+    thread = engine_client.beta.threads.create(messages=[{"role": "user", "content": "Hey"}])
+    other = engine_client.beta.threads.create(messages=[{"role": "user", "content": "Ho"}])
     collected: dict[str, list[Frame]] = {"lifecycle": [], "deltas": []}
 
     def follow(key: str, include: bool) -> None:
@@ -301,7 +304,7 @@ def test_events_feed_filters_lifecycle_and_deltas(
         follower.start()
     time.sleep(0.3)
     runs = [
-        model_client.beta.threads.runs.create_and_poll(
+        engine_client.beta.threads.runs.create_and_poll(
             thread_id=t.id, assistant_id=assistant_id, max_completion_tokens=3, poll_interval_ms=100
         )
         for t in (other, thread)
@@ -311,7 +314,7 @@ def test_events_feed_filters_lifecycle_and_deltas(
     lifecycle_names = [f.event for f in collected["lifecycle"]]
     assert lifecycle_names == [n for n in lifecycle(3) if n != "thread.message.delta"]
     (message,) = [
-        m for m in model_client.beta.threads.messages.list(thread_id=thread.id).data if m.role == "assistant"
+        m for m in engine_client.beta.threads.messages.list(thread_id=thread.id).data if m.role == "assistant"
     ]
     deltas = [f.json() for f in collected["deltas"] if f.event == "thread.message.delta"]
     assert deltas and {d["id"] for d in deltas} == {message.id}

@@ -1,10 +1,11 @@
 """The MLX engine: `assistants.inference.engine.Engine` over mlx-lm's `BatchGenerator`.
 
-The batcher drives it exactly as it drives the GGUF engine: `add_sequence` inserts a prompt into the
-generator, each `step()` is one `BatchGenerator.next()` (one decode step for every generating sequence
-plus at most `prefill_step_size` tokens of pending prompts), `remove_sequence` drops a sequence from the
-generator at once. Stopping stays with the batcher: the generator gets no stop tokens and a max_tokens
-beyond the sequence's context, so it never ends a sequence on its own.
+The batcher drives it exactly as it drives the GGUF engine: `add_sequence` queues a prompt, each
+`step()` is one `BatchGenerator.next()` (one decode step for every generating sequence plus chunks of
+pending prompts, at most `prompt_chunk` token slots of prompt work in all: see admission.py),
+`remove_sequence` drops a sequence, queued or in the generator, at once. Stopping stays with the
+batcher: the generator gets no stop tokens and a max_tokens beyond the sequence's context, so it never
+ends a sequence on its own.
 
 Sampling: greedy sequences use the generator's shared sampler, one batched argmax over the batch. A
 sampling sequence gets its own sampler holding its own PRNG key (mx.random's state is global, so a
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
 from assistants.inference.mlx import use_system_blas
+from assistants.inference.mlx.admission import admissible
 from assistants.inference.mlx.pieces import end_of_generation_lookalikes, piece_table
 
 use_system_blas()  # before mlx loads (see blas.py)
@@ -64,7 +66,7 @@ class MlxEngine:
         *,
         ctx_size: int,
         parallel: int,
-        prefill_step_size: int = 256,
+        prompt_chunk: int = 128,
         record_steps: int = 512,
     ) -> None:
         if parallel < 1:
@@ -104,11 +106,16 @@ class MlxEngine:
         self._generator = BatchGenerator(
             self._model,
             completion_batch_size=parallel,
-            prefill_batch_size=parallel,
-            prefill_step_size=prefill_step_size,
+            prefill_batch_size=parallel,  # admission.py decides what it may prefill side by side
+            prefill_step_size=prompt_chunk,
         )
+        self._prompt_chunk = prompt_chunk
+        self._waiting: dict[int, tuple[list[int], Callable[[mx.array], mx.array] | None]] = {}
+        """Sequences not yet handed to the generator, in arrival order."""
         self._uid_of: dict[int, int] = {}
         self._seq_of: dict[int, int] = {}
+        self._prompt_len: dict[int, int] = {}
+        """Prompts in the generator whose last token is not fed yet."""
         self._progress: dict[int, int] = {}
         self._records: deque[StepRecord] = deque(maxlen=record_steps)
         self._step_number = 0
@@ -131,31 +138,48 @@ class MlxEngine:
     def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams) -> None:
         if params.grammar is not None:
             raise EngineError("grammar-constrained sampling is not supported by the mlx engine")
-        if not 0 <= seq_id < self.limits.max_sequences or seq_id in self._uid_of:
+        if not 0 <= seq_id < self.limits.max_sequences or seq_id in self._uid_of or seq_id in self._waiting:
             raise EngineError(f"sequence id {seq_id} is not free")
         if not prompt or len(prompt) >= self.limits.n_ctx_seq:
             raise EngineError(f"a prompt must have 1..{self.limits.n_ctx_seq - 1} tokens, got {len(prompt)}")
-        sampler = None if params.greedy else seeded_sampler(params)
-        (uid,) = self._generator.insert(
-            [list(prompt)],
-            max_tokens=[self.limits.n_ctx_seq + 1],  # never reached: the batcher ends sequences first
-            samplers=[sampler],
-        )
-        self._uid_of[seq_id] = uid
-        self._seq_of[uid] = seq_id
-        self._progress[uid] = 0
+        self._waiting[seq_id] = (list(prompt), None if params.greedy else seeded_sampler(params))
 
     def remove_sequence(self, seq_id: int) -> None:
+        if self._waiting.pop(seq_id, None) is not None:
+            return
         uid = self._uid_of.pop(seq_id, None)
         if uid is None:
             return
-        self._seq_of.pop(uid, None)
-        self._progress.pop(uid, None)
+        self._forget(uid)
         self._generator.remove([uid])
 
+    def _forget(self, uid: int) -> None:
+        self._seq_of.pop(uid, None)
+        self._prompt_len.pop(uid, None)
+        self._progress.pop(uid, None)
+
+    def _admit(self) -> None:
+        """Hand the generator the waiting prompts that fit this step's prompt budget (admission.py)."""
+        if not self._waiting:
+            return
+        left = [max(n - 1 - self._progress[uid], 0) for uid, n in self._prompt_len.items()]
+        count = admissible(left, [len(p) - 1 for p, _ in self._waiting.values()], self._prompt_chunk)
+        for seq_id in list(self._waiting)[:count]:
+            prompt, sampler = self._waiting.pop(seq_id)
+            (uid,) = self._generator.insert(
+                [prompt],
+                max_tokens=[self.limits.n_ctx_seq + 1],  # never reached: the batcher ends sequences first
+                samplers=[sampler],
+            )
+            self._uid_of[seq_id] = uid
+            self._seq_of[uid] = seq_id
+            self._prompt_len[uid] = len(prompt)
+            self._progress[uid] = 0
+
     def step(self) -> list[tuple[int, int]]:
-        if not self._uid_of:
+        if not self._uid_of and not self._waiting:
             return []
+        self._admit()
         try:
             prompt_responses, responses = self._generator.next()
         except Exception as exc:
@@ -165,9 +189,11 @@ class MlxEngine:
             seq_id = self._seq_of.get(response.uid)
             if seq_id is None:
                 continue
-            done = int(response.progress[0])
+            done, total = (int(n) for n in response.progress)
             taken = done - self._progress.get(response.uid, 0)
             self._progress[response.uid] = done
+            if done >= total:  # its last token was fed: it decodes from now on
+                self._prompt_len.pop(response.uid, None)
             if taken > 0:
                 ingested.append((seq_id, taken))
         sampled: list[tuple[int, int]] = []
@@ -178,7 +204,7 @@ class MlxEngine:
             sampled.append((seq_id, int(response.token)))
             if response.finish_reason is not None:  # only at the context's end: the generator dropped it
                 self._uid_of.pop(seq_id, None)
-                self._seq_of.pop(response.uid, None)
+                self._forget(response.uid)
         if sampled or ingested:
             self._step_number += 1
             ids = tuple(seq for seq, _ in sampled)
@@ -187,7 +213,7 @@ class MlxEngine:
 
     @property
     def live_sequences(self) -> int:
-        return len(self._uid_of)
+        return len(self._uid_of) + len(self._waiting)
 
     def step_records(self) -> list[StepRecord]:
         return list(self._records)
