@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -45,6 +46,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistants.store import direct
 
 log = logging.getLogger("assistants.events")
 
@@ -158,44 +161,49 @@ _table = sa.table(
 
 
 _ALL = EventFilter()
+_INSERT = sa.insert(_table).values({name: sa.bindparam(name) for name in (
+    "run_id", "thread_id", "assistant_id", "event", "data", "created_at")})
+
+
+def _bytes(data: str | bytes) -> bytes:
+    return data.encode() if isinstance(data, str) else bytes(data)
+
+
+@functools.cache
+def _select_after(filtered_by: tuple[str, ...], include_deltas: bool) -> sa.TextClause:
+    """The log read for one filter shape, built once (the direct path caches its compiled form)."""
+    clauses = ["seq > :after", *(f"{name} = :{name}" for name in filtered_by)]
+    if not include_deltas:
+        clauses.append("event NOT IN ('thread.message.delta', 'thread.run.step.delta')")
+    return text("SELECT seq, event, data, run_id, thread_id, assistant_id, created_at FROM run_events "
+                f"WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT :limit")
 
 
 class EventLog:
     """The SQL of `run_events` (the store owns the table; this is the only code that writes it)."""
 
     page_size = 500
-    insert_chunk = 1000
-    """Rows per INSERT statement (SQLite allows 32766 bound parameters; each row has 6)."""
 
     async def insert(self, session: AsyncSession, rows: list[PendingEvent]) -> None:
-        # Multi-row INSERTs inside the caller's transaction: a batch of any size costs one commit.
-        for start in range(0, len(rows), self.insert_chunk):
-            chunk = rows[start:start + self.insert_chunk]
-            await session.execute(sa.insert(_table).values([
-                {"run_id": row.run_id, "thread_id": row.thread_id, "assistant_id": row.assistant_id,
-                 "event": row.event, "data": row.data.decode(), "created_at": row.created_at}
-                for row in chunk
-            ]))
+        # One prebuilt INSERT run for every row inside the caller's transaction (sqlite3's executemany
+        # on the SQLite path): a batch of any size costs one commit and no per-row statement building.
+        await direct.execute_many(session, _INSERT, [
+            {"run_id": row.run_id, "thread_id": row.thread_id, "assistant_id": row.assistant_id,
+             "event": row.event, "data": row.data.decode(), "created_at": row.created_at}
+            for row in rows])
 
     async def read_after(self, session: AsyncSession, flt: EventFilter, after: int,
                          limit: int | None = None) -> list[Event]:
-        clauses = ["seq > :after"]
         params: dict[str, Any] = {"after": after, "limit": limit or self.page_size}
         for name in ("run_id", "thread_id", "assistant_id"):
             value = getattr(flt, name)
             if value is not None:
-                clauses.append(f"{name} = :{name}")
                 params[name] = value
-        if not flt.include_deltas:
-            clauses.append("event NOT IN ('thread.message.delta', 'thread.run.step.delta')")
-        result = await session.execute(
-            text("SELECT seq, event, data, run_id, thread_id, assistant_id, created_at FROM run_events "
-                 f"WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT :limit"),
-            params,
-        )
-        return [Event(r.seq, r.event, r.data.encode() if isinstance(r.data, str) else bytes(r.data),
-                      r.run_id, r.thread_id, r.assistant_id, float(r.created_at))
-                for r in result]
+        statement = _select_after(tuple(name for name in params if name.endswith("_id")),
+                                  flt.include_deltas)
+        rows = (await direct.execute(session, statement, params)).records
+        return [Event(r["seq"], r["event"], _bytes(r["data"]), r["run_id"], r["thread_id"], r["assistant_id"],
+                      float(r["created_at"])) for r in rows]
 
     async def last_seq(self, session: AsyncSession) -> int:
         result = await session.execute(text("SELECT COALESCE(MAX(seq), 0) FROM run_events"))
@@ -358,6 +366,17 @@ class EventBus:
         may check whether to go on). Ends after an event for which `stop(event)` is true, or when
         the bus closes.
         """
+        async for batch in self.follow_batches(flt, after, keepalive=keepalive, stop=stop):
+            if not batch:
+                yield None
+            for event in batch:
+                yield event
+
+    async def follow_batches(self, flt: EventFilter, after: int = 0, *, keepalive: float | None = None,
+                             stop: Callable[[Event], bool] | None = None) -> AsyncIterator[list[Event]]:
+        """`follow`, a batch at a time: every event available at once (a replay page, or what one
+        flush published) in one list, so a subscriber can write them in one go; [] when a keepalive
+        is due. The batch that holds a `stop` event ends with it, and is the last."""
         subscriber = _Subscriber(flt, self._subscriber_limit)
         self._subscribers.add(subscriber)  # registered before the log read: see module docstring
         try:
@@ -369,40 +388,53 @@ class EventBus:
                     while True:
                         async with self._database.read() as session:
                             page = await self.log.read_after(session, flt, last)
-                        for event in page:
-                            last = event.seq
-                            yield event
-                            if stop is not None and stop(event):
+                        if page:
+                            last = page[-1].seq
+                            batch, stopped = _until_stop(page, stop)
+                            yield batch
+                            if stopped:
                                 return
                         if len(page) < self.log.page_size:
                             break
                     replaying = False
-                while subscriber.queue:
-                    if subscriber.lagged:
-                        break
+                batch = []
+                while subscriber.queue and not subscriber.lagged:
                     event = subscriber.queue.popleft()
-                    if event.seq <= last:
-                        continue
-                    last = event.seq
-                    yield event
-                    if stop is not None and stop(event):
-                        return
+                    if event.seq > last:
+                        last = event.seq
+                        batch.append(event)
+                        if stop is not None and stop(event):
+                            yield batch
+                            return
+                if batch:
+                    yield batch
                 if subscriber.lagged:
                     replaying = True
                     continue
+                if subscriber.queue:
+                    continue  # more arrived while the batch was being written
                 if self._closed:
                     return
                 subscriber.wakeup.clear()
                 try:
                     await asyncio.wait_for(subscriber.wakeup.wait(), keepalive)
                 except TimeoutError:
-                    yield None
+                    yield []
         finally:
             self._subscribers.discard(subscriber)
 
     async def last_seq(self) -> int:
         async with self._database.read() as session:
             return await self.log.last_seq(session)
+
+
+def _until_stop(events: list[Event], stop: Callable[[Event], bool] | None) -> tuple[list[Event], bool]:
+    """The events up to and including the first stop event, and whether there was one."""
+    if stop is not None:
+        for i, event in enumerate(events):
+            if stop(event):
+                return events[:i + 1], True
+    return events, False
 
 
 def run_stream_stop(*, pause_on_requires_action: bool) -> Callable[[Event], bool]:

@@ -223,3 +223,29 @@ async def test_events_written_outside_the_bus_are_published_after_a_poke(bus: Ev
     await asyncio.sleep(0.1)
     assert [(e.run_id, e.event) for e in seen] == [("run_x", "thread.run.created")]
     listener.cancel()
+
+
+async def test_what_one_flush_publishes_reaches_a_follower_as_one_batch(bus: EventBus) -> None:
+    bus.flush_interval = 10  # flushes only when the test says
+    batches: list[list[str]] = []
+    follower_ready = asyncio.Event()
+
+    async def follow() -> None:
+        follower_ready.set()
+        stop = run_stream_stop(pause_on_requires_action=False)
+        async for batch in bus.follow_batches(EventFilter(run_id="run_a"), stop=stop):
+            batches.append([e.event for e in batch])
+
+    task = asyncio.create_task(follow())
+    await follower_ready.wait()
+    await asyncio.sleep(0.01)
+    for n in range(3):
+        emit(bus, "run_a", "thread.message.delta", n)
+    emit(bus, "run_b", "thread.message.delta", 0)  # another run's: filtered out
+    await bus.flush()
+    await asyncio.sleep(0.01)
+    emit(bus, "run_a", "thread.run.completed", 3)
+    emit(bus, "run_a", "thread.run.step.completed", 4)  # after the stop event: not sent
+    await bus.flush()
+    await asyncio.wait_for(task, 5)
+    assert batches == [["thread.message.delta"] * 3, ["thread.run.completed"]]

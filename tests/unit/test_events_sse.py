@@ -1,4 +1,5 @@
-"""SSE frames of a run stream: `id:` per logged event, `error` after `thread.run.failed`, `done` last."""
+"""SSE frames of a run stream: `id:` per logged event, `error` after `thread.run.failed`, `done` last,
+read back from the wire with the openai SDK's own decoder."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from openai._streaming import ServerSentEvent, SSEDecoder
 
 from assistants.api.events import sse_frames
 from assistants.events import EventBus, EventFilter, run_stream_stop
 from tests.unit.test_events import FileDatabase
+
+
+async def wire_events(bus: EventBus, flt: EventFilter,
+                      **kwargs: object) -> tuple[list[ServerSentEvent], list[bytes]]:
+    """The events a client decodes, and the writes (one per frame) that carried them."""
+    writes = [frame.encode() async for frame in sse_frames(bus, flt, 0, **kwargs)]  # type: ignore[arg-type]
+    return list(SSEDecoder().iter_bytes(iter(writes))), writes
 
 
 @pytest.fixture()
@@ -29,15 +38,15 @@ async def test_failed_run_stream_ends_with_error_then_done(bus: EventBus) -> Non
     bus.emit("thread.run.failed", {"id": "run_1", "status": "failed",
                                    "last_error": {"code": "server_error", "message": "decode failed"}}, **ids)
     await bus.flush()
-    frames = [f async for f in sse_frames(bus, EventFilter(run_id="run_1"), 0,
-                                          stop=run_stream_stop(pause_on_requires_action=True))]
-    assert [f.event for f in frames] == ["thread.run.in_progress", "thread.run.failed", "error", "done"]
-    assert frames[0].id is not None and frames[1].id > frames[0].id and frames[2].id is None
-    assert frames[2].data == ('{"error":{"message":"decode failed","type":"server_error","param":null,'
+    events, writes = await wire_events(bus, EventFilter(run_id="run_1"),
+                                     stop=run_stream_stop(pause_on_requires_action=True))
+    assert [e.event for e in events] == ["thread.run.in_progress", "thread.run.failed", "error", "done"]
+    assert events[0].id and int(events[1].id) > int(events[0].id)  # type: ignore[arg-type]
+    assert events[2].data == ('{"error":{"message":"decode failed","type":"server_error","param":null,'
                               '"code":"server_error"}}')
-    assert frames[3].data == "[DONE]"
-    encoded = frames[1].encode().decode()
-    assert encoded.startswith(f"id: {frames[1].id}\r\nevent: thread.run.failed\r\ndata: {{")
+    assert events[3].data == "[DONE]"
+    (wire,) = writes  # all four went out in one write (they were committed before the stream began)
+    assert f"id: {events[1].id}\r\nevent: thread.run.failed\r\ndata: {{".encode() in wire
 
 
 async def test_requires_action_pauses_a_create_stream_but_not_a_reattach(bus: EventBus) -> None:
@@ -46,18 +55,17 @@ async def test_requires_action_pauses_a_create_stream_but_not_a_reattach(bus: Ev
     bus.emit("thread.run.queued", {"id": "run_2"}, **ids)
     bus.emit("thread.run.completed", {"id": "run_2"}, **ids)
     await bus.flush()
-    paused = [f.event async for f in sse_frames(bus, EventFilter(run_id="run_2"), 0,
-                                                stop=run_stream_stop(pause_on_requires_action=True))]
-    assert paused == ["thread.run.requires_action", "done"]
-    full = [f.event async for f in sse_frames(bus, EventFilter(run_id="run_2"), 0,
-                                              stop=run_stream_stop(pause_on_requires_action=False))]
-    assert full == ["thread.run.requires_action", "thread.run.queued", "thread.run.completed", "done"]
+    paused, _ = await wire_events(bus, EventFilter(run_id="run_2"),
+                                  stop=run_stream_stop(pause_on_requires_action=True))
+    assert [e.event for e in paused] == ["thread.run.requires_action", "done"]
+    full, _ = await wire_events(bus, EventFilter(run_id="run_2"),
+                                stop=run_stream_stop(pause_on_requires_action=False))
+    assert [e.event for e in full] == ["thread.run.requires_action", "thread.run.queued",
+                                       "thread.run.completed", "done"]
 
 
 async def test_keepalives_are_invisible_to_the_sdk_decoder(bus: EventBus) -> None:
     """The SDK remembers the last `id:`; a comment + blank line would be an empty event to it."""
-    from openai._streaming import SSEDecoder
-
     ids = {"run_id": "run_3", "thread_id": "thread_1"}
     bus.emit("thread.run.queued", {"id": "run_3"}, **ids)
     await bus.flush()

@@ -1,4 +1,5 @@
-"""The two hottest statements (add a message, read a page) run straight on the SQLite driver.
+"""The hottest statements run straight on the SQLite driver: add a message, read a page, and the
+event flush's statements (append events, a streaming message's partial text, read the log's tail).
 
 A SQLAlchemy execution costs ~600 Python calls (session -> connection -> compiled-cache lookup ->
 cursor adaptation through greenlets) whatever the statement; on these routes that was most of the
@@ -53,18 +54,38 @@ def _prepare(statement: sa.Executable, dialect: sa.Dialect) -> _Prepared:
     return entry[1]
 
 
-async def execute(session: AsyncSession, statement: sa.Executable, params: dict[str, Any]) -> Outcome:
-    """Run a prebuilt, parameter-only statement (no expanding IN lists) in the session's transaction."""
+async def _inline_driver(session: AsyncSession) -> tuple[InlineConnection | None, sa.Dialect]:
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
-    if not isinstance(driver, InlineConnection):
+    return (driver if isinstance(driver, InlineConnection) else None), connection.dialect
+
+
+def _values(prepared: _Prepared, params: dict[str, Any]) -> list[Any]:
+    baked = prepared.baked
+    return [json_serializer(params[name]) if name in prepared.json_names else params.get(name, baked[name])
+            for name in prepared.names]
+
+
+async def execute_many(session: AsyncSession, statement: sa.Executable, rows: list[dict[str, Any]]) -> None:
+    """Run a prebuilt statement once per parameter set (sqlite3's executemany: one C loop)."""
+    if not rows:
+        return
+    driver, dialect = await _inline_driver(session)
+    if driver is None:
+        await session.execute(statement, rows)
+        return
+    prepared = _prepare(statement, dialect)
+    driver.execute_many_now(prepared.sql, [_values(prepared, row) for row in rows])
+
+
+async def execute(session: AsyncSession, statement: sa.Executable, params: dict[str, Any]) -> Outcome:
+    """Run a prebuilt, parameter-only statement (no expanding IN lists) in the session's transaction."""
+    driver, dialect = await _inline_driver(session)
+    if driver is None:
         result = await session.execute(statement, params)
         return Outcome(all_records(result) if result.returns_rows else [], result.rowcount)
-    prepared = _prepare(statement, connection.dialect)
-    baked = prepared.baked
-    values = [json_serializer(params[name]) if name in prepared.json_names else params.get(name, baked[name])
-              for name in prepared.names]
-    cursor = driver.execute_now(prepared.sql, values)
+    prepared = _prepare(statement, dialect)
+    cursor = driver.execute_now(prepared.sql, _values(prepared, params))
     if cursor.description is None:
         return Outcome([], cursor.rowcount)
     return Outcome(records_from([column[0] for column in cursor.description], cursor.fetchall()),

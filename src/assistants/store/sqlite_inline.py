@@ -102,6 +102,9 @@ class InlineConnection:
         """Run one statement directly (BEGIN IMMEDIATE from the `begin` listener; `store.direct`)."""
         return self._conn.execute(sql, parameters)
 
+    def execute_many_now(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
     def cursor(self) -> _CursorContext:
         return _CursorContext(InlineCursor(self._conn.cursor()))
 
