@@ -19,7 +19,7 @@ from assistants import store
 from assistants.events import EventBus, EventFilter
 from assistants.inference.batcher import GenerationResult
 from assistants.runs import queue
-from assistants.runs.executor import Executor, build_prompt
+from assistants.runs.executor import Executor, Prompt, build_prompt
 from assistants.runs.worker import Worker
 from assistants.store.migrate import upgrade_to_head
 from assistants.store.models import messages, run_events, run_steps, runs
@@ -80,13 +80,13 @@ class ScriptedInference:
     def render_chat(self, messages: list[dict[str, Any]], **_: Any) -> str:
         return "".join(f"<{m['role']}> {m['content']}\n" for m in messages) + "<assistant>"
 
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
+    def tokenize(self, text: str) -> list[int]:
+        return list(range(len(text.split())))  # a "token" per word
 
     async def start(
-        self, prompt: str, temperature: float, top_p: float, max_tokens: int, grammar: str | None = None
+        self, prompt: Prompt, temperature: float, top_p: float, max_tokens: int, grammar: str | None = None
     ) -> ScriptedGeneration:
-        self.prompts.append(prompt)
+        self.prompts.append(prompt.text)
         generation = self.script()
         self.generations.append(generation)
         return generation

@@ -93,10 +93,6 @@ class Inference:
         add_bos = self.engine.info.add_bos and not (bos and text.startswith(bos))
         return self.engine.tokenize(text, add_special=add_bos, parse_special=True)
 
-    def count_tokens(self, text: str) -> int:
-        """Prompt tokens `text` costs, as `generate` would count them (cheap: the C tokenizer)."""
-        return len(self.tokenize(text))
-
     def require_constrained_decoding(self, param: str) -> None:
         """A 400 naming `param` when this engine cannot enforce a grammar (structured outputs, forced
         tool calls): the request is refused, never decoded unconstrained."""
@@ -107,12 +103,13 @@ class Inference:
                 param=param, code="unsupported_by_engine",
             )
 
-    async def generate(self, prompt: str, params: SamplingParams) -> Generation:
-        """Queue a prompt; iterate the returned `Generation` for text pieces, then read `.result`.
+    async def generate(self, prompt: str | list[int], params: SamplingParams) -> Generation:
+        """Queue a prompt (text, or the token ids `tokenize` made of it); iterate the returned
+        `Generation` for text pieces, then read `.result`.
 
         Raises `ContextLengthExceeded` (400) before queueing when prompt + max_tokens cannot fit.
         """
-        tokens = await asyncio.to_thread(self.tokenize, prompt)
+        tokens = await asyncio.to_thread(self.tokenize, prompt) if isinstance(prompt, str) else prompt
         room = self.ctx_size - len(tokens)
         wanted = params.max_tokens if params.max_tokens is not None else 1
         if not tokens or wanted > room:

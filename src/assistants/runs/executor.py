@@ -32,6 +32,7 @@ from assistants.errors import InvalidRequest
 from assistants.events import EventBus
 from assistants.protocol.runs import Run
 from assistants.runs import queue, state
+from assistants.store import direct
 from assistants.store.ids import now
 from assistants.store.models import messages, runs
 from assistants.tools import runs as run_tools
@@ -53,12 +54,12 @@ class Inference(Protocol):
     def ctx_size(self) -> int: ...
     def render_chat(self, messages: list[dict[str, Any]], *, tools: Any = None,
                     add_generation_prompt: bool = True) -> str: ...
-    def count_tokens(self, text: str) -> int: ...
+    def tokenize(self, text: str) -> list[int]: ...
 
 
-StartGeneration = Callable[[str, float, float, int, str | None], Awaitable[Any]]
+StartGeneration = Callable[["Prompt", float, float, int, str | None], Awaitable[Any]]
 """(prompt, temperature, top_p, max_tokens, grammar) -> a Generation (async iterator of text, `.result`,
-`.cancel()`). Bound to the real Inference by the worker."""
+`.cancel()`). Bound to the real Inference by the worker, which decodes the prompt's token ids."""
 
 
 class CancelFlag:
@@ -86,7 +87,12 @@ class CancelFlag:
 @dataclass(frozen=True)
 class Prompt:
     text: str
-    tokens: int
+    ids: list[int]
+    """Its tokens, counted for truncation and then decoded as they are (tokenized once)."""
+
+    @property
+    def tokens(self) -> int:
+        return len(self.ids)
 
 
 class PromptDoesNotFit(Exception):
@@ -125,7 +131,7 @@ def build_prompt(inference: Inference, instructions: str, history: Sequence[Mapp
 
     def render(items: list[Mapping[str, str]]) -> Prompt:
         text = inference.render_chat(system + [dict(m) for m in items], tools=tools)
-        return Prompt(text, inference.count_tokens(text))
+        return Prompt(text, inference.tokenize(text))
 
     prompt = render(kept)
     if truncation.get("type", "auto") == "auto":
@@ -201,7 +207,7 @@ class Executor:
         if cancel.is_set():
             return await self._finish(run, None, "", cancelled=True, prompt_tokens=prompt.tokens,
                                       completion_tokens=0, finish_reason="cancelled")
-        generation = await self.start_generation(prompt.text, temperature, top_p, max_tokens, plan.grammar)
+        generation = await self.start_generation(prompt, temperature, top_p, max_tokens, plan.grammar)
         cancel.on_set(generation.cancel)
         ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
         pieces: list[str] = []
@@ -351,11 +357,15 @@ def _delta(message_id: str, piece: str, first: bool) -> bytes:
                     "delta": {"content": [{"index": 0, "type": "text", "text": text}]}})
 
 
+_GROW_MESSAGE = (sa.update(messages)
+                 .where(messages.c.id == sa.bindparam("message_id"), messages.c.status == "in_progress")
+                 .values(content=sa.bindparam("content", type_=messages.c.content.type)))
+"""Every flush runs it for each streaming message: prebuilt, for the direct driver path."""
+
+
 def _partial_text_write(message_id: str, text: str) -> Callable[[AsyncSession], Any]:
     content = [{"type": "text", "text": {"value": text, "annotations": []}}]
 
     async def write(session: AsyncSession) -> None:
-        await session.execute(sa.update(messages).where(messages.c.id == message_id,
-                                                        messages.c.status == "in_progress")
-                              .values(content=content))
+        await direct.execute(session, _GROW_MESSAGE, {"message_id": message_id, "content": content})
     return write

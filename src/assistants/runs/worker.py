@@ -23,7 +23,7 @@ from assistants import logs, metrics
 from assistants.events import EventBus
 from assistants.protocol.runs import Run
 from assistants.runs import queue
-from assistants.runs.executor import CancelFlag, Executor
+from assistants.runs.executor import CancelFlag, Executor, Prompt
 from assistants.settings import Settings
 
 if TYPE_CHECKING:
@@ -156,10 +156,10 @@ async def start_worker(settings: Settings, bus: EventBus, inference: Inference) 
 
     from assistants.inference import SamplingParams
 
-    async def start_generation(prompt: str, temperature: float, top_p: float, max_tokens: int,
+    async def start_generation(prompt: Prompt, temperature: float, top_p: float, max_tokens: int,
                                grammar: str | None = None) -> Generation:
         params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, grammar=grammar)
-        return await inference.generate(prompt, params)
+        return await inference.generate(prompt.ids, params)
 
     executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds)
     worker = Worker(bus, executor, capacity=settings.parallel)
