@@ -13,7 +13,8 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from throughput import PROMPTS, model_path  # same directory: the same prompts as the speed figures
+# same directory: the same prompts and model arguments as the speed figures
+from throughput import PROMPTS, add_model_args, model_path
 
 
 def first_difference(a: str, b: str) -> int:
@@ -47,8 +48,7 @@ async def measure(path: Path, tokens: int, levels: list[int], rounds: int) -> No
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="GGUF file (default: the bundled Gemma 3 270M)")
-    parser.add_argument("--data-dir", default=str(Path.home() / ".local/share/assistants"))
+    add_model_args(parser)
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--levels", default="4,8")
     parser.add_argument("--rounds", type=int, default=2)

@@ -40,6 +40,11 @@ PROMPTS = [
 ]
 
 
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="GGUF file (default: the bundled Gemma 3 270M)")
+    parser.add_argument("--data-dir", default=str(Path.home() / ".local/share/assistants"))
+
+
 def model_path(args: argparse.Namespace) -> Path:
     if args.model:
         return Path(args.model)
@@ -110,8 +115,7 @@ async def ours(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="GGUF file (default: the bundled Gemma 3 270M)")
-    parser.add_argument("--data-dir", default=str(Path.home() / ".local/share/assistants"))
+    add_model_args(parser)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=3, help="sequential requests for single-stream figures")
