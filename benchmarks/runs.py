@@ -2,10 +2,12 @@
 pickup latency (created -> in_progress).
 
 Starts its own server (the bundled model unless --model), then for each concurrency level, in the same
-server and interleaved, streams N runs through the official SDK (`runs.create(stream=True)`, a new
-thread each) and N chat completions (`chat.completions.create(stream=True)`), every one generating
-exactly --tokens tokens (the bundled base model does not stop early; `max_completion_tokens` /
-`max_tokens` bound both). Aggregate tok/s = total completion tokens / wall time of the whole batch.
+server and interleaved, streams N runs through the official SDK (`threads.create` then
+`runs.create(stream=True)`: two requests), N runs as `threads.create_and_run(stream=True)` (one
+request, the same thread and run), and N chat completions (`chat.completions.create(stream=True)`),
+every one generating exactly --tokens tokens (the bundled base model does not stop early;
+`max_completion_tokens` / `max_tokens` bound both). Aggregate tok/s = total completion tokens / wall
+time of the whole batch.
 
 Pickup latency is read from the event log: `thread.run.queued` (committed by the create request) to
 `thread.run.in_progress` (the worker's claim), with the sub-millisecond `run_events.created_at`.
@@ -39,6 +41,18 @@ def one_run(client: openai.OpenAI, assistant_id: str, tokens: int, n: int) -> in
     usage = 0
     with client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant_id, stream=True,
                                          max_completion_tokens=tokens) as stream:
+        for event in stream:
+            if event.event in ("thread.run.completed", "thread.run.incomplete"):
+                usage = event.data.usage.completion_tokens
+    return usage
+
+
+def one_create_and_run(client: openai.OpenAI, assistant_id: str, tokens: int, n: int) -> int:
+    """The same turn in one request: threads.create_and_run (a new thread with the message, then the run)."""
+    usage = 0
+    with client.beta.threads.create_and_run(
+            assistant_id=assistant_id, stream=True, max_completion_tokens=tokens,
+            thread={"messages": [{"role": "user", "content": f"Tell story number {n}."}]}) as stream:
         for event in stream:
             if event.event in ("thread.run.completed", "thread.run.incomplete"):
                 usage = event.data.usage.completion_tokens
@@ -102,22 +116,26 @@ def main() -> None:
         assistant = client.beta.assistants.create(model=model)
         one_chat(client, model, 4, 0)  # warm-up
         jobs = {"runs": lambda n: one_run(client, assistant.id, args.tokens, n),
+                "create_and_run": lambda n: one_create_and_run(client, assistant.id, args.tokens, n),
                 "chat": lambda n: one_chat(client, model, args.tokens, n)}
         print(f"model {model}, {args.tokens} tokens per request, server --parallel {max(levels)}, "
               f"median of {args.rounds} interleaved rounds")
-        print(f"{'concurrency':>11} {'runs tok/s':>11} {'chat tok/s':>11} {'ratio':>6}")
+        print("runs = threads.create + runs.create(stream); "
+              "c&r = threads.create_and_run(stream), one request")
+        print(f"{'concurrency':>11} {'runs tok/s':>11} {'c&r tok/s':>10} {'chat tok/s':>11} {'runs/chat':>9} "
+              f"{'c&r/chat':>8}")
         for level in levels:
-            # Interleaved rounds (runs, chat, chat, runs, ...): both see the same background load.
-            rates: dict[str, list[float]] = {"runs": [], "chat": []}
+            # Interleaved rounds (the order rotates each round): all kinds see the same background load.
+            rates: dict[str, list[float]] = {kind: [] for kind in jobs}
+            kinds = list(jobs)
             for round_ in range(args.rounds):
-                order = ["runs", "chat"] if round_ % 2 == 0 else ["chat", "runs"]
-                for kind in order:
+                for kind in kinds[round_ % 3:] + kinds[:round_ % 3]:
                     job = jobs[kind]
                     elapsed, produced = batch(lambda n, job=job: job(n), level)
                     rates[kind].append(produced / elapsed)
-            runs_rate, chat_rate = statistics.median(rates["runs"]), statistics.median(rates["chat"])
-            print(f"{level:>11} {runs_rate:>11.1f} {chat_rate:>11.1f} {runs_rate / chat_rate:>6.2f}",
-                  flush=True)
+            runs_rate, cr_rate, chat_rate = (statistics.median(rates[kind]) for kind in kinds)
+            print(f"{level:>11} {runs_rate:>11.1f} {cr_rate:>10.1f} {chat_rate:>11.1f} "
+                  f"{runs_rate / chat_rate:>9.2f} {cr_rate / chat_rate:>8.2f}", flush=True)
         # Pickup with room in the engine: single runs, one after another.
         for n in range(10):
             one_run(client, assistant.id, 1, n)
