@@ -22,18 +22,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 
+from assistants.errors import StartupError
 from assistants.logs import setup_logging
 from assistants.settings import Settings, parse_cli_args
 
 log = logging.getLogger("assistants")
 
 
-class StartupError(Exception):
-    """A start-up failure the operator can fix; its message is the whole story."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    command, settings, args = parse_cli_args(argv, os.environ)
+    try:
+        command, settings, args = parse_cli_args(argv, os.environ)
+    except StartupError as exc:  # a bad flag value or variable: there are no settings to log with yet
+        print(f"assistants: error: {exc}", file=sys.stderr)
+        return 1
     setup_logging(log_format=settings.log_format, debug=settings.debug)
     try:
         if command == "convert-gguf":

@@ -7,12 +7,18 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 log = logging.getLogger("assistants.errors")
+
+
+class StartupError(Exception):
+    """A start-up failure the operator can fix (bad flag, missing model, port in use); its message is
+    the whole story. `assistants` prints it as one line and exits non-zero."""
 
 
 class APIError(Exception):
@@ -58,6 +64,10 @@ class ServiceUnavailable(APIError):
     default_code = "service_unavailable"
 
 
+class ClientDisconnected(Exception):
+    """Nobody will read this response (nginx's 499): raised only to end a handler, never an API error."""
+
+
 def not_found(kind: str, object_id: str) -> NotFound:
     return NotFound(f"No {kind} found with id '{object_id}'.", code=None)
 
@@ -89,18 +99,43 @@ def _describe_validation(exc: ValidationException) -> tuple[str | None, str]:
         if isinstance(item, dict):
             key = item.get("key")
             detail = str(item.get("message") or exc.detail)
-            param = _param_from_message(detail) or (key if key and key != "body" else None)
+            param = param_from_validation(detail) or (key if key and key != "body" else None)
             return param, detail
     return None, str(exc.detail)
 
 
-def _param_from_message(message: str) -> str | None:
-    # msgspec: "Expected `int`, got `str` - at `$.limit`" / "Object missing required field `model`"
-    if "at `$." in message:
-        return message.rsplit("at `$.", 1)[1].rstrip("`").split("`")[0]
-    if "required field `" in message:
-        return message.split("required field `", 1)[1].split("`", 1)[0]
-    return None
+# -- msgspec's validation messages, in the API's terms ------------------------------------------
+
+_PATH = re.compile(r"`\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
+
+
+def param_from_validation(message: str) -> str | None:
+    """The field a msgspec ValidationError names, as an API `param`:
+    "... - at `$.metadata[...]`" -> `metadata`; "... - at `key` in `$.metadata`" -> `metadata`;
+    "Object missing required field `name` - at `$.tools[0].function`" -> `tools[0].function.name`."""
+    paths = _PATH.findall(message)
+    path = paths[-1].removesuffix("[...]") if paths else ""
+    missing = _MISSING.search(message)
+    if missing:
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return path or None
+
+
+def invalid_request_from_validation(message: str, *, within: str | None = None) -> InvalidRequest:
+    """A msgspec ValidationError message as a 400; `within` prefixes the path when the value that
+    failed was one field of the request (`tools` + `[0].function` -> `tools[0].function`)."""
+    detail = message.partition(" - at ")[0]
+    param = param_from_validation(message)
+    if within is not None:
+        param = within + (param if param and param.startswith("[") else f".{param}" if param else "")
+    if _MISSING.search(message):
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+    detail = detail[:1].lower() + detail[1:]
+    if "`key`" in message:
+        detail += " (an object key)"
+    text = f"Invalid '{param}': {detail}." if param else f"Invalid request body: {detail}."
+    return InvalidRequest(text, param=param)
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -127,9 +162,14 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
                                    "server_error", None, "server_error"))
 
 
+def _client_disconnected(_: Request[Any, Any, Any], exc: ClientDisconnected) -> Response[Any]:
+    return Response(content=b"", status_code=499)
+
+
 def exception_handlers() -> dict[type[Exception] | int, Any]:
     return {
         APIError: _api_error,
+        ClientDisconnected: _client_disconnected,
         ValidationException: _validation_error,
         HTTPException: _http_error,
         Exception: _unexpected,

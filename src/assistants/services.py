@@ -1,62 +1,51 @@
-"""The long-lived services one server owns, opened and closed together with the app's lifespan."""
+"""The long-lived services one server owns, opened and closed together (in reverse) with its lifespan.
+
+Handlers do not see this object: `app.py` provides each service as its own dependency.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from assistants.events import EventBus
-
-# A runtime import, not TYPE_CHECKING: litestar/msgspec resolve this dataclass's annotations when they
-# inject it. `assistants.inference` does not import an engine until a model is loaded.
-from assistants.inference import Inference
 from assistants.settings import Settings
 from assistants.store import Database
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # both load the engine stack; `--no-model` never imports them
+    from assistants.inference import Inference
     from assistants.runs.worker import Worker
-else:
-    Worker = Any  # resolvable at run time without importing the worker
 
 
 @dataclass
 class Services:
     settings: Settings
     database: Database
+    bus: EventBus
+    """Run events: persisted log + live subscribers (SSE)."""
     inference: Inference | None = None
     """None when the server runs without a model (`--no-model`): model routes answer 503."""
-    events: EventBus | None = None
-    """Run events: persisted log + live subscribers (SSE)."""
-    run_queue: Worker | None = None
+    worker: Worker | None = None
     """The run worker; None without a model (runs then stay queued)."""
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Services]:
-        database = await Database.open(settings.database_url)
-        events = EventBus(database)
-        await events.start()
-        try:
-            inference = None
+        async with AsyncExitStack() as stack:
+            database = await Database.open(settings.database_url)
+            stack.push_async_callback(database.close)
+            bus = EventBus(database)
+            await bus.start()
+            stack.push_async_callback(bus.close)
+            inference = worker = None
             if settings.load_model:
-                inference = await Inference.start(settings)
-            try:
-                worker = None
-                if inference is not None:
-                    from assistants.runs.worker import start_worker
+                from assistants.inference import Inference
+                from assistants.runs.worker import start_worker
 
-                    worker = await start_worker(settings, events, inference)
-                try:
-                    yield cls(settings=settings, database=database, inference=inference, events=events,
-                              run_queue=worker)
-                finally:
-                    if worker is not None:
-                        await worker.close()
-            finally:
-                if inference is not None:
-                    await inference.close()
-        finally:
-            await events.close()
-            await database.close()
+                inference = await Inference.start(settings)
+                stack.push_async_callback(inference.close)
+                worker = await start_worker(settings, bus, inference)
+                stack.push_async_callback(worker.close)
+            yield cls(settings=settings, database=database, bus=bus, inference=inference, worker=worker)

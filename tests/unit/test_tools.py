@@ -10,8 +10,10 @@ import pytest
 from assistants import protocol as p
 from assistants.errors import InvalidRequest
 from assistants.prompt import GEMMA_TEMPLATE, ChatTemplate
-from assistants.tools import calls, render, schema
-from assistants.tools.plan import plan_turn
+from assistants.inference.gbnf import grammar_for_schema
+from assistants.protocol import jsonschema as schema
+from assistants.tools import calls, render
+from assistants.tools.plan import MAX_PARALLEL_CALLS, plan_turn, tool_calls_schema
 
 WEATHER = {"name": "get_weather", "description": "Current weather",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"},
@@ -46,7 +48,7 @@ def test_supported_schema_passes_and_builds_a_grammar():
                            "kind": {"anyOf": [{"const": "a"}, {"type": "null"}]}},
             "required": ["tags"], "title": "T", "description": "d"}
     schema.check_schema(good)
-    grammar = schema.grammar_for_schema(good)
+    grammar = grammar_for_schema(good)
     assert grammar.startswith("") and "root ::=" in grammar
 
 
@@ -54,7 +56,7 @@ def test_recursive_refs_are_refused():
     recursive = {"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}},
                  "$ref": "#/$defs/N"}
     with pytest.raises(schema.SchemaError):
-        schema.tool_calls_schema([{"name": "f", "parameters": recursive}], parallel=False)
+        tool_calls_schema([{"name": "f", "parameters": recursive}], parallel=False)
     with pytest.raises(schema.SchemaError) as err:  # found when the request decodes, not at run time
         schema.check_schema(recursive, "parameters")
     assert err.value.path == "parameters.$ref"
@@ -71,14 +73,14 @@ def test_objects_without_additional_properties_are_closed_for_the_grammar():
 
 
 def test_tool_call_schema_names_the_function_and_bounds_the_list():
-    single = schema.tool_calls_schema([WEATHER], parallel=False)
+    single = tool_calls_schema([WEATHER], parallel=False)
     calls_ = single["properties"]["tool_calls"]
     assert calls_["maxItems"] == 1 and calls_["minItems"] == 1
     assert calls_["items"]["properties"]["name"] == {"const": "get_weather"}
-    several = schema.tool_calls_schema([WEATHER, {"name": "noop"}], parallel=True)
+    several = tool_calls_schema([WEATHER, {"name": "noop"}], parallel=True)
     options = several["properties"]["tool_calls"]["items"]["anyOf"]
     assert options[1]["properties"]["arguments"] == {"type": "object", "properties": {}}
-    assert several["properties"]["tool_calls"]["maxItems"] == schema.MAX_PARALLEL_CALLS
+    assert several["properties"]["tool_calls"]["maxItems"] == MAX_PARALLEL_CALLS
 
 
 def test_request_decoding_turns_schema_errors_into_a_400_naming_the_field():
@@ -228,8 +230,9 @@ def test_plans_for_each_tool_choice():
     named = plan_turn([*TOOLS, {"type": "function", "function": {"name": "other"}}],
                       {"type": "function", "function": {"name": "other"}}, False, None)
     assert named.names == {"other"} and '"\\"other\\""' in named.grammar
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest) as err:
         plan_turn(TOOLS, {"type": "function", "function": {"name": "missing"}}, True, None)
+    assert err.value.param == "tool_choice"
 
 
 def test_plans_for_response_formats():

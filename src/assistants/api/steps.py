@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from assistants import protocol as p
 from assistants import store
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
-from assistants.services import Services
+from assistants.store import Database
 
 
 class StepsController(Controller):
@@ -16,12 +18,14 @@ class StepsController(Controller):
 
     # `include[]` asks for file_search result content, which never exists here: accepted, ignored.
     @get("/", dependencies=PAGE_DEPENDENCY)
-    async def list_steps(self, thread_id: str, run_id: str, services: Services,
-                         page: PageRequest) -> p.ListResponse[p.RunStep]:
-        async with services.database.read() as session:
+    async def list_steps(self, thread_id: FromPath[str], run_id: FromPath[str],
+                         database: NamedDependency[Database],
+                         page: NamedDependency[PageRequest]) -> p.ListResponse[p.RunStep]:
+        async with database.read() as session:
             return list_body(await store.list_steps(session, thread_id, run_id, page), p.step_object)
 
     @get("/{step_id:str}")
-    async def retrieve_step(self, thread_id: str, run_id: str, step_id: str, services: Services) -> p.RunStep:
-        async with services.database.read() as session:
+    async def retrieve_step(self, thread_id: FromPath[str], run_id: FromPath[str], step_id: FromPath[str],
+                            database: NamedDependency[Database]) -> p.RunStep:
+        async with database.read() as session:
             return p.step_object(await store.get_step(session, thread_id, run_id, step_id))

@@ -1,9 +1,9 @@
-"""JSON-schema support for constrained decoding: what we accept, and the GBNF grammars built from it.
+"""The JSON-schema subset constrained decoding enforces: the check requests pass, and pure rewrites.
 
-The grammar comes from llama-cpp-python's converter (`llama_cpp.llama_grammar.json_schema_to_gbnf`);
-nothing here converts schemas by hand. What we add is the *subset check*: a keyword the grammar cannot
-enforce would let the model write JSON that does not validate, so such schemas are refused (400) rather
-than silently half-honoured.
+A keyword the grammar cannot enforce would let the model write JSON that does not validate, so such
+schemas are refused (400) rather than silently half-honoured. The grammar itself is built from the
+checked schema by `assistants.inference.gbnf` (llama-cpp-python's converter); this module stays pure
+so that decoding a request never loads an engine.
 
 Supported keywords (everything the grammar enforces, plus annotations):
 * types: `type` (string, number, integer, boolean, null, object, array, or a list of them)
@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
-
-from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$schema", "$id", "$comment",
                          "deprecated", "readOnly", "writeOnly", "strict"})
@@ -41,9 +39,6 @@ _KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties",
                        "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "enum",
                        "const", "anyOf", "oneOf", "$ref", "$defs", "definitions"}) | ANNOTATIONS
 _LOCAL_REF = re.compile(r"^#/(\$defs|definitions)/[^/]+$")
-
-MAX_PARALLEL_CALLS = 4
-"""Calls one turn may make when parallel tool calls are allowed (the grammar bounds the list)."""
 
 
 class SchemaError(ValueError):
@@ -159,46 +154,3 @@ def inline_refs(schema: Any, root: Any = None, depth: int = 0) -> Any:
     literal = ("enum", "const", "default", "examples")
     return {key: (value if key in literal else inline_refs(value, root, depth))
             for key, value in schema.items() if key not in ("$defs", "definitions")}
-
-
-def grammar_for_schema(schema: Mapping[str, Any] | None) -> str:
-    """GBNF for one JSON value conforming to `schema` (None: any JSON object)."""
-    target = closed(schema) if schema else {"type": "object"}
-    try:
-        return json_schema_to_gbnf(json.dumps(target))
-    except Exception as exc:  # the converter asserts on shapes the subset check let through
-        raise SchemaError(f"the schema cannot be turned into a grammar: {exc}", "") from exc
-
-
-# -- the tool-call object ------------------------------------------------------------------------
-
-
-def function_parameters(function: Mapping[str, Any]) -> dict[str, Any]:
-    """A function's parameters schema; a function without parameters takes the empty object."""
-    parameters = function.get("parameters")
-    return inline_refs(parameters) if parameters else {"type": "object", "properties": {}}
-
-
-def tool_calls_schema(functions: Sequence[Mapping[str, Any]], *, parallel: bool) -> dict[str, Any]:
-    """The JSON schema of one turn's calls: `{"tool_calls":[{"name":...,"arguments":{...}}, ...]}`.
-
-    `functions` are the callable ones (all of them, or the one named by tool_choice); each call's
-    `name` is a const, so its `arguments` follow exactly that function's parameters.
-    """
-    options = [{"type": "object",
-                "properties": {"name": {"const": function["name"]},
-                               "arguments": function_parameters(function)},
-                "required": ["name", "arguments"], "additionalProperties": False}
-               for function in functions]
-    item = options[0] if len(options) == 1 else {"anyOf": options}
-    calls = {"type": "array", "items": item, "minItems": 1,
-             "maxItems": MAX_PARALLEL_CALLS if parallel else 1}
-    return {"type": "object", "properties": {"tool_calls": calls}, "required": ["tool_calls"],
-            "additionalProperties": False}
-
-
-def alternatives_grammar(schemas: Sequence[Mapping[str, Any]]) -> str:
-    """GBNF for a value matching any of `schemas` (e.g. a tool call OR the response format)."""
-    if len(schemas) == 1:
-        return grammar_for_schema(schemas[0])
-    return grammar_for_schema({"anyOf": [inline_refs(schema) for schema in schemas]})
