@@ -12,7 +12,8 @@ from litestar.di import Provide
 
 from assistants import logs, metrics, openapi, security
 from assistants.api import ROUTE_HANDLERS
-from assistants.errors import ServiceUnavailable, exception_handlers
+from assistants.api.errors import exception_handlers
+from assistants.errors import ServiceUnavailable
 from assistants.events import EventBus
 from assistants.inference import Inference
 from assistants.routing import install_allow_header_fix
@@ -77,6 +78,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
 
 def _no_default_logging(config: AppConfig) -> AppConfig:
-    # Errors are logged once by errors._unexpected; litestar's own handler would log them twice.
+    # Errors are logged once by api.errors._unexpected; litestar's own handler would log them twice.
     config.logging_config = None
     return config

@@ -9,7 +9,7 @@ most published templates expect.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,9 @@ class ChatTemplate:
     eos_token: str
     origin: str
     """Where the template came from: `file`, `model` or `builtin:<name>` (for logs)."""
+    supports_tools: bool = field(init=False, compare=False)
+    """Whether the template reads `tools` (else tools are rendered by the generic fallback)."""
+    _compiled: jinja2.Template = field(init=False, repr=False, compare=False)
 
     @classmethod
     def choose(
@@ -104,6 +107,7 @@ class ChatTemplate:
             compiled = env.from_string(self.source)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"chat template syntax error: {exc}") from exc
+        # Derived once from `source`; a frozen dataclass sets them through object.__setattr__.
         object.__setattr__(self, "_compiled", compiled)
         object.__setattr__(self, "supports_tools", tool_render.template_supports_tools(self.source))
 
@@ -114,15 +118,14 @@ class ChatTemplate:
         tools: Sequence[Mapping[str, Any]] | None = None,
         add_generation_prompt: bool = True,
     ) -> str:
-        compiled: jinja2.Template = self._compiled  # type: ignore[attr-defined]
         if tools or tool_render.has_tool_content(messages):
             # Tool definitions, calls and results: the template's own way, or the generic fallback.
-            if self.supports_tools:  # type: ignore[attr-defined]
+            if self.supports_tools:
                 messages = tool_render.template_messages(messages)
             else:
                 messages, tools = tool_render.fallback_messages(messages, tools), None
         try:
-            return compiled.render(
+            return self._compiled.render(
                 messages=[normalize_message(m) for m in messages],
                 tools=list(tools) if tools else None,
                 add_generation_prompt=add_generation_prompt,

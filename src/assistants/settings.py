@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,7 +141,7 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--log-format", choices=["text", "json"], help="log line format (default text)")
 
 
-_CASTS = {
+_CASTS: dict[str, Callable[[str], object]] = {
     "port": int, "ctx_size": int, "parallel": int, "threads": int, "max_body_bytes": int,
     "max_tool_rounds": _positive_int,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,

@@ -17,7 +17,8 @@ async def events(engine: FakeEngine, include_usage: bool) -> list[str]:
     batcher = Batcher(engine)
     try:
         generation = batcher.submit([10, 11, EOG], SamplingParams(temperature=0.0), max_tokens=10)
-        return [event async for event in chat_chunks(generation, TEXT_ONLY, "chatcmpl-1", 7, "m", include_usage)]
+        chunks = chat_chunks(generation, TEXT_ONLY, "chatcmpl-1", 7, "m", include_usage)
+        return [event async for event in chunks]
     finally:
         batcher.close()
 

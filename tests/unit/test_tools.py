@@ -9,8 +9,8 @@ import pytest
 
 from assistants import protocol as p
 from assistants.errors import InvalidRequest
-from assistants.prompt import GEMMA_TEMPLATE, ChatTemplate
 from assistants.inference.gbnf import grammar_for_schema
+from assistants.prompt import GEMMA_TEMPLATE, ChatTemplate
 from assistants.protocol import jsonschema as schema
 from assistants.tools import calls, render
 from assistants.tools.plan import MAX_PARALLEL_CALLS, plan_turn, tool_calls_schema

@@ -12,6 +12,7 @@ Routes:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import msgspec
 from litestar import Request, get
@@ -100,7 +101,7 @@ def run_stream(bus: EventBus, run_id: str, *, after: int = 0,
     return ServerSentEvent(frames, headers=SSE_HEADERS)
 
 
-def _resume_point(request: Request[object, object, object], after: int | None) -> int:
+def _resume_point(request: Request[Any, Any, Any], after: int | None) -> int:
     header = request.headers.get("last-event-id")
     points = [after or 0]
     if header:
@@ -116,8 +117,9 @@ def _resume_point(request: Request[object, object, object], after: int | None) -
 
 
 @get("/v1/threads/{thread_id:str}/runs/{run_id:str}/events", tags=["runs"])
-async def run_events(thread_id: FromPath[str], run_id: FromPath[str], request: Request[object, object, object],
-                     database: NamedDependency[Database], bus: NamedDependency[EventBus],
+async def run_events(thread_id: FromPath[str], run_id: FromPath[str],
+                     request: Request[Any, Any, Any], database: NamedDependency[Database],
+                     bus: NamedDependency[EventBus],
                      after: FromQuery[int | None] = None) -> ServerSentEvent:
     point = _resume_point(request, after)
     async with database.read() as session:
@@ -126,7 +128,7 @@ async def run_events(thread_id: FromPath[str], run_id: FromPath[str], request: R
 
 
 @get("/v1/events", tags=["runs"])
-async def all_events(request: Request[object, object, object], bus: NamedDependency[EventBus],
+async def all_events(request: Request[Any, Any, Any], bus: NamedDependency[EventBus],
                      thread_id: FromQuery[str | None] = None, assistant_id: FromQuery[str | None] = None,
                      include_deltas: FromQuery[bool] = False,
                      after: FromQuery[int | None] = None) -> ServerSentEvent:

@@ -42,7 +42,8 @@ class MessagesController(Controller):
 
     @post("/{message_id:str}", status_code=200, opt=openapi.body(p.UpdateMessageRequest))
     async def modify_message(self, thread_id: FromPath[str], message_id: FromPath[str],
-                             request: Request[Any, Any, Any], database: NamedDependency[Database]) -> p.Message:
+                             request: Request[Any, Any, Any],
+                             database: NamedDependency[Database]) -> p.Message:
         body = p.decode(p.UpdateMessageRequest, await request.body())
         async with database.write() as session:
             row = await store.update_message(session, thread_id, message_id, body)

@@ -85,8 +85,8 @@ class RunsController(Controller):
             return p.run_object(await store.get_run(session, thread_id, run_id))
 
     @post("/{run_id:str}", status_code=200, opt=openapi.body(p.UpdateRunRequest))
-    async def modify_run(self, thread_id: FromPath[str], run_id: FromPath[str], request: Request[Any, Any, Any],
-                         database: NamedDependency[Database]) -> p.Run:
+    async def modify_run(self, thread_id: FromPath[str], run_id: FromPath[str],
+                         request: Request[Any, Any, Any], database: NamedDependency[Database]) -> p.Run:
         body = p.decode(p.UpdateRunRequest, await request.body())
         async with database.write() as session:
             row = await store.update_run(session, thread_id, run_id, body)
@@ -107,8 +107,8 @@ class RunsController(Controller):
         return p.run_object(row)
 
     @post("/{run_id:str}/cancel", status_code=200)
-    async def cancel_run(self, thread_id: FromPath[str], run_id: FromPath[str], bus: NamedDependency[EventBus],
-                         worker: NamedDependency[Worker | None]) -> p.Run:
+    async def cancel_run(self, thread_id: FromPath[str], run_id: FromPath[str],
+                         bus: NamedDependency[EventBus], worker: NamedDependency[Worker | None]) -> p.Run:
         # No body is read: the SDK sends none (with a JSON content type).
         # Through the bus: the `thread.run.cancelling` event is published once it commits. Then the
         # executor's flag flips before this answers: no token is appended after the cancel returns.

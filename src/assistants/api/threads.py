@@ -28,7 +28,8 @@ class ThreadsController(Controller):
         return p.thread_object(row)
 
     @get("/{thread_id:str}")
-    async def retrieve_thread(self, thread_id: FromPath[str], database: NamedDependency[Database]) -> p.Thread:
+    async def retrieve_thread(self, thread_id: FromPath[str],
+                              database: NamedDependency[Database]) -> p.Thread:
         async with database.read() as session:
             return p.thread_object(await store.get_thread(session, thread_id))
 

@@ -28,7 +28,7 @@ def decode(type_: type[T], body: bytes) -> T:
     if decoder is None:
         decoder = _decoders[type_] = msgspec.json.Decoder(type_)
     try:
-        return decoder.decode(body)  # type: ignore[no-any-return]
+        return decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise invalid_request_from_validation(str(exc)) from None
     except msgspec.DecodeError:

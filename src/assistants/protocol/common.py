@@ -6,8 +6,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-__all__ = ["DEFAULT_TEMPERATURE", "DEFAULT_TOP_P", "UNSET", "Deleted", "LastError", "ListResponse", "Metadata",
-           "UnsetType", "Usage"]
+__all__ = ["DEFAULT_TEMPERATURE", "DEFAULT_TOP_P", "UNSET", "Deleted", "LastError", "ListResponse",
+           "Metadata", "UnsetType", "Usage"]
 
 MetadataKey = Annotated[str, Meta(max_length=64)]
 MetadataValue = Annotated[str, Meta(max_length=512)]

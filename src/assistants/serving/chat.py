@@ -18,8 +18,8 @@ from assistants.inference import Generation, GenerationResult
 from assistants.protocol.chat import (
     ChatChunkChoice,
     ChatCompletionChunk,
-    ChatFinishReason,
     ChatDelta,
+    ChatFinishReason,
     Completion,
     CompletionChoice,
     CompletionUsage,
@@ -86,7 +86,8 @@ def chat_chunks(generation: Generation, plan: TurnPlan, completion_id: str, crea
             yield line
 
     def usage(result: GenerationResult) -> str:
-        return encoder.encode(ChatCompletionChunk(completion_id, created, model, [], usage_of(result))).decode()
+        chunk = ChatCompletionChunk(completion_id, created, model, [], usage_of(result))
+        return encoder.encode(chunk).decode()
 
     return _lines(generation, body(), usage if include_usage else None)
 

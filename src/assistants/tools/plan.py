@@ -79,7 +79,8 @@ def plan_turn(tools: Sequence[Mapping[str, Any]] | None, tool_choice: Any, paral
     names = frozenset(f["name"] for f in callable_)
     calls_schema = _grammar(tool_calls_schema, callable_, "tools", parallel=parallel)
     if choice == "auto":
-        grammar = _grammar(alternatives_grammar, [calls_schema, text_schema], "tools") if text_schema else None
+        grammar = (_grammar(alternatives_grammar, [calls_schema, text_schema], "tools")
+                   if text_schema else None)
         return TurnPlan(tool_list, "maybe", names, grammar, json_output)
     return TurnPlan(tool_list, "forced", names, _grammar(grammar_for_schema, calls_schema, "tools"),
                     json_output)
