@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from assistants.protocol.messages import content_text
 from assistants.tools import render as tool_render
 
 # Gemma's turn format. Unlike Gemma's published template this one does not insist on strict
@@ -143,16 +144,3 @@ def normalize_message(message: Mapping[str, Any]) -> dict[str, Any]:
     normalized = dict(message)
     normalized["content"] = content_text(message.get("content"))
     return normalized
-
-
-def content_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for part in content:
-        if isinstance(part, Mapping) and part.get("type") in ("text", "input_text", "output_text"):
-            text = part.get("text")
-            texts.append(text if isinstance(text, str) else "")
-    return "\n".join(texts)

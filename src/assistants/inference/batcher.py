@@ -61,10 +61,6 @@ class Generation:
         self._error: BaseException | None = None
 
     @property
-    def prompt_tokens(self) -> int:
-        return len(self._job.prompt)
-
-    @property
     def finished(self) -> bool:
         return self.result is not None or self._error is not None
 

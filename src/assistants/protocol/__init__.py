@@ -34,6 +34,7 @@ from assistants.protocol.messages import (
     Text,
     TextContent,
     UpdateMessageRequest,
+    content_text,
 )
 from assistants.protocol.runs import (
     ACTIVE_STATUSES,
@@ -80,7 +81,7 @@ __all__ = [
     "RunStatus", "RunStep", "StepDetails", "SubmitToolOutputs", "SubmitToolOutputsRequest", "Text",
     "TextContent", "Thread", "Tool", "ToolCallsDetails", "ToolChoice", "ToolChoiceFunction", "ToolOutput",
     "ToolResources", "TruncationStrategy", "UnsetType", "UpdateAssistantRequest", "UpdateMessageRequest",
-    "UpdateRunRequest", "UpdateThreadRequest", "Usage", "assistant_object", "check_tool_choice", "decode",
-    "encoder", "list_response", "message_object", "run_object",
-    "step_object", "thread_object", "to_json_value",
+    "UpdateRunRequest", "UpdateThreadRequest", "Usage", "assistant_object", "check_tool_choice",
+    "content_text", "decode", "encoder", "list_response", "message_object", "run_object", "step_object",
+    "thread_object", "to_json_value",
 ]

@@ -39,7 +39,6 @@ from assistants.store.runs import (
     effective_run_values,
     get_run,
     list_runs,
-    runs_in_status,
     update_run,
     update_run_columns,
 )
@@ -53,7 +52,7 @@ __all__ = [
     "create_step", "create_thread", "delete_assistant", "delete_message", "delete_thread",
     "effective_run_values", "events_after", "get_assistant", "get_message", "get_run", "get_step",
     "get_thread", "insert_messages", "list_assistants", "list_messages", "list_runs", "list_steps",
-    "list_thread_messages", "new_id", "now", "page_request", "require_thread", "runs_in_status",
+    "list_thread_messages", "new_id", "now", "page_request", "require_thread",
     "steps_of_run", "update_assistant", "update_message", "update_message_columns", "update_run",
     "update_run_columns", "update_step_columns", "update_thread",
 ]

@@ -72,10 +72,6 @@ class Database:
         self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.write_engine.dialect.name == "sqlite"
-
     @classmethod
     async def open(cls, url: str) -> Database:
         parsed = sa.make_url(url)

@@ -165,9 +165,11 @@ async def list_messages(session: AsyncSession, thread_id: str, page: PageRequest
     return result
 
 
-async def require_thread(session: AsyncSession, thread_id: str) -> None:
-    found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id))).first()
-    if found is None:
+async def require_thread(session: AsyncSession, thread_id: str, *, for_update: bool = False) -> None:
+    """404 unless the thread exists. `for_update` also locks its row (PostgreSQL; SQLite's write lock
+    already serializes writers) until the transaction ends."""
+    query = sa.select(threads.c.id).where(threads.c.id == thread_id)
+    if (await session.execute(query.with_for_update() if for_update else query)).first() is None:
         raise not_found("thread", thread_id)
 
 

@@ -15,12 +15,11 @@ from assistants.errors import InvalidRequest, NotFound, not_found
 from assistants.store.assistants import get_assistant
 from assistants.store.events import append_event
 from assistants.store.ids import new_id, now
-from assistants.store.messages import insert_messages
-from assistants.store.models import runs, threads
+from assistants.store.messages import insert_messages, require_thread
+from assistants.store.models import runs
 from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.records import (
     Record,
-    all_records,
     first_record,
     record_columns,
     select_records,
@@ -78,12 +77,8 @@ async def create_run(session: AsyncSession, thread_id: str,
     `new_thread` (create-and-run) puts `thread.created` first in the run's event log.
     """
     if new_thread is None:
-        # FOR UPDATE (PostgreSQL; SQLite's write lock already serializes): two concurrent creates on
-        # one thread must not both pass the active-run check.
-        found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id)
-                                       .with_for_update())).first()
-        if found is None:
-            raise not_found("thread", thread_id)
+        # Locked: two concurrent creates on one thread must not both pass the active-run check.
+        await require_thread(session, thread_id, for_update=True)
         active = await active_run_id(session, thread_id)
         if active is not None:
             raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.", param="thread_id")
@@ -122,10 +117,8 @@ async def get_run(session: AsyncSession, thread_id: str, run_id: str) -> Record:
 
 async def list_runs(session: AsyncSession, thread_id: str, page: PageRequest) -> Page:
     result = await fetch_page(session, runs, {"thread_id": thread_id}, page)
-    if not result.rows:
-        found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id))).first()
-        if found is None:
-            raise not_found("thread", thread_id)
+    if not result.rows:  # an empty page may mean an unknown thread: that is a 404
+        await require_thread(session, thread_id)
     return result
 
 
@@ -185,13 +178,6 @@ async def update_run_columns(session: AsyncSession, run_id: str, **columns: Any)
     if row is None:
         raise not_found("run", run_id)
     return row
-
-
-async def runs_in_status(session: AsyncSession, *statuses: str) -> list[Record]:
-    """Runs in these statuses, oldest first (start-up recovery, expiry sweeps)."""
-    result = await session.execute(select_records(runs).where(runs.c.status.in_(statuses))
-                                   .order_by(runs.c.sequence))
-    return all_records(result)
 
 
 async def count_runs_by_status(session: AsyncSession) -> dict[str, int]:
