@@ -67,7 +67,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         before_send=[logs.add_request_id_header, metrics.count_http_response],
         cors_config=security.cors_config(settings.cors_origins),
         openapi_config=openapi.config(),
-        on_startup=[openapi.install],
         debug=False,
         signature_namespace={"Database": Database, "EventBus": EventBus, "Inference": Inference,
                              "Settings": Settings},

@@ -62,8 +62,9 @@ class ClientDisconnected(Exception):
     """Nobody will read this response (nginx's 499): raised only to end a handler, never an API error."""
 
 
-def not_found(kind: str, object_id: str) -> NotFound:
-    return NotFound(f"No {kind} found with id '{object_id}'.", code=None)
+def not_found(kind: str, object_id: str, *, param: str | None = None) -> NotFound:
+    """`param` names the request field that held the id, when it came from the body."""
+    return NotFound(f"No {kind} found with id '{object_id}'.", param=param)
 
 
 def envelope(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:

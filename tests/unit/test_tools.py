@@ -13,6 +13,7 @@ from assistants.inference.gbnf import grammar_for_schema
 from assistants.prompt import GEMMA_TEMPLATE, ChatTemplate
 from assistants.protocol import jsonschema as schema
 from assistants.tools import calls, render
+from assistants.tools.holdback import CallHoldBack, TurnOutput
 from assistants.tools.plan import MAX_PARALLEL_CALLS, plan_turn, tool_calls_schema
 
 WEATHER = {"name": "get_weather", "description": "Current weather",
@@ -244,3 +245,33 @@ def test_plans_for_response_formats():
     both = plan_turn(TOOLS, "auto", True, fmt)
     assert both.calls == "maybe" and "tool-calls" in both.grammar and '"\\"a\\""' in both.grammar
     assert plan_turn(None, None, True, {"type": "text"}).grammar is None
+
+
+# -- holding back output that may be calls -----------------------------------------------------
+
+def feed_all(plan, pieces, reason="stop"):
+    holdback = CallHoldBack(plan)
+    streamed = [text for text in map(holdback.feed, pieces) if text is not None]
+    return streamed, holdback.finish(reason)
+
+
+def test_plain_text_streams_at_once_and_a_call_is_held_until_the_end():
+    auto = plan_turn(TOOLS, "auto", True, None)
+    streamed, rest = feed_all(auto, [" ", "Hel", "lo"])
+    assert streamed == [" Hel", "lo"] and rest.content == "" and rest.calls is None
+    call = '{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}'
+    streamed, rest = feed_all(auto, ["\n", call[:5], call[5:]])
+    assert streamed == [] and rest.finish_reason == "tool_calls"
+    assert [(c.name, json.loads(c.arguments)) for c in rest.calls] == [("get_weather", {"city": "Paris"})]
+
+
+def test_held_text_that_is_no_call_comes_out_as_text_and_a_cut_off_call_is_text():
+    auto = plan_turn(TOOLS, "auto", True, None)
+    streamed, rest = feed_all(auto, ["{not", " json}"])
+    assert streamed == [] and rest == TurnOutput("{not json}", None, "stop")
+    forced = plan_turn(TOOLS, "required", True, None)
+    call = '{"tool_calls":[{"name":"get_weather","arguments":{}}]}'
+    streamed, rest = feed_all(forced, [call], reason="length")
+    assert streamed == [] and rest.calls is None and rest.content == call and rest.finish_reason == "length"
+    never = plan_turn(TOOLS, "none", True, None)
+    assert feed_all(never, ["{", "x"]) == (["{", "x"], TurnOutput("", None, "stop"))

@@ -35,11 +35,11 @@ async def create_assistant(session: AsyncSession, request: p.CreateAssistantRequ
     return values
 
 
-async def get_assistant(session: AsyncSession, assistant_id: str) -> Record:
+async def get_assistant(session: AsyncSession, assistant_id: str, *, param: str | None = None) -> Record:
     row = first_record(await session.execute(
         select_records(assistants).where(assistants.c.id == assistant_id)))
     if row is None:
-        raise not_found("assistant", assistant_id)
+        raise not_found("assistant", assistant_id, param=param)
     return row
 
 

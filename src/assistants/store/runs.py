@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
-from assistants.errors import InvalidRequest, NotFound, not_found
+from assistants.errors import InvalidRequest, not_found
 from assistants.store.assistants import get_assistant
 from assistants.store.events import append_event
 from assistants.store.ids import new_id, now
@@ -82,11 +82,7 @@ async def create_run(session: AsyncSession, thread_id: str,
         active = await active_run_id(session, thread_id)
         if active is not None:
             raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.", param="thread_id")
-    try:
-        assistant = await get_assistant(session, request.assistant_id)
-    except NotFound as exc:
-        exc.param = "assistant_id"
-        raise
+    assistant = await get_assistant(session, request.assistant_id, param="assistant_id")
     values = effective_run_values(request, assistant)
     await insert_messages(session, thread_id, getattr(request, "additional_messages", None) or ())
     created_at = now()
