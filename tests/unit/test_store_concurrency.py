@@ -60,6 +60,7 @@ async def test_writer_waits_for_another_process_holding_the_lock(database: Datab
             await store.create_thread(session, None)
     finally:
         assert holder.wait(10) == 0
+        holder.stdout.close()
     async with database.read() as session:
         assert (await session.execute(sa.text("SELECT count(*) FROM threads"))).scalar() == 2
 
