@@ -21,8 +21,9 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from assistants import metrics, store
-from assistants.errors import InvalidRequest
+from assistants.errors import InvalidRequest, envelope
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
+from assistants.protocol.codec import encoder
 from assistants.store import Database
 
 KEEPALIVE_SECONDS = 15.0
@@ -45,9 +46,9 @@ def _error_frame(run_event: Event) -> ServerSentEventMessage:
     """`event: error` after `thread.run.failed`, in the wrapped form the SDK's helpers raise on."""
     run = msgspec.json.decode(run_event.data)
     last_error = run.get("last_error") or {}
-    error = {"message": last_error.get("message") or "The run failed.", "type": "server_error",
-             "param": None, "code": last_error.get("code") or "server_error"}
-    return ServerSentEventMessage(event="error", data=msgspec.json.encode({"error": error}).decode())
+    error = envelope(last_error.get("message") or "The run failed.", "server_error", None,
+                     last_error.get("code") or "server_error")
+    return ServerSentEventMessage(event="error", data=encoder.encode(error).decode())
 
 
 class Frames(ServerSentEventMessage):
