@@ -12,9 +12,6 @@ from assistants.store.models import assistants
 from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.records import Record, first_record, record_columns, select_records
 
-DEFAULT_TEMPERATURE = 1.0
-DEFAULT_TOP_P = 1.0
-
 
 async def create_assistant(session: AsyncSession, request: p.CreateAssistantRequest) -> Record:
     values = {
@@ -27,8 +24,8 @@ async def create_assistant(session: AsyncSession, request: p.CreateAssistantRequ
         "tools": p.to_json_value(request.tools or []),
         "tool_resources": {},
         "metadata": request.metadata or {},
-        "temperature": DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
-        "top_p": DEFAULT_TOP_P if request.top_p is None else request.top_p,
+        "temperature": p.DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
+        "top_p": p.DEFAULT_TOP_P if request.top_p is None else request.top_p,
         "response_format": p.to_json_value(request.response_format or "auto"),
     }
     await session.execute(sa.insert(assistants), values)
@@ -59,9 +56,9 @@ async def update_assistant(session: AsyncSession, assistant_id: str,
         elif field == "response_format":
             value = p.to_json_value(value or "auto")
         elif field == "temperature" and value is None:
-            value = DEFAULT_TEMPERATURE
+            value = p.DEFAULT_TEMPERATURE
         elif field == "top_p" and value is None:
-            value = DEFAULT_TOP_P
+            value = p.DEFAULT_TOP_P
         changes[field] = value
     statement = sa.update(assistants).where(assistants.c.id == assistant_id)
     if changes:

@@ -47,8 +47,8 @@ def effective_run_values(request: p.CreateRunRequest | p.CreateThreadAndRunReque
         "additional_instructions": additional,
         "tools": tools,
         "tool_choice": p.to_json_value(tool_choice),
-        "temperature": _first(request.temperature, assistant["temperature"], 1.0),
-        "top_p": _first(request.top_p, assistant["top_p"], 1.0),
+        "temperature": _first(request.temperature, assistant["temperature"], p.DEFAULT_TEMPERATURE),
+        "top_p": _first(request.top_p, assistant["top_p"], p.DEFAULT_TOP_P),
         "response_format": p.to_json_value(
             _first(request.response_format, assistant["response_format"], "auto")),
         "parallel_tool_calls": _first(request.parallel_tool_calls, True),
