@@ -130,12 +130,17 @@ async function* sseEvents(response) {
 
 // -- tabs ----------------------------------------------------------------------------------------
 
+const VIEWS = { assistants: true, threads: true, chat: true };
+
 function showTab(name) {
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${name}`;
   for (const button of document.querySelectorAll("#tabs button")) {
     button.classList.toggle("current", button.dataset.tab === name);
   }
   location.hash = name;
+  // Another tab or the SDK may have changed things since: refresh what this view lists.
+  const refresh = { assistants: [loadAssistants], threads: [loadAssistants, loadThreads], chat: [loadModels] };
+  return Promise.all(refresh[name].map((load) => load()));
 }
 
 // -- models --------------------------------------------------------------------------------------
@@ -319,12 +324,13 @@ async function send(event) {
     await api.post(`/v1/threads/${threadId}/messages`, { role: "user", content });
   }
   form.elements.content.value = "";
-  const options = { assistant_id: assistantId, tool_choice: form.elements.tool_choice.value };
+  const options = { assistant_id: assistantId, tool_choice: form.elements.tool_choice.value,
+    parallel_tool_calls: form.elements.parallel_tool_calls.checked };
   const limit = form.elements.max_completion_tokens.value;
   if (limit) options.max_completion_tokens = Number(limit);
   const run = await api.post(`/v1/threads/${threadId}/runs`, options);
-  await loadMessages(threadId);
   follow(threadId, run.id);
+  await Promise.all([loadMessages(threadId), loadRuns(threadId)]);
 }
 
 // -- the live run: its event stream, resumable -----------------------------------------------------
@@ -567,7 +573,7 @@ function on(id, type, handler) {
 
 async function start() {
   for (const button of document.querySelectorAll("#tabs button")) {
-    button.addEventListener("click", () => showTab(button.dataset.tab));
+    button.addEventListener("click", () => showTab(button.dataset.tab).catch(showError));
   }
   on("key-button", "click", () => askForKey().then(() => Promise.all([loadModels(), loadAssistants(), loadThreads()])));
   on("assistant-new", "click", () => editAssistant(null));
@@ -581,8 +587,8 @@ async function start() {
   on("chat-clear", "click", () => { chat.messages = []; renderChat(); });
 
   const saved = JSON.parse(sessionStorage.getItem(LIVE_STORAGE) || "null");
-  showTab(saved ? "threads" : (location.hash.slice(1) || "assistants"));
-  await Promise.all([loadModels().catch(showError), loadAssistants(), loadThreads()]);
+  const tab = saved ? "threads" : (location.hash.slice(1) || "assistants");
+  await Promise.all([loadModels().catch(showError), showTab(tab in VIEWS ? tab : "assistants")]);
   if (saved) {
     // A reload mid-run: show the text its events built so far, then resume after the last one.
     threads.current = saved.threadId;
