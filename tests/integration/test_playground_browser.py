@@ -214,8 +214,9 @@ def test_reload_mid_run_resumes_the_stream(page: Page, sdk: openai.OpenAI,
 
 def test_submit_tool_outputs(page: Page, sdk: openai.OpenAI, shots: Path) -> None:
     # Greedy and one call at a time: a sampled base model may fill its token budget with calls.
-    assistant = sdk.beta.assistants.create(model="default", name="Weather", tools=[WEATHER],  # type: ignore[list-item]
-                                           instructions="You answer questions about the weather.", temperature=0)
+    assistant = sdk.beta.assistants.create(
+        model="default", name="Weather", tools=[WEATHER],  # type: ignore[list-item]
+        instructions="You answer questions about the weather.", temperature=0)
     open_threads(page, assistant.id)
     start_run(page, "What is the weather in Paris?", max_tokens=64, tool_choice="required",
               parallel_tool_calls=False)

@@ -12,7 +12,7 @@ import openai
 import pytest
 from playwright.sync_api import BrowserContext
 
-from tests.integration.browser import chromium
+from tests.integration.browser import chromium, distinct_colours
 from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the Assistants API in the SDK
@@ -115,3 +115,13 @@ def test_threads_list_newest_first_with_cursors(client: openai.OpenAI, store_ser
     for params in ({"limit": 0}, {"order": "sideways"}, {"after": "thread_nope"}):
         bad = http.get("/v1/threads", params=params)
         assert bad.status_code == 400 and bad.json()["error"]["param"] in params
+
+
+def test_the_blank_screenshot_check_can_fail(browser: BrowserContext) -> None:
+    """The browser tests call a view non-blank when its screenshot has more than 8 colours."""
+    page = browser.new_page()
+    page.set_content("<body style='margin:0;background:#fff'></body>")
+    assert distinct_colours(page.screenshot()) == 1
+    page.set_content("<body style='background:#fff'><h1>assistants</h1><p style='color:#2f6fdf'>a</p></body>")
+    assert distinct_colours(page.screenshot()) > 8
+    page.close()

@@ -362,7 +362,9 @@ function follow(threadId, runId, state = null) {
   const controller = new AbortController();
   live.controller = controller;
   readEvents(controller).catch((error) => {
-    if (!controller.signal.aborted) showError(error);
+    if (controller.signal.aborted) return;
+    showError(error);
+    stopFollowing();  // e.g. the run or its thread was deleted: nothing to resume after a reload
   });
 }
 
@@ -588,7 +590,7 @@ async function start() {
 
   const saved = JSON.parse(sessionStorage.getItem(LIVE_STORAGE) || "null");
   const tab = saved ? "threads" : (location.hash.slice(1) || "assistants");
-  await Promise.all([loadModels().catch(showError), showTab(tab in VIEWS ? tab : "assistants")]);
+  await Promise.all([loadModels().catch(showError), showTab(Object.hasOwn(VIEWS, tab) ? tab : "assistants")]);
   if (saved) {
     // A reload mid-run: show the text its events built so far, then resume after the last one.
     threads.current = saved.threadId;
