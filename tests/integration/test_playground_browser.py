@@ -286,7 +286,7 @@ def test_chat_streams_and_stops(page: Page, shots: Path) -> None:
 
     page.fill("#chat-max-tokens", str(LONG))
     page.fill("#chat-composer [name=content]", "Tell a long story.")
-    page.click("#chat-send")
+    page.press("#chat-composer [name=content]", "Control+Enter")
     wait_for(page, """() => document.querySelector('#chat-send').disabled
         && document.querySelector('#chat-messages .message:last-child .text')?.textContent.length > 0""")
     screenshot(page, shots, "chat-streaming", "chat")
@@ -294,3 +294,7 @@ def test_chat_streams_and_stops(page: Page, shots: Path) -> None:
     wait_for(page, "() => document.querySelector('#chat-stats').textContent.includes('stopped')")
     assert page.locator("#chat-messages .message").count() == 4
     screenshot(page, shots, "chat", "chat")
+    texts = page.locator("#chat-messages .text").all_text_contents()
+    page.reload()  # the conversation lives in the tab's session storage (chat completions store nothing)
+    page.click("#tabs [data-tab=chat]")
+    assert page.locator("#chat-messages .text").all_text_contents() == texts

@@ -512,9 +512,11 @@ function toolOutputsForm(run) {
 
 // -- chat ----------------------------------------------------------------------------------------
 
-const chat = { messages: [], controller: null };
+const CHAT_STORAGE = "assistants.playground.chat";
+const chat = { messages: JSON.parse(sessionStorage.getItem(CHAT_STORAGE) || "[]"), controller: null };
 
 function renderChat(streaming = null) {
+  sessionStorage.setItem(CHAT_STORAGE, JSON.stringify(chat.messages));  // a chat is not stored server-side
   const nodes = chat.messages.map((message, index) => messageNode(`chat-${index}`, message.role, message.content));
   if (streaming !== null) nodes.push(messageNode("chat-live", "assistant", streaming, "in_progress"));
   $("chat-messages").replaceChildren(...nodes);
@@ -587,6 +589,13 @@ async function start() {
   on("chat-composer", "submit", sendChat);
   on("chat-stop", "click", () => chat.controller?.abort());
   on("chat-clear", "click", () => { chat.messages = []; renderChat(); });
+
+  for (const form of [$("composer"), $("chat-composer")]) {
+    form.elements.content.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
+    });
+  }
+  renderChat();
 
   const saved = JSON.parse(sessionStorage.getItem(LIVE_STORAGE) || "null");
   const tab = saved ? "threads" : (location.hash.slice(1) || "assistants");
