@@ -65,6 +65,10 @@ def sdk(model_client: openai.OpenAI) -> openai.OpenAI:
     return model_client
 
 
+def no_error_shown(page: Page) -> bool:
+    return page.is_hidden("#error")
+
+
 def screenshot(page: Page, shots: Path, name: str, view: str) -> None:
     """The whole page for a person to look at; the view itself must not be blank."""
     page.screenshot(path=shots / f"{name}.png")
@@ -173,6 +177,7 @@ def test_answer_streams_before_the_run_ends_and_stop_cancels(page: Page, sdk: op
     # The thread is in the server's thread list, titled by its first message.
     listed = page.locator(f"#thread-list button.current[data-thread='{thread_id}']")
     assert "Tell a long story." in listed.text_content()
+    assert no_error_shown(page), page.text_content("#error")
     screenshot(page, shots, "run-cancelled", "threads")
 
 
@@ -210,6 +215,7 @@ def test_reload_mid_run_resumes_the_stream(page: Page, sdk: openai.OpenAI,
                        and frame.id <= state["lastEventId"]
                        for part in frame.json()["delta"]["content"])
     assert replayed == state["messages"][message_id]["text"]
+    assert no_error_shown(page), page.text_content("#error")
 
 
 def test_submit_tool_outputs(page: Page, sdk: openai.OpenAI, shots: Path) -> None:
@@ -251,6 +257,7 @@ def test_submit_tool_outputs(page: Page, sdk: openai.OpenAI, shots: Path) -> Non
     submitted = [call.function.output for step in steps if step.step_details.type == "tool_calls"  # type: ignore[union-attr]
                  for call in step.step_details.tool_calls]  # type: ignore[union-attr]
     assert submitted == [f"{HOSTILE} sunny, 21 C"] * outputs
+    assert no_error_shown(page), page.text_content("#error")
     screenshot(page, shots, "tool-outputs-submitted", "threads")
 
 
@@ -269,6 +276,7 @@ def test_untrusted_text_renders_as_text(page: Page, sdk: openai.OpenAI, shots: P
     assert HOSTILE in page.text_content(f"#run-assistant option[value='{assistant.id}']")
     assert page.locator("main script, main img, main b, #run-assistant img").count() == 0
     assert page.evaluate("() => window.__pwned") is None
+    assert no_error_shown(page), page.text_content("#error")
     screenshot(page, shots, "thread-untrusted", "threads")
 
 
@@ -298,3 +306,4 @@ def test_chat_streams_and_stops(page: Page, shots: Path) -> None:
     page.reload()  # the conversation lives in the tab's session storage (chat completions store nothing)
     page.click("#tabs [data-tab=chat]")
     assert page.locator("#chat-messages .text").all_text_contents() == texts
+    assert no_error_shown(page), page.text_content("#error")
