@@ -26,7 +26,8 @@ from tests.serverproc import ServerProcess
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the Assistants API in the SDK
 
 LONG = 800
-"""max_completion_tokens of the runs a test stops: long enough to be still going when it does."""
+"""max_completion_tokens of the runs a test stops: long enough to be still going when it does (greedy,
+the bundled model goes on with "Tell a long story." past 120 tokens without an end of turn)."""
 TERMINAL = ["completed", "incomplete", "cancelled", "failed", "expired"]
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
@@ -155,7 +156,7 @@ def test_create_and_edit_an_assistant(page: Page, sdk: openai.OpenAI, shots: Pat
 
 def test_answer_streams_before_the_run_ends_and_stop_cancels(page: Page, sdk: openai.OpenAI,
                                                              shots: Path) -> None:
-    assistant = sdk.beta.assistants.create(model="default", name="Storyteller")
+    assistant = sdk.beta.assistants.create(model="default", name="Storyteller", temperature=0)
     open_threads(page, assistant.id)
     start_run(page, "Tell a long story.", max_tokens=LONG)
     seen = wait_streaming(page)
@@ -183,7 +184,7 @@ def test_answer_streams_before_the_run_ends_and_stop_cancels(page: Page, sdk: op
 
 def test_reload_mid_run_resumes_the_stream(page: Page, sdk: openai.OpenAI,
                                            model_server: ServerProcess) -> None:
-    assistant = sdk.beta.assistants.create(model="default", name="Storyteller")
+    assistant = sdk.beta.assistants.create(model="default", name="Storyteller", temperature=0)
     open_threads(page, assistant.id)
     start_run(page, "Tell a long story about a lighthouse.", max_tokens=LONG)
     before = wait_streaming(page)["text"]
@@ -215,6 +216,22 @@ def test_reload_mid_run_resumes_the_stream(page: Page, sdk: openai.OpenAI,
                        and frame.id <= state["lastEventId"]
                        for part in frame.json()["delta"]["content"])
     assert replayed == state["messages"][message_id]["text"]
+    assert no_error_shown(page), page.text_content("#error")
+
+
+def test_a_run_started_elsewhere_is_followed(page: Page, sdk: openai.OpenAI) -> None:
+    """A thread opened while its run is going (made by the SDK here) replays the run and follows it."""
+    assistant = sdk.beta.assistants.create(model="default", name="Storyteller", temperature=0)
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "Tell a long story."}],
+                                     metadata={"title": "started by the SDK"})
+    run = sdk.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                       max_completion_tokens=LONG)
+    open_threads(page, assistant.id)
+    page.click(f"#thread-list button[data-thread='{thread.id}']")
+    seen = wait_streaming(page)
+    assert page.text_content("#run-id") == run.id and seen["text"]
+    stop_and_wait(page)
+    assert sdk.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "cancelled"
     assert no_error_shown(page), page.text_content("#error")
 
 
