@@ -201,7 +201,7 @@ async function saveAssistant(event) {
     name: form.elements.name.value || null,
     model: form.elements.model.value,
     instructions: form.elements.instructions.value || null,
-    temperature: Number(form.elements.temperature.value),
+    temperature: form.elements.temperature.value === "" ? null : Number(form.elements.temperature.value),
     tools: parseJsonField(form, "tools"),
     response_format: parseJsonField(form, "response_format"),
   };
@@ -397,7 +397,7 @@ function applyEvent(event) {
   } else if (event.event.startsWith("thread.run.")) {
     state.run = data;
   } else if (event.event === "thread.message.delta") {
-    const message = state.messages[data.id];
+    const message = state.messages[data.id] ??= { role: "assistant", text: "", status: "in_progress" };
     for (const part of data.delta.content ?? []) {
       if (part.type === "text" && part.text?.value) message.text += part.text.value;
     }
