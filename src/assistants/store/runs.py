@@ -1,9 +1,12 @@
-"""Run rows: creation (with the effective settings resolved once), reads, cancel, and the worker's claims.
+"""Run rows: creation (with the effective settings resolved once), reads and cancel. The worker's
+writes (claim, heartbeat, status moves, recovery) are in `run_moves`.
 
 A run row in status `queued` IS the queue entry; `sequence` is its place in the queue.
 """
 
 from __future__ import annotations
+
+import time
 
 from typing import Any
 
@@ -13,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistants import protocol as p
 from assistants.errors import InvalidRequest, NotFound, not_found
 from assistants.store.assistants import get_assistant
-from assistants.store.events import append_event
+from assistants.store.events import append_event, lock_log
 from assistants.store.ids import new_id, now
 from assistants.store.messages import insert_messages
 from assistants.store.models import runs, threads
@@ -77,6 +80,7 @@ async def create_run(session: AsyncSession, thread_id: str,
 
     `new_thread` (create-and-run) puts `thread.created` first in the run's event log.
     """
+    await lock_log(session)
     if new_thread is None:
         # FOR UPDATE (PostgreSQL; SQLite's write lock already serializes): two concurrent creates on
         # one thread must not both pass the active-run check.
@@ -138,39 +142,21 @@ async def update_run(session: AsyncSession, thread_id: str, run_id: str,
 
 async def cancel_run(session: AsyncSession, thread_id: str, run_id: str) -> Record:
     """queued -> cancelled at once (nothing runs it yet); in_progress / requires_action -> cancelling,
-    which the worker finishes. Anything else cannot be cancelled (400)."""
+    which the worker owning it finishes (in whatever process: it watches `cancel_requested_at` and the
+    `thread.run.cancelling` event). Anything else cannot be cancelled (400)."""
+    await lock_log(session)
     run = await get_run(session, thread_id, run_id)
     status = run["status"]
     if status == "queued":
         changes: dict[str, Any] = {"status": "cancelled", "cancelled_at": now()}
         event = "thread.run.cancelled"
     elif status in ("in_progress", "requires_action"):
-        changes, event = {"status": "cancelling"}, "thread.run.cancelling"
+        changes, event = {"status": "cancelling", "cancel_requested_at": time.time()}, "thread.run.cancelling"
     else:
         raise InvalidRequest(f"Cannot cancel run with status '{status}'.", param="run_id")
     row = await update_run_columns(session, run_id, **changes)
     await append_event(session, row, event, p.run_object(row))
     return row
-
-
-# --- for the run worker -------------------------------------------------------------------------
-
-
-async def claim_next_run(session: AsyncSession) -> Record | None:
-    """Move the oldest `queued` run to `in_progress` (started_at set once, attempts + 1) and return it.
-
-    Atomic under the write transaction (`database.write()`): two workers never claim the same run.
-    """
-    run_id = (await session.execute(sa.select(runs.c.id).where(runs.c.status == "queued")
-                                    .order_by(runs.c.sequence).limit(1)
-                                    .with_for_update(skip_locked=True))).scalar()
-    if run_id is None:
-        return None
-    return first_record(await session.execute(
-        sa.update(runs).where(runs.c.id == run_id, runs.c.status == "queued")
-        .values(status="in_progress", started_at=sa.func.coalesce(runs.c.started_at, now()),
-                attempts=runs.c.attempts + 1)
-        .returning(*record_columns(runs))))
 
 
 async def update_run_columns(session: AsyncSession, run_id: str, **columns: Any) -> Record:
@@ -185,13 +171,6 @@ async def update_run_columns(session: AsyncSession, run_id: str, **columns: Any)
     if row is None:
         raise not_found("run", run_id)
     return row
-
-
-async def runs_in_status(session: AsyncSession, *statuses: str) -> list[Record]:
-    """Runs in these statuses, oldest first (start-up recovery, expiry sweeps)."""
-    result = await session.execute(select_records(runs).where(runs.c.status.in_(statuses))
-                                   .order_by(runs.c.sequence))
-    return all_records(result)
 
 
 async def count_runs_by_status(session: AsyncSession) -> dict[str, int]:
