@@ -97,10 +97,12 @@ def run_chaos(data_dir: Path, model: Path, *, runs: int, kills: int, workers: in
         if db.execute("PRAGMA integrity_check").fetchone() != ("ok",):
             outcome.problems.append("integrity_check failed")
         for thread_id, users, answers in db.execute(
-                "SELECT thread_id, sum(role = 'user'), sum(role = 'assistant') FROM messages GROUP BY thread_id"):
+                "SELECT thread_id, sum(role = 'user'), sum(role = 'assistant') FROM messages "
+                "GROUP BY thread_id"):
             if users != 1 or answers > 1:
                 outcome.problems.append(f"{thread_id}: {users} user and {answers} assistant messages")
-        threads = db.execute("SELECT count(DISTINCT thread_id) FROM messages WHERE role = 'user'").fetchone()[0]
+        (threads,) = db.execute(
+            "SELECT count(DISTINCT thread_id) FROM messages WHERE role = 'user'").fetchone()
         if threads != runs + 1:
             outcome.problems.append(f"user messages of {runs + 1 - threads} threads are missing")
     finally:
@@ -129,7 +131,8 @@ def main() -> int:
     print(f"{args.runs} runs, {outcome.kills} kill -9 over {args.workers} workers, {outcome.seconds:.0f} s")
     print(f"  statuses: {counts}; poison run: {outcome.poison_status}")
     print(f"  problems: {outcome.problems or 'none'}")
-    ok = set(counts) <= {"completed", "incomplete"} and outcome.poison_status == "failed" and not outcome.problems
+    ok = (set(counts) <= {"completed", "incomplete"} and outcome.poison_status == "failed"
+          and not outcome.problems)
     return 0 if ok else 1
 
 

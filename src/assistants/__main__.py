@@ -206,7 +206,8 @@ async def _work(settings: Settings) -> int:
             raise StartupError("a worker needs a model (drop --no-model)")
         model = services.inference.model_id if services.inference is not None else "?"
         print(f"assistants: worker {services.run_queue.worker_id} decoding runs with {model} "
-              f"({settings.engine}) — database {mask_url(settings.database_url)}", file=sys.stderr, flush=True)
+              f"({settings.engine}) — database {mask_url(settings.database_url)}",
+              file=sys.stderr, flush=True)
         await stop.wait()
     return 0
 

@@ -39,7 +39,10 @@ def wait_terminal(client: openai.OpenAI, runs: list, limit: float = 300) -> list
     deadline = time.monotonic() + limit
     out = []
     for run in runs:
-        while (current := client.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id)).status not in TERMINAL:
+        while True:
+            current = client.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id)
+            if current.status in TERMINAL:
+                break
             assert time.monotonic() < deadline, f"run {run.id} still {current.status}"
             time.sleep(0.1)
         out.append(current)
@@ -67,7 +70,7 @@ def owner_pid(data_dir: Path, run_id: str) -> int | None:
 
 
 def test_streams_from_another_process_are_complete_ordered_and_duplicate_free(cluster: tuple) -> None:
-    data_dir, api, both, _ = cluster
+    _, api, both, _ = cluster
     client = client_for(api)
     assistant = client.beta.assistants.create(model="gemma")
     runs = [client.beta.threads.create_and_run(
@@ -85,7 +88,8 @@ def test_streams_from_another_process_are_complete_ordered_and_duplicate_free(cl
         events = [f for f in frames if f.id is not None]
         ids = [f.id for f in events]
         assert ids == sorted(set(ids)), "out of order or duplicated"
-        assert [f.event for f in events[:2]] == ["thread.created", "thread.run.created"] and events[-1].event == f"thread.run.{run.status}"
+        assert [f.event for f in events[:2]] == ["thread.created", "thread.run.created"]
+        assert events[-1].event == f"thread.run.{run.status}"
         assert frames[-1].event == "done"
         replay = [f for f in stream(run) if f.id is not None]  # the log, read again afterwards
         assert [(f.id, f.event, f.data) for f in events] == [(f.id, f.event, f.data) for f in replay]

@@ -22,8 +22,8 @@ assistant_id TEXT, event TEXT NOT NULL, data TEXT NOT NULL, created_at REAL NOT 
 
 async def open_log(path: Path) -> Database:
     """A `Database` as the server opens it (its own engines and write lock: one per "process")."""
-    if not path.exists():
-        with sqlite3.connect(path) as connection:
+    with sqlite3.connect(path) as connection:  # creates the file the first time
+        if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'run_events'").fetchone():
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(DDL)
     return await Database.open(f"sqlite+aiosqlite:///{path}")
@@ -244,7 +244,8 @@ async def test_followers_of_two_processes_see_exactly_the_log(tmp_path: Path, se
             reader = rng.choice(buses)
             known = await reader.replay(flt)
             after = rng.choice(known).seq if known and rng.random() < 0.7 else 0
-            followers.append((flt, after, asyncio.create_task(follower(reader, flt, after, rng.random() < 0.5))))
+            task = asyncio.create_task(follower(reader, flt, after, rng.random() < 0.5))
+            followers.append((flt, after, task))
         await asyncio.gather(*publishers)
         for flt, after, task in followers:
             got = await asyncio.wait_for(task, 20)

@@ -18,7 +18,6 @@ from assistants.events import Event, EventBus, EventFilter, run_stream_stop
 from assistants.store import Database, run_moves
 from assistants.store.migrate import upgrade_to_head
 from assistants.store.models import threads
-from tests.unit.test_events import emit
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 RUNS = ["run_a", "run_b", "run_c", "run_d"]
@@ -120,7 +119,8 @@ async def test_claims_are_atomic_on_postgres(databases: list[Database]) -> None:
     from assistants import store
 
     async with databases[0].write() as session:
-        assistant = await store.create_assistant(session, msgspec.convert({"model": "m"}, p.CreateAssistantRequest))
+        assistant = await store.create_assistant(
+            session, msgspec.convert({"model": "m"}, p.CreateAssistantRequest))
     ids = set()
     for n in range(12):
         async with databases[n % 2].write() as session:

@@ -8,10 +8,9 @@ import sqlalchemy as sa
 
 from assistants import protocol as p
 from assistants import store
-from assistants.store import events as log
-from assistants.store import run_moves
 from assistants.errors import InvalidRequest, NotFound
-from assistants.store import Database, Record
+from assistants.store import Database, Record, run_moves
+from assistants.store import events as log
 
 
 async def _assistant_thread_run(db: Database, **run: object) -> tuple[Record, Record, Record]:

@@ -13,9 +13,9 @@ from assistants import protocol as p
 from assistants import store
 from assistants.errors import InvalidRequest
 from assistants.events import EventBus, EventFilter
+from assistants.runs import tools as run_tools
 from assistants.runs.executor import Executor
 from assistants.runs.worker import Worker
-from assistants.runs import tools as run_tools
 from tests.unit.test_worker import (  # noqa: F401  (fixtures)
     ScriptedGeneration,
     ScriptedInference,

@@ -18,11 +18,12 @@ from assistants import protocol as p
 from assistants import store
 from assistants.events import EventBus, EventFilter
 from assistants.inference.batcher import GenerationResult
-from assistants.runs.executor import Executor, Prompt, build_prompt
+from assistants.runs.executor import Executor
+from assistants.runs.prompt import Prompt, build_prompt
 from assistants.runs.worker import Worker
 from assistants.store import run_moves
 from assistants.store.migrate import upgrade_to_head
-from assistants.store.models import messages, run_events, run_steps, runs
+from assistants.store.models import messages, run_events, runs
 from assistants.store.records import all_records, first_record, record_columns
 
 
@@ -296,9 +297,9 @@ async def claim_as(bus: EventBus, worker: str, limit: int, busy: int = 0) -> lis
         return [dict(r) for r in await run_moves.claim_runs(tx.session, worker, limit, busy=busy)]
 
 
-async def recover(bus: EventBus, me: str = "survivor", timeout: float = 5.0) -> dict[str, list[str]]:
+async def recover(bus: EventBus, me: str = "survivor") -> dict[str, list[str]]:
     async with bus.transaction() as tx:
-        return await run_moves.recover_stale_runs(tx.session, me=me, timeout=timeout, max_crashes=3)
+        return await run_moves.recover_stale_runs(tx.session, me=me, stale_after=5.0, max_crashes=3)
 
 
 async def age(database: store.Database, worker: str, seconds: float) -> None:
@@ -310,7 +311,8 @@ async def age(database: store.Database, worker: str, seconds: float) -> None:
 
 async def statuses(database: store.Database) -> dict[str, tuple[str, bool, int]]:
     async with database.read() as session:
-        rows = (await session.execute(sa.select(runs.c.id, runs.c.status, runs.c.isolated, runs.c.crashes))).all()
+        rows = (await session.execute(
+            sa.select(runs.c.id, runs.c.status, runs.c.isolated, runs.c.crashes))).all()
     return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
@@ -324,25 +326,30 @@ async def test_recovery_touches_only_runs_of_workers_whose_heartbeat_is_stale(
     await executor._open_message(p.run_object(dead_a))  # a partial message, as a crash leaves it
     bus.emit("thread.message.delta", {"x": 1}, run_id=dead_a["id"], thread_id=dead_a["thread_id"])
     async with database.write() as session:
-        await session.execute(sa.update(runs).where(runs.c.id == cancelling["id"]).values(status="cancelling"))
+        await session.execute(
+            sa.update(runs).where(runs.c.id == cancelling["id"]).values(status="cancelling"))
     await bus.flush()
     assert await recover(bus) == {"cancelled": [], "requeued": [], "failed": []}  # all heartbeats fresh
     await age(database, "dead", 10)
     outcome = await recover(bus)
-    assert outcome == {"cancelled": [cancelling["id"]], "requeued": [dead_a["id"], dead_b["id"]], "failed": []}
+    assert outcome == {"cancelled": [cancelling["id"]], "requeued": [dead_a["id"], dead_b["id"]],
+                       "failed": []}
     now = await statuses(database)
     # Died with others: requeued, not charged, decoded alone from now on. The live worker's run: untouched.
     assert now[dead_a["id"]] == now[dead_b["id"]] == ("queued", True, 0)
     assert now[cancelling["id"]][0] == "cancelled" and now[live["id"]] == ("in_progress", False, 0)
     assert await run_messages(database, dead_a["id"]) == []
     events = [e.event for e in await bus.replay(EventFilter(run_id=dead_a["id"]))]
-    assert events == ["thread.run.created", "thread.run.queued", "thread.run.in_progress", "thread.run.queued"]
+    assert events == ["thread.run.created", "thread.run.queued", "thread.run.in_progress",
+                      "thread.run.queued"]
     async with database.read() as session:
         users = (await session.execute(sa.select(sa.func.count()).where(messages.c.role == "user"))).scalar()
     assert users == 4
 
 
-async def test_an_isolated_run_is_claimed_alone_by_an_idle_worker(database: store.Database, bus: EventBus) -> None:
+async def test_an_isolated_run_is_claimed_alone_by_an_idle_worker(
+    database: store.Database, bus: EventBus
+) -> None:
     suspect, other = [await new_run(database, bus, f"m{n}") for n in range(2)]
     await claim_as(bus, "dead", 2)
     await age(database, "dead", 10)
@@ -382,7 +389,8 @@ async def test_random_deaths_never_fail_a_run_but_a_poison_run_fails(
     assert now[poison["id"]] == ("failed", True, 2)
     assert {now[r["id"]][0] for r in runs_[1:]} == {"queued"}
     async with database.read() as session:
-        error = (await session.execute(sa.select(runs.c.last_error).where(runs.c.id == poison["id"]))).scalar()
+        error = (await session.execute(
+            sa.select(runs.c.last_error).where(runs.c.id == poison["id"]))).scalar()
     assert "3 times" in error["message"]
 
 

@@ -18,8 +18,8 @@ from assistants import protocol as p
 from assistants.api.events import run_stream
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.errors import InvalidRequest
-from assistants.services import Services
 from assistants.runs import tools as run_tools
+from assistants.services import Services
 
 POLL_AFTER = [ResponseHeader(name="openai-poll-after-ms", value="100")]
 

@@ -88,6 +88,7 @@ class Worker:
         if tasks:
             await asyncio.wait(tasks, timeout=self.drain_timeout)
         unfinished = []
+        me = self.worker_id
         for run_id, (task, _, _) in list(self._running.items()):
             if not task.done():
                 task.cancel()
@@ -98,8 +99,8 @@ class Worker:
             async with self.bus.transaction() as tx:
                 for run_id in unfinished:
                     row = await run_moves.run_row(tx.session, run_id)
-                    if row is not None and row["status"] == "in_progress" and row["worker_id"] == self.worker_id:
-                        await run_moves.requeue_run(tx.session, row, owner=self.worker_id, count_attempt=False)
+                    if row is not None and row["status"] == "in_progress" and row["worker_id"] == me:
+                        await run_moves.requeue_run(tx.session, row, owner=me, count_attempt=False)
                 # Ours that were cancelled while we drained, and cancels nobody holds: finish them now.
                 await run_moves.finish_orphaned_cancels(tx.session, me=self.worker_id, mine=unfinished)
         except Exception:
@@ -145,7 +146,7 @@ class Worker:
     async def _recover(self) -> None:
         async with self.bus.transaction() as tx:
             outcome = await run_moves.recover_stale_runs(tx.session, me=self.worker_id,
-                                                         timeout=self.heartbeat_timeout,
+                                                         stale_after=self.heartbeat_timeout,
                                                          max_crashes=self.max_crashes)
         if any(outcome.values()):
             log.warning("recovered the runs of a stopped worker: %s", {k: len(v) for k, v in outcome.items()})
@@ -214,7 +215,8 @@ async def start_worker(settings: Settings, bus: EventBus, inference: Inference) 
         return await inference.generate(prompt.ids, params)
 
     executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds,
-                        worker_id=run_moves.new_worker_id(), crash_on_metadata=settings.debug_crash_on_metadata)
+                        worker_id=run_moves.new_worker_id(),
+                        crash_on_metadata=settings.debug_crash_on_metadata)
     worker = Worker(bus, executor, capacity=settings.parallel, heartbeat_timeout=settings.heartbeat_timeout,
                     poll_interval=min(1.0, settings.heartbeat_timeout / 5))
     await worker.start()

@@ -23,12 +23,14 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistants.protocol.events import DELTA_EVENTS as E_DELTAS
+from assistants.protocol.events import RunEventName as E
 from assistants.store import direct
 from assistants.store.models import run_events
 
 LOG_LOCK = 0x61737369  # "assi": the advisory lock id every event-writing transaction takes
 NOTIFY_CHANNEL = "run_events"
-DELTA_EVENTS = ("thread.message.delta", "thread.run.step.delta")
+DELTA_EVENTS = tuple(sorted(E_DELTAS))
 
 _encode = msgspec.json.Encoder().encode
 
@@ -83,7 +85,8 @@ def pending(event: str, data: Any, *, run_id: str | None = None, thread_id: str 
 
 def run_event(run: Mapping[str, Any], event: str, data: Any) -> PendingEvent:
     """An event of a run (a run record: id, thread_id, assistant_id)."""
-    return pending(event, data, run_id=run["id"], thread_id=run["thread_id"], assistant_id=run["assistant_id"])
+    return pending(event, data, run_id=run["id"], thread_id=run["thread_id"],
+                   assistant_id=run["assistant_id"])
 
 
 def _is_postgres(session: AsyncSession) -> bool:
@@ -144,7 +147,8 @@ def _select_after(filtered_by: tuple[str, ...], include_deltas: bool) -> sa.Sele
 PAGE_SIZE = 500
 
 
-async def read_after(session: AsyncSession, flt: EventFilter, after: int, limit: int = PAGE_SIZE) -> list[Event]:
+async def read_after(session: AsyncSession, flt: EventFilter, after: int,
+                     limit: int = PAGE_SIZE) -> list[Event]:
     """Up to `limit` committed events matching `flt` with seq > after, in seq order."""
     params: dict[str, Any] = {"after": after, "limit": limit}
     for name in ("run_id", "thread_id", "assistant_id"):
@@ -169,6 +173,6 @@ async def delete_abandoned_attempt(session: AsyncSession, run_id: str) -> None:
     """Drop the events of a run's interrupted attempt: everything after its last
     `thread.run.in_progress` (the only deletion the append-only log knows; see runs/recovery)."""
     last_start = sa.select(sa.func.max(run_events.c.seq)).where(
-        run_events.c.run_id == run_id, run_events.c.event == "thread.run.in_progress").scalar_subquery()
+        run_events.c.run_id == run_id, run_events.c.event == E.RUN_IN_PROGRESS.value).scalar_subquery()
     await session.execute(sa.delete(run_events).where(run_events.c.run_id == run_id,
                                                       run_events.c.seq > sa.func.coalesce(last_start, 0)))

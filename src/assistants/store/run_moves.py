@@ -84,7 +84,8 @@ async def move_run(session: AsyncSession, run_id: str, expected: str | Sequence[
         statement = statement.where(runs.c.worker_id == owner)
     row = first_record(await session.execute(statement.values(**values).returning(*record_columns(runs))))
     if row is None:
-        raise state.IllegalTransition("/".join(allowed) + " (changed concurrently)", str(values.get("status")))
+        raise state.IllegalTransition("/".join(allowed) + " (changed concurrently)",
+                                      str(values.get("status")))
     return row
 
 
@@ -177,8 +178,9 @@ async def finish_run(session: AsyncSession, run: Mapping[str, Any], status: str,
         reason = state.MESSAGE_INCOMPLETE_REASON.get(status)
         content = [{"type": "text", "text": {"value": text, "annotations": []}}]
         if reason:
-            message = await update_message_columns(session, message_id, content=content, status="incomplete",
-                                                   incomplete_at=current, incomplete_details={"reason": reason})
+            message = await update_message_columns(
+                session, message_id, content=content, status="incomplete", incomplete_at=current,
+                incomplete_details={"reason": reason})
         else:
             message = await update_message_columns(session, message_id, content=content, status="completed",
                                                    completed_at=current)
@@ -291,7 +293,7 @@ def partial_text_write(message_id: str, text: str) -> Callable[[AsyncSession], A
 # -- sweeps ----------------------------------------------------------------------------------------
 
 
-async def recover_stale_runs(session: AsyncSession, *, me: str, timeout: float,
+async def recover_stale_runs(session: AsyncSession, *, me: str, stale_after: float,
                              max_crashes: int) -> dict[str, list[str]]:
     """Apply the dead-worker rule (module docstring) to runs whose owner is dead. Returns run ids by
     outcome. Runs whose owner heartbeats are never touched."""
@@ -299,7 +301,7 @@ async def recover_stale_runs(session: AsyncSession, *, me: str, timeout: float,
     outcome: dict[str, list[str]] = {"cancelled": [], "requeued": [], "failed": []}
     owned = all_records(await session.execute(
         sa.select(*record_columns(runs)).where(runs.c.status.in_(state.OWNED)).order_by(runs.c.sequence)))
-    stale_before = time.time() - timeout
+    stale_before = time.time() - stale_after
     dead = {row["worker_id"] for row in owned if (
         row["worker_id"] is None or row["heartbeat_at"] is None or row["heartbeat_at"] < stale_before
         or (row["worker_id"] != me and _dead_on_this_host(row["worker_id"])))}
@@ -348,7 +350,8 @@ async def expire_runs(session: AsyncSession) -> list[str]:
     await lock_log(session)
     result = await session.execute(
         sa.update(runs)
-        .where(runs.c.status.in_(state.EXPIRABLE), runs.c.expires_at.is_not(None), runs.c.expires_at <= current)
+        .where(runs.c.status.in_(state.EXPIRABLE), runs.c.expires_at.is_not(None),
+               runs.c.expires_at <= current)
         .values(status="expired", required_action=None, worker_id=None)
         .returning(*record_columns(runs)))
     rows = all_records(result)

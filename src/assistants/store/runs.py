@@ -7,7 +7,6 @@ A run row in status `queued` IS the queue entry; `sequence` is its place in the 
 from __future__ import annotations
 
 import time
-
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,15 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
 from assistants.errors import InvalidRequest, NotFound, not_found
+from assistants.protocol.events import RunEventName as E
+from assistants.runs import state
 from assistants.store.assistants import get_assistant
-from assistants.store.events import append_event, lock_log
+from assistants.store.events import append_event, insert_events, lock_log, run_event
 from assistants.store.ids import new_id, now
 from assistants.store.messages import insert_messages
 from assistants.store.models import runs, threads
 from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.records import (
     Record,
-    all_records,
     first_record,
     record_columns,
     select_records,
@@ -70,7 +70,7 @@ def _first(*values: Any) -> Any:
 
 async def active_run_id(session: AsyncSession, thread_id: str) -> str | None:
     return (await session.execute(sa.select(runs.c.id).where(
-        runs.c.thread_id == thread_id, runs.c.status.in_(p.ACTIVE_STATUSES)).limit(1))).scalar()
+        runs.c.thread_id == thread_id, runs.c.status.in_(state.ACTIVE)).limit(1))).scalar()
 
 
 async def create_run(session: AsyncSession, thread_id: str,
@@ -108,10 +108,10 @@ async def create_run(session: AsyncSession, thread_id: str,
     })
     await session.execute(sa.insert(runs), values)
     if new_thread is not None:
-        await append_event(session, values, "thread.created", p.thread_object(new_thread))
+        await append_event(session, values, E.THREAD_CREATED, p.thread_object(new_thread))
     run = p.run_object(values)
-    await append_event(session, values, "thread.run.created", run)
-    await append_event(session, values, "thread.run.queued", run)
+    await insert_events(session, [run_event(values, E.RUN_CREATED, run),
+                                  run_event(values, E.RUN_QUEUED, run)])
     return values
 
 
@@ -149,9 +149,9 @@ async def cancel_run(session: AsyncSession, thread_id: str, run_id: str) -> Reco
     status = run["status"]
     if status == "queued":
         changes: dict[str, Any] = {"status": "cancelled", "cancelled_at": now()}
-        event = "thread.run.cancelled"
+        event = E.RUN_CANCELLED
     elif status in ("in_progress", "requires_action"):
-        changes, event = {"status": "cancelling", "cancel_requested_at": time.time()}, "thread.run.cancelling"
+        changes, event = {"status": "cancelling", "cancel_requested_at": time.time()}, E.RUN_CANCELLING
     else:
         raise InvalidRequest(f"Cannot cancel run with status '{status}'.", param="run_id")
     row = await update_run_columns(session, run_id, **changes)
