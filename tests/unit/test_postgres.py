@@ -19,7 +19,8 @@ from assistants.store import Database, run_moves
 from assistants.store.migrate import upgrade_to_head
 from assistants.store.models import threads
 
-SERVER = "postgresql://postgres@127.0.0.1:5432"
+SERVER = os.environ.get("ASSISTANTS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+"""Where the test database is created (trust auth); from the README's test instructions."""
 RUNS = ["run_a", "run_b", "run_c", "run_d"]
 
 
@@ -28,14 +29,15 @@ def pg_url() -> Iterator[str]:
     name = f"assistants_test_{os.getpid()}_{random.randrange(1 << 30)}"
 
     async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(f"{SERVER}/test")
+        connection = await asyncpg.connect(SERVER)
         try:
             await connection.execute(sql)
         finally:
             await connection.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    url = sa.make_url(SERVER).set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False)
     try:
         upgrade_to_head(url)  # the migrations run on PostgreSQL too
         yield url
