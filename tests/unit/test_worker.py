@@ -18,6 +18,7 @@ from assistants import protocol as p
 from assistants import store
 from assistants.events import EventBus, EventFilter
 from assistants.inference.batcher import GenerationResult
+from assistants.runs.cancel import CancelFlag
 from assistants.runs.executor import Executor
 from assistants.runs.prompt import Prompt, build_prompt
 from assistants.runs.worker import Worker
@@ -463,3 +464,22 @@ def test_truncation_auto_drops_oldest_and_last_messages_keeps_n() -> None:
         max_completion_tokens=None,
     )
     assert "m18 " in prompt.text and "m17 " not in prompt.text
+
+
+async def test_a_worker_presumed_dead_cannot_write_a_run_another_worker_took(
+    database: store.Database, bus: EventBus, inference: ScriptedInference
+) -> None:
+    """A stalled worker whose runs were taken over comes back: its message and final writes are
+    refused (guarded by worker_id), so the run never gets a second assistant message."""
+    run = await new_run(database, bus)
+    await claim_as(bus, "stalled", 1)
+    await age(database, "stalled", 10)
+    await recover(bus)
+    await claim_as(bus, "successor", 1)
+    zombie = Executor(bus, inference, inference.start, worker_id="stalled")
+    assert await zombie.execute(p.run_object(run), CancelFlag()) == "lost"
+    assert await run_messages(database, run["id"]) == []
+    async with database.read() as session:
+        owner = (await session.execute(sa.select(runs.c.worker_id, runs.c.status)
+                                       .where(runs.c.id == run["id"]))).one()
+    assert tuple(owner) == ("successor", "in_progress")

@@ -190,7 +190,7 @@ class Executor:
 
     async def _open_message(self, run: Run) -> tuple[str, str]:
         async with self.bus.transaction() as tx:
-            message, step = await run_moves.open_message(tx.session, _record(run))
+            message, step = await run_moves.open_message(tx.session, _record(run), owner=self.worker_id)
         return message["id"], step["id"]
 
     async def _finish(self, run: Run, opened: tuple[str, str] | None, text: str, *, cancelled: bool,

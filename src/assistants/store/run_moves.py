@@ -147,9 +147,17 @@ async def heartbeat(session: AsyncSession, worker_id: str, run_ids: Collection[s
 # -- a run's message, its end ----------------------------------------------------------------------
 
 
-async def open_message(session: AsyncSession, run: Mapping[str, Any]) -> tuple[Record, Record]:
-    """The assistant message a run writes (in_progress, no content) and its message_creation step."""
+async def open_message(session: AsyncSession, run: Mapping[str, Any], *,
+                       owner: str | None = None) -> tuple[Record, Record]:
+    """The assistant message a run writes (in_progress, no content) and its message_creation step.
+    With `owner`, only while the run is still that worker's (else IllegalTransition): a worker that
+    was presumed dead never adds a message to a run another worker re-runs."""
     await lock_log(session)
+    if owner is not None:
+        current = (await session.execute(sa.select(runs.c.status, runs.c.worker_id)
+                                         .where(runs.c.id == run["id"]).with_for_update())).first()
+        if current is None or current.worker_id != owner or current.status not in state.OWNED:
+            raise state.IllegalTransition(current.status if current else "deleted", "a new message")
     message = await create_run_message(session, thread_id=run["thread_id"], run_id=run["id"],
                                        assistant_id=run["assistant_id"])
     details = {"type": "message_creation", "message_creation": {"message_id": message["id"]}}
