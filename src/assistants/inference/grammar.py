@@ -68,8 +68,8 @@ def hidden_tokens(vocab: L.llama_vocab_p, n_vocab: int) -> np.ndarray:
     """Mask of the tokens the output shows as nothing but the grammar reads as text (control and
     unknown tokens; end-of-generation ones excepted, the grammar handles those): computed once."""
     special = L.LLAMA_TOKEN_ATTR_CONTROL | L.LLAMA_TOKEN_ATTR_UNKNOWN
-    return np.array([bool(L.llama_vocab_get_attr(vocab, token) & special) and not L.llama_vocab_is_eog(vocab, token)
-                     for token in range(n_vocab)], dtype=bool)
+    return np.array([bool(L.llama_vocab_get_attr(vocab, token) & special)
+                     and not L.llama_vocab_is_eog(vocab, token) for token in range(n_vocab)], dtype=bool)
 
 
 def single_char_tokens(tokenize: Callable[[str], list[int]]) -> list[int]:
@@ -88,7 +88,8 @@ class GrammarSampler:
 
     def __init__(self, vocab: L.llama_vocab_p, params: SamplingParams, n_vocab: int,
                  end_tokens: Sequence[int], top_k: int = 64, window: float = 12.0,
-                 wide_k: int = 4096, single_chars: Sequence[int] = (), hidden: np.ndarray | None = None) -> None:
+                 wide_k: int = 4096, single_chars: Sequence[int] = (),
+                 hidden: np.ndarray | None = None) -> None:
         assert params.grammar is not None
         self._grammar = L.llama_sampler_init_grammar(vocab, params.grammar.encode("utf-8"), b"root")
         if not self._grammar:
@@ -100,7 +101,8 @@ class GrammarSampler:
         self.wide_k = min(wide_k, n_vocab)
         self.end_tokens = np.array(sorted(set(end_tokens)), dtype=np.int32)
         self.hidden = np.zeros(n_vocab, dtype=bool) if hidden is None else hidden
-        self.single_chars = self._visible(np.array(sorted(set(single_chars) | set(end_tokens)), dtype=np.int32))
+        chars = np.array(sorted(set(single_chars) | set(end_tokens)), dtype=np.int32)
+        self.single_chars = self._visible(chars)
         self._small = _Candidates(max(top_k, self.wide_k, len(self.single_chars)) + len(self.end_tokens) + 1)
         self._full: _Candidates | None = None  # 3 MB: only built when a sequence first needs it
         self.full_scans = 0

@@ -104,7 +104,8 @@ def _check(schema: Any, path: str) -> None:
         for other in ("minLength", "maxLength", "format"):
             if other in schema:
                 raise SchemaError(f"'pattern' beside '{other}' is not supported (the grammar enforces one "
-                                  "of them): put the length into the pattern, e.g. '{1,20}'", _join(path, other))
+                                  "of them): put the length into the pattern, e.g. '{1,20}'",
+                                  _join(path, other))
     _check_bounds(schema, path)
     ref = schema.get("$ref")
     if ref is not None and not (isinstance(ref, str) and _LOCAL_REF.match(ref)):
