@@ -1,7 +1,7 @@
 """threads list order: the index GET /v1/threads pages by
 
-Revision ID: 0002_threads_list_order
-Revises: 0001
+Revision ID: 0003_threads_list_order
+Revises: 0002
 Create Date: 2026-12-01 07:50:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0002_threads_list_order'
-down_revision: str | None = '0001'
+revision: str = '0003_threads_list_order'
+down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
