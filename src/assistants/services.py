@@ -28,7 +28,7 @@ class Services:
     inference: Inference | None = None
     """None when the server runs without a model (`--no-model`): model routes answer 503."""
     worker: Worker | None = None
-    """The run worker; None without a model (runs then stay queued)."""
+    """The run worker; None without a model or with --no-worker (another process's worker runs them)."""
 
     @classmethod
     @asynccontextmanager
@@ -46,6 +46,7 @@ class Services:
 
                 inference = await Inference.start(settings)
                 stack.push_async_callback(inference.close)
-                worker = await start_worker(settings, bus, inference)
-                stack.push_async_callback(worker.close)
+                if settings.run_worker:
+                    worker = await start_worker(settings, bus, inference)
+                    stack.push_async_callback(worker.close)
             yield cls(settings=settings, database=database, bus=bus, inference=inference, worker=worker)

@@ -21,9 +21,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from assistants import metrics, store
-from assistants.errors import InvalidRequest, envelope
+from assistants.errors import InvalidRequest
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
 from assistants.protocol.codec import encoder
+from assistants.protocol.events import RunEventName, StreamError, StreamErrorBody
 from assistants.store import Database
 
 KEEPALIVE_SECONDS = 15.0
@@ -46,8 +47,9 @@ def _error_frame(run_event: Event) -> ServerSentEventMessage:
     """`event: error` after `thread.run.failed`, in the wrapped form the SDK's helpers raise on."""
     run = msgspec.json.decode(run_event.data)
     last_error = run.get("last_error") or {}
-    error = envelope(last_error.get("message") or "The run failed.", "server_error", None,
-                     last_error.get("code") or "server_error")
+    error = StreamError(StreamErrorBody(message=last_error.get("message") or "The run failed.",
+                                        type="server_error", param=None,
+                                        code=last_error.get("code") or "server_error"))
     return ServerSentEventMessage(event="error", data=encoder.encode(error).decode())
 
 
@@ -85,7 +87,7 @@ async def sse_frames(bus: EventBus, flt: EventFilter, after: int, *, stop: Calla
             wire = []
             for event in batch:
                 wire.append(encode_event(event))
-                if event.event == "thread.run.failed" and stop is not None:
+                if event.event == RunEventName.RUN_FAILED and stop is not None:
                     wire.append(_error_frame(event).encode())
                 if stop is not None and stop(event):
                     wire.append(DONE_FRAME)

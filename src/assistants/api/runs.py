@@ -20,9 +20,9 @@ from assistants import protocol as p
 from assistants.api.events import run_stream
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.events import EventBus
+from assistants.runs import tools as run_tools
 from assistants.runs.worker import Worker
 from assistants.store import Database, Record
-from assistants.tools import runs as run_tools
 
 POLL_AFTER = [ResponseHeader(name="openai-poll-after-ms", value="100")]
 
@@ -100,7 +100,7 @@ class RunsController(Controller):
         # `stream: true` answers with the run's events from this submission on.
         body = p.decode(p.SubmitToolOutputsRequest, await request.body())
         async with bus.transaction() as tx:
-            row, after = await run_tools.submit_tool_outputs(tx, thread_id, run_id, body.tool_outputs)
+            row, after = await run_tools.submit_tool_outputs(tx.session, thread_id, run_id, body.tool_outputs)
         notify_run_queued(bus, worker)
         if body.stream:
             return run_stream(bus, run_id, after=after)
@@ -110,8 +110,9 @@ class RunsController(Controller):
     async def cancel_run(self, thread_id: FromPath[str], run_id: FromPath[str],
                          bus: NamedDependency[EventBus], worker: NamedDependency[Worker | None]) -> p.Run:
         # No body is read: the SDK sends none (with a JSON content type).
-        # Through the bus: the `thread.run.cancelling` event is published once it commits. Then the
-        # executor's flag flips before this answers: no token is appended after the cancel returns.
+        # Through the bus: the `thread.run.cancelling` event is published once it commits. When this
+        # process decodes the run, its executor's flag flips before this answers (no token is appended
+        # after the cancel returns); another process's worker sees the event within a poll tick.
         async with bus.transaction() as tx:
             row = await store.cancel_run(tx.session, thread_id, run_id)
         if row["status"] == "cancelling" and worker is not None:

@@ -1,4 +1,8 @@
-"""/v1/threads: create (with initial messages), retrieve, modify, delete."""
+"""/v1/threads: create (with initial messages), retrieve, modify, delete, and list.
+
+The list is our extension (OpenAI documents no thread list); the playground page reads it. It pages
+like every other list (`limit`, `order`, `after`, `before`), newest first by default.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from litestar.params import FromPath
 
 from assistants import openapi, store
 from assistants import protocol as p
+from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.store import Database
 
 
@@ -26,6 +31,12 @@ class ThreadsController(Controller):
         async with database.write() as session:
             row = await store.create_thread(session, body)
         return p.thread_object(row)
+
+    @get("/", dependencies=PAGE_DEPENDENCY)
+    async def list_threads(self, database: NamedDependency[Database],
+                           page: NamedDependency[PageRequest]) -> p.ListResponse[p.Thread]:
+        async with database.read() as session:
+            return list_body(await store.list_threads(session, page), p.thread_object)
 
     @get("/{thread_id:str}")
     async def retrieve_thread(self, thread_id: FromPath[str],
