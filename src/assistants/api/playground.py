@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from assistants import security
@@ -71,7 +72,7 @@ def playground_page(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/playground/{name:str}", include_in_schema=False, opt=security.PUBLIC, sync_to_thread=False)
-def playground_file(name: str, request: Request[Any, Any, Any]) -> Response[bytes]:
+def playground_file(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
     asset = ASSETS.get(name)
     if asset is None:
         raise not_found("file", name)
