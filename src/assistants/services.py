@@ -12,6 +12,7 @@ from assistants.events import EventBus
 # A runtime import, not TYPE_CHECKING: litestar/msgspec resolve this dataclass's annotations when they
 # inject it. `assistants.inference` does not import an engine until a model is loaded.
 from assistants.inference import Inference
+from assistants.retrieval.service import EmbeddingService
 from assistants.settings import Settings
 from assistants.store import Database
 
@@ -31,11 +32,14 @@ class Services:
     """Run events: persisted log + live subscribers (SSE)."""
     run_queue: Worker | None = None
     """The run worker; None without a model (runs then stay queued)."""
+    embeddings: EmbeddingService = None  # type: ignore[assignment]
+    """The embedding model (loaded on first use; served with or without a chat model)."""
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Services]:
         database = await Database.open(settings.database_url)
+        embeddings = EmbeddingService(settings.embedding_model)
         events = EventBus(database)
         await events.start()
         try:
@@ -50,7 +54,7 @@ class Services:
                     worker = await start_worker(settings, events, inference)
                 try:
                     yield cls(settings=settings, database=database, inference=inference, events=events,
-                              run_queue=worker)
+                              run_queue=worker, embeddings=embeddings)
                 finally:
                     if worker is not None:
                         await worker.close()
@@ -59,4 +63,5 @@ class Services:
                     await inference.close()
         finally:
             await events.close()
+            embeddings.close()
             await database.close()
