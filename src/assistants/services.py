@@ -12,9 +12,11 @@ from assistants.events import EventBus
 # A runtime import, not TYPE_CHECKING: litestar/msgspec resolve this dataclass's annotations when they
 # inject it. `assistants.inference` does not import an engine until a model is loaded.
 from assistants.inference import Inference
-from assistants.retrieval.service import EmbeddingService
+from assistants.retrieval.service import Retrieval
+from assistants.ingestion import IngestionWorker
 from assistants.settings import Settings
 from assistants.store import Database
+from assistants.store.files import FileBlobs
 
 if TYPE_CHECKING:
     from assistants.runs.worker import Worker
@@ -32,14 +34,20 @@ class Services:
     """Run events: persisted log + live subscribers (SSE)."""
     run_queue: Worker | None = None
     """The run worker; None without a model (runs then stay queued)."""
-    embeddings: EmbeddingService = None  # type: ignore[assignment]
-    """The embedding model (loaded on first use; served with or without a chat model)."""
+    retrieval: Retrieval = None  # type: ignore[assignment]
+    """The embedding model and the chunk index (loaded on first use; with or without a chat model)."""
+    file_blobs: FileBlobs = None  # type: ignore[assignment]
+    """Uploaded files' bytes under the data dir."""
+    ingestion: IngestionWorker | None = None
+    """Turns files added to vector stores into indexed chunks (a durable background job)."""
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Services]:
         database = await Database.open(settings.database_url)
-        embeddings = EmbeddingService(settings.embedding_model)
+        retrieval = Retrieval(settings.embedding_model, settings.data_dir / "chunks.sqlite3")
+        blobs = FileBlobs(settings.data_dir)
+        ingestion = await IngestionWorker.start(database, retrieval, blobs)
         events = EventBus(database)
         await events.start()
         try:
@@ -54,7 +62,8 @@ class Services:
                     worker = await start_worker(settings, events, inference)
                 try:
                     yield cls(settings=settings, database=database, inference=inference, events=events,
-                              run_queue=worker, embeddings=embeddings)
+                              run_queue=worker, retrieval=retrieval, file_blobs=blobs,
+                              ingestion=ingestion)
                 finally:
                     if worker is not None:
                         await worker.close()
@@ -63,5 +72,6 @@ class Services:
                     await inference.close()
         finally:
             await events.close()
-            embeddings.close()
+            await ingestion.close()
+            retrieval.close()
             await database.close()

@@ -2,6 +2,8 @@ from assistants.api import ops
 from assistants.api.assistants import AssistantsController
 from assistants.api.chat import create_chat_completion, create_completion
 from assistants.api.embeddings import create_embeddings
+from assistants.api.files import FilesController
+from assistants.api.vector_stores import ROUTES as VECTOR_STORE_ROUTES
 from assistants.api.events import ROUTES as EVENT_ROUTES
 from assistants.api.messages import MessagesController
 from assistants.api.models import inference_debug, list_models, retrieve_model
@@ -18,5 +20,5 @@ ROUTE_HANDLERS: list = [
     retrieve_model,
     inference_debug,
     *ops.ROUTES,
-    create_embeddings,
+    create_embeddings, FilesController, *VECTOR_STORE_ROUTES,
 ]

@@ -28,7 +28,7 @@ DEFAULT_MODEL = "default"
 @post("/v1/embeddings", status_code=200, tags=["embeddings"], opt=openapi.body(EmbeddingRequest))
 async def create_embeddings(request: Request[Any, Any, Any], services: Services) -> EmbeddingList:
     body = decode(EmbeddingRequest, await request.body())
-    vectors, model_id, tokens = await services.embeddings.call(lambda embedder: _embed(embedder, body))
+    vectors, model_id, tokens = await services.retrieval.call(lambda embedder: _embed(embedder, body))
     data = [Embedding(index=index, embedding=_encode(vector, body.encoding_format))
             for index, vector in enumerate(vectors)]
     return EmbeddingList(data=data, model=model_id, usage=EmbeddingUsage(tokens, tokens))

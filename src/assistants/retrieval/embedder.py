@@ -33,8 +33,8 @@ class Embedder(Protocol):
         """Token ids without special tokens (what a chunk is measured and cut in)."""
         ...
 
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        """Character span of each token of `text` (same tokens as `tokenize`)."""
+    def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Token ids of `text` (as `tokenize`) and each token's character span in it."""
         ...
 
     def embed_tokens(self, token_lists: list[list[int]]) -> np.ndarray:
@@ -79,8 +79,9 @@ class OnnxEmbedder:
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         return [encoding.ids for encoding in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
 
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
+    def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        encoding = self._tokenizer.encode(text, add_special_tokens=False)
+        return encoding.ids, list(encoding.offsets)
 
     def embed_tokens(self, token_lists: list[list[int]]) -> np.ndarray:
         windows = [_Window(owner, ids[start:start + self._window])
@@ -127,15 +128,17 @@ class GgufEmbedder:
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         return [self._llama.tokenize(text.encode(), add_bos=False, special=False) for text in texts]
 
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+    def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        # llama.cpp reports no offsets: each token's piece is found in the text after the previous one.
         spans, position = [], 0
-        for token in self.tokenize([text])[0]:
+        ids = self.tokenize([text])[0]
+        for token in ids:
             piece = self._llama.detokenize([token]).decode(errors="replace")
             found = text.find(piece.strip() or piece, position)
             start = position if found < 0 else found
             position = start + len(piece.strip() or piece)
             spans.append((start, min(position, len(text))))
-        return spans
+        return ids, spans
 
     def embed_tokens(self, token_lists: list[list[int]]) -> np.ndarray:
         rows = []
