@@ -23,6 +23,14 @@ from assistants.retrieval.index import StoredChunk
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_WORDS = 64
+STOP_WORDS = frozenset("""
+a about after all also an and any are as at be been but by can could did do does for from had has have
+how i if in into is it its may me more most my no not of on one or our out over so some such than that
+the their them then there these they this those to up was we were what when where which who whom why
+will with would you your
+""".split())
+"""Left out of keyword queries: they match nearly every chunk, and fused by rank, such a weak keyword
+match would count as much as a real one."""
 
 
 class SqliteChunkIndex:
@@ -100,7 +108,8 @@ class SqliteChunkIndex:
             "SELECT DISTINCT store_id, file_id FROM chunks")}
 
     def keyword(self, store_id: str, file_ids: Sequence[str], query: str, limit: int) -> list[int]:
-        words = list(dict.fromkeys(word.lower() for word in _WORD.findall(query)))[:MAX_QUERY_WORDS]
+        words = list(dict.fromkeys(word for word in (match.lower() for match in _WORD.findall(query))
+                                   if word not in STOP_WORDS))[:MAX_QUERY_WORDS]
         if not words or not file_ids:
             return []
         # Each word quoted: FTS5 syntax (AND, NEAR, *, quotes) in a user's query is matched as text.
