@@ -3,11 +3,14 @@ embeddings need no chat model)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import openai
 import pytest
 
 from assistants.retrieval.embedder import BUNDLED_MODEL_ID, bundled_files
+from tests.serverproc import ServerProcess
 
 MODEL = BUNDLED_MODEL_ID
 
@@ -73,3 +76,17 @@ def test_bad_requests_are_4xx_with_the_offending_param(client: openai.OpenAI, kw
         client.embeddings.create(**{"model": MODEL, **kwargs})
     assert caught.value.status_code == status
     assert caught.value.body["param"] == param  # type: ignore[index]
+
+
+def test_an_operators_gguf_embedding_model_serves_embeddings_and_search(bundled_model: Path,
+                                                                        tmp_path: Path) -> None:
+    """--embedding-model takes a GGUF (here the bundled chat model, run in llama.cpp's embedding mode):
+    /v1/embeddings and the chunk index both follow its dimensions."""
+    with ServerProcess(tmp_path / "data", "--no-model", "--embedding-model", str(bundled_model)) as server:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="test", max_retries=0)
+        response = client.embeddings.create(model=bundled_model.stem, input=["one", "two words"])
+        assert _vectors(response).shape == (2, 640)
+        file_id = client.files.create(file=("n.txt", b"Nimbleweed grows on basalt."), purpose="assistants").id
+        result = client.vector_stores.files.create_and_poll(
+            vector_store_id=client.vector_stores.create(name="gguf").id, file_id=file_id, poll_interval_ms=100)
+        assert result.status == "completed", result.last_error

@@ -20,6 +20,8 @@ import numpy as np
 log = logging.getLogger("assistants.retrieval.embedder")
 
 BUNDLED_MODEL_ID = "all-minilm-l6-v2"
+GGUF_WINDOW = 512
+"""Tokens per window of a GGUF embedding model."""
 BATCH_SIZE = 32
 """Windows per model call: large enough to amortise the call, small enough to pad little."""
 
@@ -118,8 +120,9 @@ class GgufEmbedder:
     def __init__(self, model_path: Path, *, threads: int = 1) -> None:
         from llama_cpp import Llama
 
-        self._llama = Llama(model_path=str(model_path), embedding=True, n_threads=threads, n_ctx=0,
-                            verbose=False)
+        # A bounded window (not the model's full trained context): longer texts are embedded by windows.
+        self._llama = Llama(model_path=str(model_path), embedding=True, n_threads=threads, n_ctx=GGUF_WINDOW,
+                            n_batch=GGUF_WINDOW, n_ubatch=GGUF_WINDOW, verbose=False)
         self.model_id = model_path.stem
         self.dimensions = int(self._llama.n_embd())
         self.vocab_size = int(self._llama.n_vocab())
