@@ -282,3 +282,11 @@ async def _with_counts(session: AsyncSession, rows: Sequence[Record]) -> list[Re
             status = "in_progress" if entry["in_progress"] else "completed"
         result.append({**row, "file_counts": entry, "usage_bytes": usage, "status": status})
     return result
+
+
+async def stores_ingesting(session: AsyncSession, store_ids: Sequence[str]) -> bool:
+    """Whether any file of the stores is still being ingested (a run's file_search waits for that)."""
+    found = await session.execute(sa.select(vector_store_files.c.sequence).where(
+        vector_store_files.c.vector_store_id.in_(list(store_ids)), vector_store_files.c.status == "in_progress")
+        .limit(1))
+    return found.first() is not None
