@@ -110,7 +110,37 @@ def context_block(results: Sequence[FileSearchResult], max_tokens: int,
             continue  # a shorter, lower-ranked excerpt may still fit
         parts.append(part)
         used += cost
+    if len(parts) == 1 and results:
+        # Not even the best excerpt fits: give as much of it as does rather than nothing.
+        text = results[0].text
+        while text and used + count_tokens(f"\n[1] {results[0].file_name}:\n{text}\n") > max_tokens:
+            text = text[: len(text) * 3 // 4]
+        if text:
+            parts.append(f"\n[1] {results[0].file_name}:\n{text}\n")
     return "".join(parts) if len(parts) > 1 else ""
+
+
+def results_from_step(details: Mapping[str, Any]) -> list[FileSearchResult]:
+    """The results a run's earlier file_search step stored (after a tool round the run goes on with them)."""
+    found = []
+    for call in details.get("tool_calls") or ():
+        if call.get("type") == "file_search":
+            for result in call["file_search"]["results"]:
+                text = "".join(part["text"] for part in result.get("content") or ())
+                found.append(FileSearchResult(result["file_id"], result["file_name"], result["score"], text))
+    return found
+
+
+def without_content(details: Mapping[str, Any]) -> dict[str, Any]:
+    """Step details as shown when `include[]` does not ask for result content."""
+    calls = []
+    for call in details.get("tool_calls") or ():
+        if call.get("type") == "file_search":
+            call = {**call, "file_search": {**call["file_search"], "results": [
+                {key: value for key, value in result.items() if key != "content"}
+                for result in call["file_search"]["results"]]}}
+        calls.append(call)
+    return {**details, "tool_calls": calls}
 
 
 _WORDS = re.compile(r"\w+", re.UNICODE)

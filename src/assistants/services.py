@@ -59,7 +59,7 @@ class Services:
                 if inference is not None:
                     from assistants.runs.worker import start_worker
 
-                    worker = await start_worker(settings, events, inference)
+                    worker = await start_worker(settings, events, inference, retrieval)
                 try:
                     yield cls(settings=settings, database=database, inference=inference, events=events,
                               run_queue=worker, retrieval=retrieval, file_blobs=blobs,

@@ -107,11 +107,12 @@ def test_wrong_types_and_missing_fields(
     ("path", "body", "param"),
     [
         ("/v1/assistants", b'{"model": "m", "tools": [{"type": "code_interpreter"}]}', "tools"),
-        ("/v1/assistants", b'{"model": "m", "tools": [{"type": "file_search"}]}', "tools"),
+        ("/v1/assistants", b'{"model": "m", "tools": [{"type": "file_search", "file_search": '
+                           b'{"max_num_results": 0}}]}', "tools[0].file_search.max_num_results"),
         (
             "/v1/assistants",
-            b'{"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}}',
-            "tool_resources",
+            b'{"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["vs_1", "vs_2"]}}}',
+            "tool_resources.file_search.vector_store_ids",
         ),
         (
             "/v1/threads/{thread}/messages",

@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
@@ -38,6 +38,10 @@ from assistants.store.models import messages, runs
 from assistants.tools import runs as run_tools
 from assistants.tools.calls import may_become_call, parse_tool_calls
 from assistants.tools.plan import TurnPlan, plan_turn
+
+if TYPE_CHECKING:
+    from assistants.file_search import FileSearchResult
+    from assistants.retrieval.service import Retrieval
 
 log = logging.getLogger("assistants.runs.executor")
 
@@ -152,17 +156,21 @@ def build_prompt(inference: Inference, instructions: str, history: Sequence[Mapp
 
 class Executor:
     def __init__(self, bus: EventBus, inference: Inference, start_generation: StartGeneration,
-                 max_tool_rounds: int = 10) -> None:
+                 max_tool_rounds: int = 10, retrieval: Retrieval | None = None) -> None:
         self.bus = bus
         self.max_tool_rounds = max_tool_rounds
         self.inference = inference
         self.start_generation = start_generation
+        self.retrieval = retrieval
+        self._sources: dict[str, list[FileSearchResult]] = {}
+        """Per running run: the file_search results its answer may cite."""
 
     async def execute(self, run: Run, cancel: CancelFlag) -> str:
         """Run to a terminal status and return it. Raises CancelledError on shutdown (run left
         in_progress for the worker to rewind)."""
         try:
             history = await self._history(run)
+            instructions = await self._with_file_search(run, history)
             async with self.bus.database.read() as session:
                 steps = await run_tools.tool_steps(session, run.id)
             history += run_tools.tool_turns(steps)
@@ -178,7 +186,7 @@ class Executor:
                     return await self._fail(run, exc.message, code="invalid_prompt")
             try:
                 prompt = await asyncio.to_thread(
-                    build_prompt, self.inference, run.instructions, history,
+                    build_prompt, self.inference, instructions, history,
                     truncation=msgspec.to_builtins(run.truncation_strategy),
                     max_prompt_tokens=run.max_prompt_tokens, max_completion_tokens=run.max_completion_tokens,
                     tools=plan.tools)
@@ -190,6 +198,41 @@ class Executor:
         except Exception as exc:
             log.exception("run %s failed", run.id)
             return await self._fail(run, f"The server had an error while running: {exc}")
+        finally:
+            self._sources.pop(run.id, None)
+
+    async def _with_file_search(self, run: Run, history: list[dict[str, str]]) -> str:
+        """The run's instructions, plus the excerpts its file_search tool retrieved (searched once per
+        run, recorded as a completed `tool_calls` step of type file_search; a later turn of the same run
+        reuses that step's results)."""
+        from assistants import file_search
+        from assistants.store import vector_stores as vs_store
+
+        tool = next((t for t in msgspec.to_builtins(run.tools) if t["type"] == "file_search"), None)
+        if tool is None or self.retrieval is None:
+            return run.instructions
+        options = file_search.FileSearchOptions.from_tool(tool)
+        async with self.bus.database.read() as session:
+            earlier = [step for step in await store.steps_of_run(session, run.id, "completed")
+                       if step["type"] == "tool_calls" and file_search.results_from_step(step["step_details"])]
+            store_ids = await vs_store.run_vector_store_ids(session, run.assistant_id, run.thread_id)
+        if earlier:
+            results = file_search.results_from_step(earlier[0]["step_details"])
+        else:
+            query = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+            results = await file_search.search_for_run(self.bus.database, self.retrieval, store_ids, query, options)
+            ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
+            details = file_search.step_details(results, options, include_content=True)
+            async with self.bus.transaction() as tx:
+                step = await store.create_step(tx.session, ids | {"id": run.id}, details, status="completed")
+                shown = p.step_object({**step, "step_details": file_search.without_content(details)})
+                for event in ("created", "in_progress", "completed"):
+                    tx.emit(f"thread.run.step.{event}", shown, **ids)
+        self._sources[run.id] = results
+        budget = self.inference.ctx_size // 2
+        block = await asyncio.to_thread(file_search.context_block, results, budget,
+                                        lambda text: len(self.inference.tokenize(text)))
+        return "\n\n".join(part for part in (run.instructions, block) if part)
 
     async def _history(self, run: Run) -> list[dict[str, str]]:
         async with self.bus.database.read() as session:
@@ -306,7 +349,7 @@ class Executor:
                 message_id, step_id = opened
                 self.bus.unstage(f"message:{message_id}")
                 reason = state.MESSAGE_INCOMPLETE_REASON.get(status)
-                content = [{"type": "text", "text": {"value": text, "annotations": []}}]
+                content = [{"type": "text", "text": {"value": text, "annotations": self._citations(run.id, text)}}]
                 if reason:
                     message = await store.update_message_columns(
                         tx.session, message_id, content=content, status="incomplete", incomplete_at=current,
@@ -322,6 +365,14 @@ class Executor:
             row = await _set_final(tx.session, run.id, status, usage=run_usage, expires_at=None, **run_values)
             queue.emit_run(tx, row)
         return status
+
+    def _citations(self, run_id: str, text: str) -> list[dict[str, Any]]:
+        sources = self._sources.get(run_id)
+        if not sources:
+            return []
+        from assistants.file_search import file_citations
+
+        return file_citations(text, sources)
 
     async def _prompt_does_not_fit(self, run: Run, exc: PromptDoesNotFit) -> str:
         if exc.reason == "max_prompt_tokens":

@@ -28,6 +28,7 @@ from assistants.settings import Settings
 
 if TYPE_CHECKING:
     from assistants.inference import Generation, Inference
+    from assistants.retrieval.service import Retrieval
 
 log = logging.getLogger("assistants.runs.worker")
 
@@ -151,7 +152,8 @@ class Worker:
             log.exception("could not re-queue run %s at shutdown; start-up recovery will", run_id)
 
 
-async def start_worker(settings: Settings, bus: EventBus, inference: Inference) -> Worker:
+async def start_worker(settings: Settings, bus: EventBus, inference: Inference,
+                       retrieval: Retrieval | None = None) -> Worker:
     """The worker for a served model: one run per engine sequence, so a claimed run decodes at once."""
 
     from assistants.inference import SamplingParams
@@ -161,7 +163,8 @@ async def start_worker(settings: Settings, bus: EventBus, inference: Inference) 
         params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, grammar=grammar)
         return await inference.generate(prompt.ids, params)
 
-    executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds)
+    executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds,
+                        retrieval=retrieval)
     worker = Worker(bus, executor, capacity=settings.parallel)
     await worker.start()
     return worker

@@ -290,3 +290,30 @@ async def stores_ingesting(session: AsyncSession, store_ids: Sequence[str]) -> b
         vector_store_files.c.vector_store_id.in_(list(store_ids)), vector_store_files.c.status == "in_progress")
         .limit(1))
     return found.first() is not None
+
+
+async def stored_tool_resources(session: AsyncSession, resources: Any) -> dict[str, Any]:
+    """An assistant's or thread's `tool_resources` (a protocol ToolResources or None) as stored: the
+    file_search store ids, each checked to exist (404 naming the parameter)."""
+    ids = resources.vector_store_ids() if resources is not None else []
+    for store_id in ids:
+        found = await session.execute(sa.select(vector_stores.c.id).where(vector_stores.c.id == store_id))
+        if found.first() is None:
+            error = not_found("vector store", store_id)
+            error.param = "tool_resources.file_search.vector_store_ids"
+            raise error
+    return {"file_search": {"vector_store_ids": ids}} if ids else {}
+
+
+async def run_vector_store_ids(session: AsyncSession, assistant_id: str, thread_id: str) -> list[str]:
+    """The stores a run's file_search searches: the assistant's, then the thread's."""
+    from assistants.store.models import assistants, threads
+
+    ids: list[str] = []
+    for table, object_id in ((assistants, assistant_id), (threads, thread_id)):
+        row = first_record(await session.execute(
+            sa.select(table.c.tool_resources).where(table.c.id == object_id)))
+        resources = (row or {}).get("tool_resources") or {}
+        ids += [store_id for store_id in (resources.get("file_search") or {}).get("vector_store_ids") or []
+                if store_id not in ids]
+    return ids
