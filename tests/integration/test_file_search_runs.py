@@ -80,3 +80,39 @@ def test_file_search_with_an_unknown_store_is_404(model_client: openai.OpenAI) -
         model_client.beta.assistants.create(model="default", tools=[{"type": "file_search"}],
                                             tool_resources={"file_search": {"vector_store_ids": ["vs_nope"]}})
     assert caught.value.body["param"] == "tool_resources.file_search.vector_store_ids"  # type: ignore[index]
+
+
+def test_a_file_attached_to_a_message_creates_the_threads_store(model_client: openai.OpenAI) -> None:
+    file_id = model_client.files.create(file=("orrery.txt", b"In the Hollin workshop every orrery gear is cut "
+                                                            b"from walnut."), purpose="assistants").id
+    assistant = model_client.beta.assistants.create(model="default", tools=[{"type": "file_search"}])
+    thread = model_client.beta.threads.create()
+    message = model_client.beta.threads.messages.create(
+        thread.id, role="user", content="What are the orrery gears made of?",
+        attachments=[{"file_id": file_id, "tools": [{"type": "file_search"}]}])
+    assert message.attachments[0].file_id == file_id  # type: ignore[index]
+    [store_id] = model_client.beta.threads.retrieve(thread.id).tool_resources.file_search.vector_store_ids  # type: ignore[union-attr]
+    store = model_client.vector_stores.retrieve(store_id)
+    assert store.expires_after is not None and store.expires_after.days == 7
+    # The run is held until the attached file is ingested, then finds it.
+    run = model_client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                         max_completion_tokens=8, temperature=0)
+    steps = model_client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data
+    assert steps[0].step_details.tool_calls[0].file_search.results[0].file_id == file_id  # type: ignore[union-attr]
+    # A second attachment joins the same store.
+    other = model_client.files.create(file=("more.txt", b"Walnut is oiled monthly."), purpose="assistants").id
+    model_client.beta.threads.messages.create(thread.id, role="user", content="And?",
+                                              attachments=[{"file_id": other, "tools": [{"type": "file_search"}]}])
+    assert model_client.vector_stores.retrieve(store_id).file_counts.total == 2
+
+
+def test_bad_attachments(model_client: openai.OpenAI) -> None:
+    thread = model_client.beta.threads.create()
+    with pytest.raises(openai.NotFoundError) as caught:
+        model_client.beta.threads.messages.create(thread.id, role="user", content="x",
+                                                  attachments=[{"file_id": "file-nope", "tools": [{"type": "file_search"}]}])
+    assert caught.value.body["param"] == "attachments"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        model_client.beta.threads.messages.create(thread.id, role="user", content="x",
+                                                  attachments=[{"file_id": "f", "tools": [{"type": "code_interpreter"}]}])
+    assert model_client.beta.threads.messages.list(thread.id).data == []

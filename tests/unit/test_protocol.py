@@ -109,8 +109,10 @@ def test_partial_update_distinguishes_absent_from_null() -> None:
     (p.CreateMessageRequest, b'{"role": "system", "content": "x"}', "role"),
     (p.CreateMessageRequest, b'{"role": "user", "content": ""}', "content"),
     (p.CreateMessageRequest, b'{"role": "user", "content": []}', "content"),
-    (p.CreateMessageRequest, b'{"role": "user", "content": "x", "attachments": [{"file_id": "f"}]}',
-     "attachments"),
+    (p.CreateMessageRequest, b'{"role": "user", "content": "x", "attachments": [{"file_id": "f", '
+                             b'"tools": [{"type": "code_interpreter"}]}]}', "attachments"),
+    (p.CreateMessageRequest, b'{"role": "user", "content": "x", "attachments": [{"tools": []}]}',
+     "attachments[0].file_id"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "max_completion_tokens": 0}', "max_completion_tokens"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "tool_choice": "sometimes"}', "tool_choice"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "tool_choice": {"type": "file_search"}}', "tool_choice"),

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants.errors import InvalidRequest, not_found
+from assistants.protocol.vector_stores import stored_chunking
 from assistants.store.ids import new_id, now
 from assistants.store.models import files, vector_store_file_batches, vector_store_files, vector_stores
 from assistants.store.pagination import Page, PageRequest, fetch_page
@@ -100,11 +101,12 @@ async def require_files(session: AsyncSession, file_ids: Iterable[str], param: s
             raise error
 
 
-async def add_files(session: AsyncSession, store_id: str, entries: Sequence[FileEntry], batch_id: str | None) -> None:
+async def add_files(session: AsyncSession, store_id: str, entries: Sequence[FileEntry], batch_id: str | None,
+                    *, param: str = "file_ids") -> None:
     """Queue each file for ingestion into the store; a file already in it is ingested again."""
     if not entries:
         return
-    await require_files(session, (entry.file_id for entry in entries))
+    await require_files(session, (entry.file_id for entry in entries), param)
     existing = set((await session.execute(sa.select(vector_store_files.c.id).where(
         vector_store_files.c.vector_store_id == store_id,
         vector_store_files.c.id.in_([entry.file_id for entry in entries])))).scalars())
@@ -317,3 +319,30 @@ async def run_vector_store_ids(session: AsyncSession, assistant_id: str, thread_
         ids += [store_id for store_id in (resources.get("file_search") or {}).get("vector_store_ids") or []
                 if store_id not in ids]
     return ids
+
+
+THREAD_STORE_EXPIRY = {"anchor": "last_active_at", "days": 7}
+"""A store made for a thread's attachments expires after 7 days idle (OpenAI's rule)."""
+
+
+async def attach_to_thread_store(session: AsyncSession, thread_id: str, attachments: Sequence[Any]) -> None:
+    """Files attached to a message for file_search join the thread's vector store, which is created
+    (and named in the thread's tool_resources) on first use."""
+    from assistants.store.models import threads
+
+    if not attachments:
+        return
+    await require_files(session, (attachment.file_id for attachment in attachments), "attachments")
+    file_ids = list(dict.fromkeys(attachment.file_id for attachment in attachments if attachment.searched()))
+    if not file_ids:
+        return
+    row = first_record(await session.execute(sa.select(threads.c.tool_resources).where(threads.c.id == thread_id)))
+    resources = dict((row or {}).get("tool_resources") or {})
+    existing = (resources.get("file_search") or {}).get("vector_store_ids") or []
+    entries = [FileEntry(file_id, None, stored_chunking(None)) for file_id in file_ids]
+    if existing:
+        await add_files(session, existing[0], entries, None, param="attachments")
+        return
+    store = await create_vector_store(session, None, None, THREAD_STORE_EXPIRY, None, entries)
+    resources["file_search"] = {"vector_store_ids": [store["id"]]}
+    await session.execute(sa.update(threads).where(threads.c.id == thread_id).values(tool_resources=resources))
