@@ -26,10 +26,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from tests.retrieval_set import DISTRACTORS, FACTS, QUERIES
+
 from assistants.retrieval.embedder import load_embedder
 from assistants.retrieval.search import Mode, search
 from assistants.retrieval.sqlite_index import SqliteChunkIndex
-from tests.retrieval_set import DISTRACTORS, FACTS, QUERIES
 
 
 def quality(directory: Path, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -44,7 +45,8 @@ def quality(directory: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     for mode in Mode:
         ranks = []
         for (query, answer), vector in zip(QUERIES, queries, strict=True):
-            hits = [hit.file_id for hit in search(index, {"vs": list(documents)}, [query], vector[None, :], 20,
+            hits = [hit.file_id for hit in search(index, {"vs": list(documents)}, [query], vector[None, :],
+                                                  20,
                                                   mode=mode)]
             ranks.append(hits.index(answer) + 1 if answer in hits else None)
         recall1 = sum(rank == 1 for rank in ranks) / len(ranks)
@@ -57,7 +59,8 @@ def quality(directory: Path, embedder) -> None:  # type: ignore[no-untyped-def]
 def throughput(embedder, count: int) -> None:  # type: ignore[no-untyped-def]
     rng = random.Random(7)
     words = [word for text in [*FACTS.values(), *DISTRACTORS] for word in text.lower().split()]
-    chunks = [embedder.tokenize([" ".join(rng.choice(words) for _ in range(160))])[0][:200] for _ in range(count)]
+    texts = [" ".join(rng.choice(words) for _ in range(160)) for _ in range(count)]
+    chunks = [ids[:200] for ids in embedder.tokenize(texts)]
     embedder.embed_tokens(chunks[:4])  # warm-up
     start = time.perf_counter()
     embedder.embed_tokens(chunks)
@@ -66,7 +69,8 @@ def throughput(embedder, count: int) -> None:  # type: ignore[no-untyped-def]
     for ids in chunks:
         embedder.embed_tokens([ids])
     single = count / (time.perf_counter() - start)
-    print(f"embedding: {count} chunks of {len(chunks[0])} tokens, one thread: batched {batched:.1f} chunks/s, "
+    print(f"embedding: {count} chunks of {len(chunks[0])} tokens, one thread: "
+          f"batched {batched:.1f} chunks/s, "
           f"one at a time {single:.1f} chunks/s, ratio {batched / single:.2f}x")
 
 
@@ -81,7 +85,8 @@ def latency(directory: Path, embedder, count: int, searches: int) -> None:  # ty
     for first in range(0, count, per_file):
         texts = [" ".join(rng.choice(vocabulary, 120)) for _ in range(min(per_file, count - first))]
         index.replace_file("vs", f"file-{first // per_file}", texts, vectors[first:first + len(texts)])
-    print(f"search: {count} chunks in {count // per_file} files indexed in {time.perf_counter() - start:.1f} s")
+    seconds = time.perf_counter() - start
+    print(f"search: {count} chunks in {count // per_file} files indexed in {seconds:.1f} s")
     files = [f"file-{n}" for n in range((count + per_file - 1) // per_file)]
     queries = [" ".join(rng.choice(vocabulary, 6)) for _ in range(searches)]
     query_vectors = rng.standard_normal((searches, embedder.dimensions)).astype(np.float32)

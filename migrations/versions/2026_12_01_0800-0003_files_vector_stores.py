@@ -83,7 +83,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('vector_store_files', schema=None) as batch_op:
         batch_op.create_index('ix_vector_store_files_file', ['id'], unique=False)
-        batch_op.create_index('ix_vector_store_files_order', ['vector_store_id', 'created_at', 'sequence'], unique=False)
+        batch_op.create_index('ix_vector_store_files_order', ['vector_store_id', 'created_at', 'sequence'],
+                              unique=False)
         batch_op.create_index('ix_vector_store_files_status', ['status', 'sequence'], unique=False)
 
 

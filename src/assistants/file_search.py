@@ -87,13 +87,15 @@ def step_details(results: Sequence[FileSearchResult], options: FileSearchOptions
     """A `tool_calls` step's details with one `file_search` call, as OpenAI shapes it."""
     shown = []
     for result in results:
-        entry: dict[str, Any] = {"file_id": result.file_id, "file_name": result.file_name, "score": result.score}
+        entry: dict[str, Any] = {"file_id": result.file_id, "file_name": result.file_name,
+                                 "score": result.score}
         if include_content:
             entry["content"] = [{"type": "text", "text": result.text}]
         shown.append(entry)
     return {"type": "tool_calls", "tool_calls": [{
         "id": call_id or "call_" + secrets.token_hex(12), "type": "file_search",
-        "file_search": {"ranking_options": {"ranker": options.ranker, "score_threshold": options.score_threshold},
+        "file_search": {"ranking_options": {"ranker": options.ranker,
+                                            "score_threshold": options.score_threshold},
                         "results": shown}}]}
 
 
@@ -163,7 +165,8 @@ def file_citations(answer: str, results: Sequence[FileSearchResult]) -> list[dic
             index += 1
             continue
         end = index + MIN_QUOTE_WORDS
-        while end < len(words) and grams.get(tuple(w for w, _, _ in words[end - MIN_QUOTE_WORDS + 1:end + 1])) == file_id:
+        while end < len(words) and grams.get(tuple(w for w, _,
+                                                   _ in words[end - MIN_QUOTE_WORDS + 1:end + 1])) == file_id:
             end += 1
         start_index, end_index = words[index][1], words[end - 1][2]
         annotations.append({"type": "file_citation", "text": answer[start_index:end_index],

@@ -95,7 +95,8 @@ class IngestionWorker:
         if not keys and not self.retrieval.index_exists():
             return
         try:
-            rebuilt, stale = await self.retrieval.index_call(lambda index: (index.rebuilt, index.file_keys() - keys))
+            rebuilt, stale = await self.retrieval.index_call(lambda index: (index.rebuilt,
+                                                                            index.file_keys() - keys))
             for store_id, file_id in stale:
                 await self.retrieval.forget_file([store_id], file_id)
             if rebuilt:
@@ -144,18 +145,20 @@ class IngestionWorker:
             parts = []
             for start in range(0, len(chunks), CHUNKS_PER_CALL):
                 batch = chunks[start:start + CHUNKS_PER_CALL]
-                parts.append(await self.retrieval.call(
-                    lambda embedder, batch=batch: embedder.embed_tokens([chunk.token_ids for chunk in batch])))
+                ids = [chunk.token_ids for chunk in batch]
+                parts.append(await self.retrieval.call(lambda embedder, ids=ids: embedder.embed_tokens(ids)))
             vectors = np.vstack(parts)
             texts = [chunk.text for chunk in chunks]
-            await self.retrieval.index_call(lambda index: index.replace_file(store_id, file_id, texts, vectors))
+            await self.retrieval.index_call(lambda index: index.replace_file(store_id, file_id, texts,
+                                                                             vectors))
         except ExtractionError as exc:
             return "failed", 0, {"code": exc.code, "message": exc.message}
         except FileNotFoundError:
             return "failed", 0, {"code": "invalid_file", "message": "The file's contents are gone."}
         except Exception as exc:
             log.exception("ingestion of %s into %s failed", file_id, store_id)
-            return "failed", 0, {"code": "server_error", "message": f"Ingestion failed: {type(exc).__name__}."}
+            return "failed", 0, {"code": "server_error",
+                                 "message": f"Ingestion failed: {type(exc).__name__}."}
         return "completed", _usage_bytes(texts, vectors), None
 
 

@@ -12,8 +12,8 @@ from assistants.events import EventBus
 # A runtime import, not TYPE_CHECKING: litestar/msgspec resolve this dataclass's annotations when they
 # inject it. `assistants.inference` does not import an engine until a model is loaded.
 from assistants.inference import Inference
-from assistants.retrieval.service import Retrieval
 from assistants.ingestion import IngestionWorker
+from assistants.retrieval.service import Retrieval
 from assistants.settings import Settings
 from assistants.store import Database
 from assistants.store.files import FileBlobs

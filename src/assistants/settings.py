@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cors-origin", dest="cors_origins", action="append", metavar="ORIGIN",
                        help="allow this browser origin (repeatable; `*` allows any)")
     serve.add_argument("--embedding-model", type=Path,
-                       help="embedding model: GGUF, or ONNX with tokenizer.json beside it (default: bundled MiniLM)")
+                       help="embedding model: GGUF, or ONNX with tokenizer.json beside it "
+                            "(default: bundled MiniLM)")
     serve.add_argument("--max-file-bytes", type=_positive_int, help="largest uploaded file (default 512 MiB)")
     serve.add_argument("--no-model", dest="load_model", action="store_const", const=False,
                        help="serve store routes only, without loading a model")

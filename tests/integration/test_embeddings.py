@@ -88,5 +88,6 @@ def test_an_operators_gguf_embedding_model_serves_embeddings_and_search(bundled_
         assert _vectors(response).shape == (2, 640)
         file_id = client.files.create(file=("n.txt", b"Nimbleweed grows on basalt."), purpose="assistants").id
         result = client.vector_stores.files.create_and_poll(
-            vector_store_id=client.vector_stores.create(name="gguf").id, file_id=file_id, poll_interval_ms=100)
+            vector_store_id=client.vector_stores.create(name="gguf").id, file_id=file_id,
+            poll_interval_ms=100)
         assert result.status == "completed", result.last_error

@@ -50,7 +50,8 @@ def test_a_run_searches_the_assistants_store_and_records_the_step(
                                                           include=[INCLUDE])
     content = shown.step_details.tool_calls[0].file_search.results[0].content  # type: ignore[union-attr]
     assert content and "Quexville" in content[0].text
-    listed = model_client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc", include=[INCLUDE])
+    listed = model_client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc",
+                                                       include=[INCLUDE])
     assert listed.data[0].step_details.tool_calls[0].file_search.results[0].content  # type: ignore[union-attr]
 
 
@@ -83,7 +84,8 @@ def test_file_search_with_an_unknown_store_is_404(model_client: openai.OpenAI) -
 
 
 def test_a_file_attached_to_a_message_creates_the_threads_store(model_client: openai.OpenAI) -> None:
-    file_id = model_client.files.create(file=("orrery.txt", b"In the Hollin workshop every orrery gear is cut "
+    file_id = model_client.files.create(file=("orrery.txt",
+                                              b"In the Hollin workshop every orrery gear is cut "
                                                             b"from walnut."), purpose="assistants").id
     assistant = model_client.beta.assistants.create(model="default", tools=[{"type": "file_search"}])
     thread = model_client.beta.threads.create()
@@ -102,7 +104,8 @@ def test_a_file_attached_to_a_message_creates_the_threads_store(model_client: op
     # A second attachment joins the same store.
     other = model_client.files.create(file=("more.txt", b"Walnut is oiled monthly."), purpose="assistants").id
     model_client.beta.threads.messages.create(thread.id, role="user", content="And?",
-                                              attachments=[{"file_id": other, "tools": [{"type": "file_search"}]}])
+                                              attachments=[{"file_id": other,
+                                                            "tools": [{"type": "file_search"}]}])
     assert model_client.vector_stores.retrieve(store_id).file_counts.total == 2
 
 
@@ -110,9 +113,11 @@ def test_bad_attachments(model_client: openai.OpenAI) -> None:
     thread = model_client.beta.threads.create()
     with pytest.raises(openai.NotFoundError) as caught:
         model_client.beta.threads.messages.create(thread.id, role="user", content="x",
-                                                  attachments=[{"file_id": "file-nope", "tools": [{"type": "file_search"}]}])
+                                                  attachments=[{"file_id": "file-nope",
+                                                                "tools": [{"type": "file_search"}]}])
     assert caught.value.body["param"] == "attachments"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError):
         model_client.beta.threads.messages.create(thread.id, role="user", content="x",
-                                                  attachments=[{"file_id": "f", "tools": [{"type": "code_interpreter"}]}])
+                                                  attachments=[{"file_id": "f",
+                                                                "tools": [{"type": "code_interpreter"}]}])
     assert model_client.beta.threads.messages.list(thread.id).data == []

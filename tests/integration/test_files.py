@@ -16,7 +16,7 @@ MAX_FILE_BYTES = 2000
 
 
 def test_upload_retrieve_content_list_delete(client: openai.OpenAI, store_server: ServerProcess) -> None:
-    data = "The quokka census of Brindlewick counted 4,711 quokkas.\n".encode() * 3
+    data = b"The quokka census of Brindlewick counted 4,711 quokkas.\n" * 3
     uploaded = client.files.create(file=("census.txt", data), purpose="assistants")
     assert uploaded.id.startswith("file-") and uploaded.object == "file"
     assert (uploaded.bytes, uploaded.filename, uploaded.purpose, uploaded.status) == (
@@ -51,7 +51,8 @@ def test_list_pages_with_a_cursor(client: openai.OpenAI) -> None:
     ids = [client.files.create(file=(f"p{index}.txt", b"p"), purpose="evals").id for index in range(3)]
     first = client.files.list(purpose="evals", limit=2, order="asc")
     assert first.has_more and [item.id for item in first.data] == ids[:2]
-    assert [item.id for item in client.files.list(purpose="evals", limit=2, order="asc", after=ids[1]).data] == ids[2:]
+    assert [item.id for item in client.files.list(purpose="evals", limit=2, order="asc",
+                                                  after=ids[1]).data] == ids[2:]
     assert [item.id for item in client.files.list(purpose="evals", limit=2, order="asc")] == ids
 
 

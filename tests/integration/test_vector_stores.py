@@ -17,12 +17,13 @@ from tests.serverproc import ServerProcess
 
 # Made-up facts, so nothing but retrieval can know them.
 FACTS = {
-    "zorblat.md": "# The Zorblat festival\nThe Zorblat festival is held every March in Quexville. Dancers wear "
-                  "copper masks and the town bakes a forty-foot plum loaf.",
-    "trivex.txt": "Trivex engines run on compressed seaweed. The first Trivex engine was built by Ilsa Marrow "
-                  "in 1887 in the harbour town of Pellbrook.",
-    "glimmer.html": "<html><head><style>p{}</style></head><body><h1>Glimmerfish</h1><p>Glimmerfish live only in "
-                    "Lake Ondry and glow violet when the water is colder than six degrees.</p></body></html>",
+    "zorblat.md": "# The Zorblat festival\nThe Zorblat festival is held every March in Quexville. Dancers "
+                  "wear copper masks and the town bakes a forty-foot plum loaf.",
+    "trivex.txt": "Trivex engines run on compressed seaweed. The first Trivex engine was built by Ilsa "
+                  "Marrow in 1887 in the harbour town of Pellbrook.",
+    "glimmer.html": "<html><head><style>p{}</style></head><body><h1>Glimmerfish</h1><p>Glimmerfish live only "
+                    "in Lake Ondry and glow violet when the water is colder than six degrees.</p>"
+                    "</body></html>",
 }
 
 
@@ -49,7 +50,8 @@ def corpus(store_server: ServerProcess) -> tuple[str, dict[str, str]]:
     return store.id, ids
 
 
-def test_create_and_poll_ingests_every_file(client: openai.OpenAI, corpus: tuple[str, dict[str, str]]) -> None:
+def test_create_and_poll_ingests_every_file(client: openai.OpenAI, corpus: tuple[str, dict[str,
+                                                                                           str]]) -> None:
     store_id, ids = corpus
     store = client.vector_stores.retrieve(store_id)
     assert (store.name, store.object, store.status) == ("facts", "vector_store", "completed")
@@ -67,7 +69,8 @@ def test_create_and_poll_ingests_every_file(client: openai.OpenAI, corpus: tuple
     ("who built the first seaweed engine", "trivex.txt", "Ilsa Marrow"),
     ("Which lake do violet glowing fish live in?", "glimmer.html", "Lake Ondry"),
 ])
-def test_search_returns_the_chunk_that_answers_first(client: openai.OpenAI, corpus: tuple[str, dict[str, str]],
+def test_search_returns_the_chunk_that_answers_first(client: openai.OpenAI, corpus: tuple[str, dict[str,
+                                                                                                    str]],
                                                       query: str, name: str, words: str) -> None:
     store_id, ids = corpus
     results = client.vector_stores.search(store_id, query=query).data
@@ -96,9 +99,11 @@ def test_attribute_filters_select_files(client: openai.OpenAI, store_server: Ser
     store = client.vector_stores.create(name="filtered")
     years = {"a.txt": 2021, "b.txt": 2023, "c.txt": 2025}
     for name, year in years.items():
-        file_id = _upload(client, name, f"Report {name}: the moss harvest in year {year} was plentiful.".encode())
+        file_id = _upload(client, name,
+                          f"Report {name}: the moss harvest in year {year} was plentiful.".encode())
         client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=file_id,
-                                                   attributes={"year": year, "team": name[0]}, poll_interval_ms=100)
+                                                   attributes={"year": year,
+                                                               "team": name[0]}, poll_interval_ms=100)
 
     def names(filters: dict) -> set[str]:
         return {result.filename for result in client.vector_stores.search(store.id, query="moss harvest",
@@ -108,11 +113,14 @@ def test_attribute_filters_select_files(client: openai.OpenAI, store_server: Ser
     assert names({"type": "eq", "key": "team", "value": "a"}) == {"a.txt"}
     assert names({"type": "in", "key": "team", "value": ["a", "c"]}) == {"a.txt", "c.txt"}
     assert names({"type": "or", "filters": [{"type": "eq", "key": "team", "value": "a"},
-                                            {"type": "and", "filters": [{"type": "gt", "key": "year", "value": 2022},
-                                                                        {"type": "ne", "key": "team", "value": "c"}]}]}
+                                            {"type": "and", "filters": [{"type": "gt", "key": "year",
+                                                                         "value": 2022},
+                                                                        {"type": "ne", "key": "team",
+                                                                         "value": "c"}]}]}
                  ) == {"a.txt", "b.txt"}
     assert names({"type": "eq", "key": "missing", "value": 1}) == set()
-    result = client.vector_stores.search(store.id, query="moss", filters={"type": "eq", "key": "team", "value": "b"})
+    result = client.vector_stores.search(store.id, query="moss", filters={"type": "eq", "key": "team",
+                                                                          "value": "b"})
     updated = client.vector_stores.files.update(result.data[0].file_id, vector_store_id=store.id,
                                                 attributes={"team": "z"})
     assert updated.attributes == {"team": "z"}
@@ -149,19 +157,23 @@ def test_docx_files_are_read(client: openai.OpenAI) -> None:
     buffer = io.BytesIO()
     document.save(buffer)
     store = client.vector_stores.create(name="docx")
-    result = client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("treaty.docx", buffer.getvalue()),
+    result = client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("treaty.docx",
+                                                                                        buffer.getvalue()),
                                                         poll_interval_ms=100)
     assert result.status == "completed", result.last_error
-    assert "floating barge" in client.vector_stores.search(store.id, query="Velloran treaty").data[0].content[0].text
+    assert "floating barge" in client.vector_stores.search(store.id,
+                                                           query="Velloran treaty").data[0].content[0].text
     content = client.vector_stores.files.content(result.id, vector_store_id=store.id)
     assert "floating barge" in "".join(part.text for part in content)  # type: ignore[union-attr]
 
 
 def test_file_batches(client: openai.OpenAI) -> None:
     store = client.vector_stores.create(name="batches")
-    ids = [_upload(client, f"batch{index}.txt", f"Batch document {index} about kelp.".encode()) for index in range(3)]
+    ids = [_upload(client, f"batch{index}.txt",
+                   f"Batch document {index} about kelp.".encode()) for index in range(3)]
     batch = client.vector_stores.file_batches.create_and_poll(vector_store_id=store.id, file_ids=ids,
-                                                              attributes={"source": "batch"}, poll_interval_ms=100)
+                                                              attributes={"source": "batch"},
+                                                              poll_interval_ms=100)
     assert (batch.object, batch.status, batch.file_counts.completed, batch.file_counts.total) == (
         "vector_store.files_batch", "completed", 3, 3)
     listed = client.vector_stores.file_batches.list_files(batch.id, vector_store_id=store.id)
@@ -235,7 +247,8 @@ BAD_STRATEGIES = [
 
 
 @pytest.mark.parametrize("strategy", BAD_STRATEGIES)
-def test_malformed_chunking_strategies_are_400_and_write_nothing(http: httpx.Client, store_server: ServerProcess,
+def test_malformed_chunking_strategies_are_400_and_write_nothing(http: httpx.Client,
+                                                                 store_server: ServerProcess,
                                                                   strategy: dict) -> None:
     before = count_rows(store_server, "vector_stores")
     response = http.post("/vector_stores", json={"name": "x", "chunking_strategy": strategy})
@@ -300,7 +313,8 @@ def test_bad_attributes_are_400(http: httpx.Client, client: openai.OpenAI) -> No
     store = client.vector_stores.create(name="attr-errors")
     file_id = _upload(client, "attr.txt", b"a")
     for attributes in ({f"k{index}": 1 for index in range(17)}, {"k": "v" * 513}, {"k": [1]}, {"": 1}):
-        response = http.post(f"/vector_stores/{store.id}/files", json={"file_id": file_id, "attributes": attributes})
+        response = http.post(f"/vector_stores/{store.id}/files", json={"file_id": file_id,
+                                                                       "attributes": attributes})
         assert response.status_code == 400, response.text
         assert response.json()["error"]["param"].startswith("attributes")
     assert client.vector_stores.retrieve(store.id).file_counts.total == 0

@@ -29,9 +29,11 @@ RESULTS = [FileSearchResult("file-a", "a.md", 0.9, "The Zorblat festival is held
 
 
 def test_options_from_the_tool_default_as_openai_documents() -> None:
-    assert FileSearchOptions.from_tool({"type": "file_search"}) == FileSearchOptions(20, 0.0, "default_2024_08_21")
+    assert FileSearchOptions.from_tool({"type": "file_search"}) == FileSearchOptions(20, 0.0,
+                                                                                     "default_2024_08_21")
     tool = {"type": "file_search", "file_search": {"max_num_results": 3,
-                                                   "ranking_options": {"ranker": "auto", "score_threshold": 0.5}}}
+                                                   "ranking_options": {"ranker": "auto",
+                                                                       "score_threshold": 0.5}}}
     assert FileSearchOptions.from_tool(tool) == FileSearchOptions(3, 0.5, "default_2024_08_21")
 
 
@@ -42,7 +44,8 @@ def test_step_details_carry_content_only_when_included() -> None:
     assert (without["type"], call["id"], call["type"]) == ("tool_calls", "call_1", "file_search")
     assert call["file_search"]["ranking_options"] == {"ranker": "default_2024_08_21", "score_threshold": 0.0}
     assert call["file_search"]["results"][0] == {"file_id": "file-a", "file_name": "a.md", "score": 0.9}
-    with_content = step_details(RESULTS, options, include_content=True)["tool_calls"][0]["file_search"]["results"]
+    with_content = step_details(RESULTS, options,
+                                include_content=True)["tool_calls"][0]["file_search"]["results"]
     assert with_content[1]["content"] == [{"type": "text", "text": RESULTS[1].text}]
 
 
@@ -67,7 +70,8 @@ def test_citations_mark_the_quoted_span() -> None:
     assert file_citations(short, RESULTS) == []
 
 
-async def test_search_for_run_waits_for_ingestion_then_finds_the_fact(database: Database, tmp_path: Path) -> None:
+async def test_search_for_run_waits_for_ingestion_then_finds_the_fact(database: Database,
+                                                                      tmp_path: Path) -> None:
     retrieval = Retrieval(None, tmp_path / "chunks.sqlite3")
     blobs = FileBlobs(tmp_path)
     file_id = new_id("file-")
@@ -76,7 +80,8 @@ async def test_search_for_run_waits_for_ingestion_then_finds_the_fact(database: 
         await file_store.create_file(session, file_id, "zorblat.md", "assistants", 55, None)
         store = await vs_store.create_vector_store(session, "kb", None, None, None,
                                                    [FileEntry(file_id, None, stored_chunking(None))])
-    search = asyncio.create_task(search_for_run(database, retrieval, [store["id"]], "When is the Zorblat festival?",
+    search = asyncio.create_task(search_for_run(database, retrieval, [store["id"]],
+                                                "When is the Zorblat festival?",
                                                 FileSearchOptions(max_num_results=5), poll_seconds=0.05))
     await asyncio.sleep(0.2)
     assert not search.done()  # held: the file is still in_progress

@@ -41,7 +41,8 @@ def test_extracts_each_supported_kind() -> None:
     assert extract_text("a.md", "\ufeff# Title\nbody".encode()) == "# Title\nbody"
     assert extract_text("a.py", b"def f():\n    return 1\n").startswith("def f()")
     assert extract_text("a.json", b'{"k": "value"}') == '{"k": "value"}'
-    html = b"<html><head><script>var x=1</script><style>p{}</style></head><body><p>One &amp; two</p></body></html>"
+    html = (b"<html><head><script>var x=1</script><style>p{}</style></head>"
+            b"<body><p>One &amp; two</p></body></html>")
     assert extract_text("a.html", html) == "One & two"
     assert "Marmalade accord" in extract_text("a.pdf", _pdf("Marmalade accord of 1701"))
     document = docx.Document()
@@ -88,15 +89,19 @@ def test_filters() -> None:
         return matches(parse_filter(raw), attributes)
 
     assert check({"type": "eq", "key": "team", "value": "a"})
-    assert check({"type": "gte", "key": "year", "value": 2024}) and not check({"type": "gt", "key": "year", "value": 2024})
+    assert check({"type": "gte", "key": "year", "value": 2024}) and not check({"type": "gt", "key": "year",
+                                                                               "value": 2024})
     assert check({"type": "in", "key": "team", "value": ["a", "b"]})
     assert check({"type": "nin", "key": "team", "value": ["b"]})
-    assert check({"type": "ne", "key": "absent", "value": 1}) and not check({"type": "eq", "key": "absent", "value": 1})
+    assert check({"type": "ne", "key": "absent", "value": 1}) and not check({"type": "eq", "key": "absent",
+                                                                             "value": 1})
     assert not check({"type": "eq", "key": "public", "value": 1})  # a boolean is not a number
     assert not check({"type": "gt", "key": "team", "value": 1})  # across types: false
     assert check({"type": "or", "filters": [{"type": "eq", "key": "team", "value": "z"},
-                                            {"type": "and", "filters": [{"type": "eq", "key": "public", "value": True},
-                                                                        {"type": "lt", "key": "year", "value": 2025}]}]})
+                                            {"type": "and", "filters": [{"type": "eq", "key": "public",
+                                                                         "value": True},
+                                                                        {"type": "lt", "key": "year",
+                                                                         "value": 2025}]}]})
 
 
 def test_fusion_scores_are_in_0_1_and_ties_go_by_chunk_id() -> None:

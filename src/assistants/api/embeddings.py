@@ -43,10 +43,12 @@ def _embed(embedder: Embedder, body: EmbeddingRequest) -> tuple[np.ndarray, str,
         raise InvalidRequest(f"This model does not support specifying dimensions other than its own "
                              f"({embedder.dimensions}).", param="dimensions")
     inputs = embedding_inputs(body.input, embedder.vocab_size)
-    token_lists = embedder.tokenize(inputs) if isinstance(inputs[0], str) else inputs  # type: ignore[arg-type]
+    token_lists = embedder.tokenize(inputs) if isinstance(inputs[0],
+                                                          str) else inputs  # type: ignore[arg-type]
     for index, ids in enumerate(token_lists):
         if len(ids) > MAX_INPUT_TOKENS:
-            raise InvalidRequest(f"Input {index} has {len(ids)} tokens; at most {MAX_INPUT_TOKENS} are allowed.",
+            raise InvalidRequest(f"Input {index} has {len(ids)} tokens; at most {MAX_INPUT_TOKENS} are "
+                                 "allowed.",
                                  param="input")
     vectors = embedder.embed_tokens(token_lists)  # type: ignore[arg-type]
     return vectors, embedder.model_id, sum(len(ids) for ids in token_lists)

@@ -13,8 +13,8 @@ from litestar.response import File
 
 from assistants import store
 from assistants.api.pagination import list_body
-from assistants.errors import InvalidRequest, not_found
 from assistants.api.uploads import receive_upload
+from assistants.errors import InvalidRequest, not_found
 from assistants.protocol import ListResponse
 from assistants.protocol.files import FileDeleted, FileObject, check_purpose, expiry_seconds, file_object
 from assistants.services import Services
@@ -25,11 +25,13 @@ MAX_LIST_LIMIT = 10_000
 """OpenAI's files list takes 1..10,000 (and defaults to 10,000)."""
 
 
-def _provide_file_page(limit: int | None = None, order: str | None = None, after: str | None = None) -> PageRequest:
+def _provide_file_page(limit: int | None = None, order: str | None = None,
+                       after: str | None = None) -> PageRequest:
     if limit is None:
         limit = MAX_LIST_LIMIT
     if not 1 <= limit <= MAX_LIST_LIMIT:
-        raise InvalidRequest(f"Invalid 'limit': expected an integer between 1 and {MAX_LIST_LIMIT}, got {limit}.",
+        raise InvalidRequest(f"Invalid 'limit': expected an integer between 1 and {MAX_LIST_LIMIT}, "
+                             f"got {limit}.",
                              param="limit")
     page = store.page_request(1, order, after)
     return PageRequest(limit=limit, order=page.order, after=page.after)
@@ -56,7 +58,8 @@ class FilesController(Controller):
             created = store.now()
             async with services.database.write() as session:
                 row = await file_store.create_file(session, file_id, _base_name(upload.filename), purpose,
-                                                   upload.size, None if seconds is None else created + seconds)
+                                                   upload.size,
+                                                   None if seconds is None else created + seconds)
         finally:
             if staged is not None:
                 staged.unlink(missing_ok=True)

@@ -36,8 +36,10 @@ class VectorStoresController(Controller):
         expires = None if body.expires_after is None else {"anchor": body.expires_after.anchor,
                                                            "days": body.expires_after.days}
         async with services.database.write() as session:
-            row = await vs_store.create_vector_store(session, body.name, body.description, expires, body.metadata,
-                                                     _entries(body.file_ids or [], None, body.chunking_strategy))
+            row = await vs_store.create_vector_store(session, body.name, body.description, expires,
+                                                     body.metadata,
+                                                     _entries(body.file_ids or [], None,
+                                                              body.chunking_strategy))
         _notify(services)
         return v.vector_store_object(row)
 
@@ -84,12 +86,14 @@ class VectorStoresController(Controller):
             await vs_store.touch_vector_store(session, vector_store_id)
         async with services.database.read() as session:
             candidates = await vs_store.searchable_files(session, [vector_store_id])
-        files = {row["id"]: row for row in candidates if condition is None or matches(condition, row["attributes"])}
+        files = {row["id"]: row for row in candidates if condition is None or matches(condition,
+                                                                                      row["attributes"])}
         threshold = body.ranking_options.score_threshold if body.ranking_options else 0.0
         hits = await services.retrieval.search({vector_store_id: list(files)}, queries, body.max_num_results,
                                                threshold=threshold)
         data = [v.SearchResult(file_id=hit.file_id, filename=files[hit.file_id]["filename"], score=hit.score,
-                               attributes=files[hit.file_id]["attributes"], content=[v.FileContentPart(hit.text)])
+                               attributes=files[hit.file_id]["attributes"],
+                               content=[v.FileContentPart(hit.text)])
                 for hit in hits if hit.file_id in files]
         return v.SearchResultsPage(search_query=queries, data=data)
 
@@ -124,15 +128,18 @@ class VectorStoreFilesController(Controller):
             return v.store_file_object(await vs_store.get_store_file(session, vector_store_id, file_id))
 
     @post("/{file_id:str}", status_code=200, opt=openapi.body(v.UpdateVectorStoreFileRequest))
-    async def update_vector_store_file(self, vector_store_id: str, file_id: str, request: Request[Any, Any, Any],
+    async def update_vector_store_file(self, vector_store_id: str, file_id: str, request: Request[Any, Any,
+                                                                                                  Any],
                                        services: Services) -> v.VectorStoreFile:
         body = decode(v.UpdateVectorStoreFileRequest, await request.body())
         async with services.database.write() as session:
-            row = await vs_store.update_store_file_attributes(session, vector_store_id, file_id, body.attributes)
+            row = await vs_store.update_store_file_attributes(session, vector_store_id, file_id,
+                                                              body.attributes)
         return v.store_file_object(row)
 
     @delete("/{file_id:str}", status_code=200)
-    async def delete_vector_store_file(self, vector_store_id: str, file_id: str, services: Services) -> Deleted:
+    async def delete_vector_store_file(self, vector_store_id: str, file_id: str,
+                                       services: Services) -> Deleted:
         """Removes the file from the store (and its chunks from the index); the file itself stays."""
         async with services.database.write() as session:
             await vs_store.delete_store_file(session, vector_store_id, file_id)
@@ -187,7 +194,8 @@ class FileBatchesController(Controller):
 
     @get("/{batch_id:str}/files", dependencies=PAGE_DEPENDENCY)
     async def list_file_batch_files(self, vector_store_id: str, batch_id: str, services: Services,
-                                    page: PageRequest, filter: str | None = None) -> ListResponse[v.VectorStoreFile]:
+                                    page: PageRequest,
+                                    filter: str | None = None) -> ListResponse[v.VectorStoreFile]:
         async with services.database.read() as session:
             await vs_store.get_batch(session, vector_store_id, batch_id)
             found = await vs_store.list_store_files(session, vector_store_id, page, filter, batch_id)

@@ -57,7 +57,8 @@ def embedding_inputs(value: str | list[Any], vocab_size: int) -> list[str] | lis
         value = [value]
     if all(isinstance(item, list) and item and all(_is_token(token) for token in item) for item in value):
         if any(token >= vocab_size for item in value for token in item):
-            raise InvalidRequest(f"'input' holds a token id outside this model's vocabulary (0..{vocab_size - 1}).",
+            raise InvalidRequest("'input' holds a token id outside this model's vocabulary "
+                                 f"(0..{vocab_size - 1}).",
                                  param="input")
         return value
     raise InvalidRequest("'input' must be a string, a list of strings, a list of token ids or a list of "

@@ -44,18 +44,21 @@ def expiry_seconds(anchor: str | None, seconds: str | None) -> int | None:
     if anchor is None and seconds is None:
         return None
     if anchor != "created_at":
-        raise InvalidRequest("Invalid 'expires_after.anchor': expected 'created_at'.", param="expires_after.anchor")
+        raise InvalidRequest("Invalid 'expires_after.anchor': expected 'created_at'.",
+                             param="expires_after.anchor")
     try:
         value = int(seconds or "")
     except ValueError:
         value = -1
     if not MIN_EXPIRY_SECONDS <= value <= MAX_EXPIRY_SECONDS:
-        raise InvalidRequest(f"Invalid 'expires_after.seconds': expected an integer between {MIN_EXPIRY_SECONDS} "
+        raise InvalidRequest("Invalid 'expires_after.seconds': expected an integer between "
+                             f"{MIN_EXPIRY_SECONDS} "
                              f"and {MAX_EXPIRY_SECONDS}.", param="expires_after.seconds")
     return value
 
 
 def file_object(row: dict) -> FileObject:  # type: ignore[type-arg]
-    return FileObject(id=row["id"], bytes=row["bytes"], created_at=row["created_at"], filename=row["filename"],
+    return FileObject(id=row["id"], bytes=row["bytes"], created_at=row["created_at"],
+                      filename=row["filename"],
                       purpose=row["purpose"], status=row["status"], expires_at=row["expires_at"],
                       status_details=row["status_details"])

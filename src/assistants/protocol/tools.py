@@ -122,7 +122,8 @@ class CodeInterpreterResources(Struct):
 
 
 class FileSearchResources(Struct):
-    vector_store_ids: Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]], Meta(max_length=1)] | None = None
+    vector_store_ids: Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]],
+                                Meta(max_length=1)] | None = None
     """At most one store, as OpenAI allows on an assistant and on a thread."""
     vector_stores: list[dict[str, Any]] | None = None
 

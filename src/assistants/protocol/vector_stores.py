@@ -21,7 +21,8 @@ Attributes = Annotated[dict[AttributeKey, AttributeValue], Meta(max_length=16)]
 
 AUTO_MAX_TOKENS = 800
 AUTO_OVERLAP_TOKENS = 400
-"""OpenAI's `auto` strategy: "currently uses a max_chunk_size_tokens of 800 and chunk_overlap_tokens of 400"."""
+"""OpenAI's `auto` strategy: "currently uses a max_chunk_size_tokens of 800 and chunk_overlap_tokens
+of 400"."""
 MAX_FILTER_DEPTH = 8
 
 
@@ -108,7 +109,8 @@ class CreateFileBatchRequest(Struct, kw_only=True):
             raise InvalidRequest("'file_ids' must not be empty.", param="file_ids")
 
 
-# Filters: OpenAI's ComparisonFilter and CompoundFilter (types/shared/comparison_filter.py, compound_filter.py).
+# Filters: OpenAI's ComparisonFilter and CompoundFilter (types/shared/comparison_filter.py,
+# compound_filter.py).
 ComparisonType = Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"]
 FilterValue = str | float | bool | list[str | float]
 
@@ -120,7 +122,8 @@ class ComparisonFilter(Struct, kw_only=True):
 
     def __post_init__(self) -> None:
         if (self.type in ("in", "nin")) != isinstance(self.value, list):
-            raise InvalidRequest(f"Filter type '{self.type}' needs a {'list' if self.type in ('in', 'nin') else 'single'} "
+            wanted = "list" if self.type in ("in", "nin") else "single"
+            raise InvalidRequest(f"Filter type '{self.type}' needs a {wanted} "
                                  "value.", param="filters.value")
 
 
@@ -241,13 +244,16 @@ def parse_filter(value: Any, path: str = "filters", depth: int = 0) -> Filter:
 
 
 def _file_counts(counts: dict[str, int]) -> FileCounts:
-    return FileCounts(in_progress=counts["in_progress"], completed=counts["completed"], failed=counts["failed"],
+    return FileCounts(in_progress=counts["in_progress"], completed=counts["completed"],
+                      failed=counts["failed"],
                       cancelled=counts["cancelled"], total=counts["total"])
 
 
 def vector_store_object(row: dict[str, Any]) -> VectorStore:
-    return VectorStore(id=row["id"], created_at=row["created_at"], name=row["name"], description=row["description"],
-                       status=row["status"], usage_bytes=row["usage_bytes"], file_counts=_file_counts(row["file_counts"]),
+    return VectorStore(id=row["id"], created_at=row["created_at"], name=row["name"],
+                       description=row["description"],
+                       status=row["status"], usage_bytes=row["usage_bytes"],
+                       file_counts=_file_counts(row["file_counts"]),
                        last_active_at=row["last_active_at"], metadata=row["metadata"],
                        expires_after=row["expires_after"], expires_at=row["expires_at"])
 
@@ -259,5 +265,6 @@ def store_file_object(row: dict[str, Any]) -> VectorStoreFile:
 
 
 def batch_object(row: dict[str, Any]) -> VectorStoreFileBatch:
-    return VectorStoreFileBatch(id=row["id"], created_at=row["created_at"], vector_store_id=row["vector_store_id"],
+    return VectorStoreFileBatch(id=row["id"], created_at=row["created_at"],
+                                vector_store_id=row["vector_store_id"],
                                 status=row["status"], file_counts=_file_counts(row["file_counts"]))

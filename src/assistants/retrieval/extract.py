@@ -13,8 +13,9 @@ from html.parser import HTMLParser
 from pathlib import PurePath
 
 TEXT_EXTENSIONS = frozenset({
-    ".txt", ".md", ".markdown", ".rst", ".csv", ".tsv", ".log", ".tex", ".xml", ".yaml", ".yml", ".toml", ".ini",
-    ".py", ".js", ".ts", ".jsx", ".tsx", ".java", ".c", ".h", ".cpp", ".hpp", ".cc", ".cs", ".go", ".rs", ".rb",
+    ".txt", ".md", ".markdown", ".rst", ".csv", ".tsv", ".log", ".tex", ".xml", ".yaml", ".yml", ".toml",
+    ".ini", ".py", ".js", ".ts", ".jsx", ".tsx", ".java", ".c", ".h", ".cpp", ".hpp", ".cc", ".cs", ".go",
+    ".rs", ".rb",
     ".php", ".sh", ".css", ".sql", ".kt", ".swift", ".scala", ".lua", ".r", ".pl",
 })
 HTML_EXTENSIONS = frozenset({".html", ".htm"})
@@ -78,7 +79,8 @@ def _decode(data: bytes) -> str:
 
 class _HtmlText(HTMLParser):
     _SKIP = frozenset({"script", "style", "noscript", "template"})
-    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
+    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section",
+                        "article",
                         "pre", "blockquote", "table", "ul", "ol", "title"})
 
     def __init__(self) -> None:

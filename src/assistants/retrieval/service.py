@@ -67,7 +67,8 @@ class Retrieval:
 
     async def index_call(self, work: Callable[[ChunkIndex], T]) -> T:
         """`work(index)` on the index thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._index_thread, lambda: work(self.index()))
+        return await asyncio.get_running_loop().run_in_executor(self._index_thread,
+                                                                lambda: work(self.index()))
 
     async def embed_texts(self, texts: list[str]) -> np.ndarray:
         return await self.call(lambda embedder: embedder.embed_tokens(embedder.tokenize(texts)))

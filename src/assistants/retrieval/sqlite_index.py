@@ -63,8 +63,8 @@ class SqliteChunkIndex:
     def _create(self) -> None:
         with self._db:
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS chunks(id INTEGER PRIMARY KEY AUTOINCREMENT, store_id TEXT NOT NULL,"
-                " file_id TEXT NOT NULL, position INTEGER NOT NULL);"
+                "CREATE TABLE IF NOT EXISTS chunks(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " store_id TEXT NOT NULL, file_id TEXT NOT NULL, position INTEGER NOT NULL);"
                 "CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(store_id, file_id);"
                 "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(text, tokenize='porter unicode61');"
                 "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vectors USING vec0(store_id TEXT PARTITION KEY,"
@@ -79,7 +79,8 @@ class SqliteChunkIndex:
                                  (store_id, file_id, position))
                 chunk_id = self._db.last_insert_rowid()
                 self._db.execute("INSERT INTO chunk_text(rowid, text) VALUES (?, ?)", (chunk_id, text))
-                self._db.execute("INSERT INTO chunk_vectors(rowid, store_id, file_id, embedding) VALUES (?, ?, ?, ?)",
+                self._db.execute("INSERT INTO chunk_vectors(rowid, store_id, file_id, embedding)"
+                                 " VALUES (?, ?, ?, ?)",
                                  (chunk_id, store_id, file_id, vectors[position].tobytes()))
 
     def remove_file(self, store_id: str, file_id: str) -> None:

@@ -214,13 +214,15 @@ class Executor:
         options = file_search.FileSearchOptions.from_tool(tool)
         async with self.bus.database.read() as session:
             earlier = [step for step in await store.steps_of_run(session, run.id, "completed")
-                       if step["type"] == "tool_calls" and file_search.results_from_step(step["step_details"])]
+                       if step["type"] == "tool_calls"
+                       and file_search.results_from_step(step["step_details"])]
             store_ids = await vs_store.run_vector_store_ids(session, run.assistant_id, run.thread_id)
         if earlier:
             results = file_search.results_from_step(earlier[0]["step_details"])
         else:
             query = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-            results = await file_search.search_for_run(self.bus.database, self.retrieval, store_ids, query, options)
+            results = await file_search.search_for_run(self.bus.database, self.retrieval, store_ids, query,
+                                                       options)
             ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
             details = file_search.step_details(results, options, include_content=True)
             async with self.bus.transaction() as tx:
@@ -349,7 +351,8 @@ class Executor:
                 message_id, step_id = opened
                 self.bus.unstage(f"message:{message_id}")
                 reason = state.MESSAGE_INCOMPLETE_REASON.get(status)
-                content = [{"type": "text", "text": {"value": text, "annotations": self._citations(run.id, text)}}]
+                content = [{"type": "text", "text": {"value": text, "annotations": self._citations(run.id,
+                                                                                                   text)}}]
                 if reason:
                     message = await store.update_message_columns(
                         tx.session, message_id, content=content, status="incomplete", incomplete_at=current,

@@ -14,7 +14,6 @@ from assistants.store import direct
 from assistants.store.ids import new_id, now
 from assistants.store.models import messages, runs, threads
 from assistants.store.pagination import Page, PageRequest, fetch_page
-from assistants.store.vector_stores import attach_to_thread_store
 from assistants.store.records import (
     Record,
     all_records,
@@ -23,6 +22,7 @@ from assistants.store.records import (
     select_records,
     update_metadata,
 )
+from assistants.store.vector_stores import attach_to_thread_store
 
 
 def _active_run_of(thread_id: Any) -> sa.ScalarSelect[Any]:

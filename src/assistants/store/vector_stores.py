@@ -50,7 +50,8 @@ async def create_vector_store(session: AsyncSession, name: str | None, descripti
 
 
 async def get_vector_store(session: AsyncSession, store_id: str) -> Record:
-    row = first_record(await session.execute(select_records(vector_stores).where(vector_stores.c.id == store_id)))
+    row = first_record(await session.execute(
+        select_records(vector_stores).where(vector_stores.c.id == store_id)))
     if row is None:
         raise not_found("vector store", store_id)
     return (await _with_counts(session, [row]))[0]
@@ -66,7 +67,8 @@ async def update_vector_store(session: AsyncSession, store_id: str, changes: dic
         if "expires_after" in changes:
             store = await get_vector_store(session, store_id)
             changes["expires_at"] = _expires_at(changes["expires_after"], store["last_active_at"])
-        result = await session.execute(sa.update(vector_stores).where(vector_stores.c.id == store_id).values(changes))
+        result = await session.execute(
+            sa.update(vector_stores).where(vector_stores.c.id == store_id).values(changes))
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise not_found("vector store", store_id)
     return await get_vector_store(session, store_id)
@@ -111,7 +113,8 @@ async def add_files(session: AsyncSession, store_id: str, entries: Sequence[File
         vector_store_files.c.vector_store_id == store_id,
         vector_store_files.c.id.in_([entry.file_id for entry in entries])))).scalars())
     created = now()
-    queued = {"status": "in_progress", "usage_bytes": 0, "last_error": None, "batch_id": batch_id, "attempts": 0}
+    queued = {"status": "in_progress", "usage_bytes": 0, "last_error": None, "batch_id": batch_id,
+              "attempts": 0}
     for entry in {entry.file_id: entry for entry in entries}.values():
         values = {**queued, "attributes": entry.attributes, "chunking_strategy": entry.chunking_strategy}
         if entry.file_id in existing:
@@ -167,7 +170,8 @@ async def delete_store_file(session: AsyncSession, store_id: str, file_id: str) 
 
 async def create_batch(session: AsyncSession, store_id: str, entries: Sequence[FileEntry]) -> Record:
     await get_vector_store(session, store_id)
-    values = {"id": new_id("vsfb_"), "vector_store_id": store_id, "created_at": now(), "status": "in_progress"}
+    values = {"id": new_id("vsfb_"), "vector_store_id": store_id, "created_at": now(),
+              "status": "in_progress"}
     await session.execute(sa.insert(vector_store_file_batches), values)
     await add_files(session, store_id, entries, values["id"])
     return await get_batch(session, store_id, values["id"])
@@ -183,8 +187,8 @@ async def get_batch(session: AsyncSession, store_id: str, batch_id: str) -> Reco
     file_counts = counts.get(batch_id, _empty_counts())
     status = row["status"]
     if status != "cancelled":
-        status = "in_progress" if file_counts["in_progress"] else (
-            "failed" if file_counts["total"] and file_counts["failed"] == file_counts["total"] else "completed")
+        all_failed = file_counts["total"] and file_counts["failed"] == file_counts["total"]
+        status = "in_progress" if file_counts["in_progress"] else ("failed" if all_failed else "completed")
     return {**row, "status": status, "file_counts": file_counts}
 
 
@@ -206,7 +210,8 @@ async def searchable_files(session: AsyncSession, store_ids: Sequence[str]) -> l
         sa.select(vector_store_files.c.vector_store_id, vector_store_files.c.id, files.c.filename,
                   sa.type_coerce(vector_store_files.c.attributes, sa.Text).label("attributes"))
         .join(files, files.c.id == vector_store_files.c.id)
-        .where(vector_store_files.c.vector_store_id.in_(store_ids), vector_store_files.c.status == "completed")
+        .where(vector_store_files.c.vector_store_id.in_(store_ids),
+               vector_store_files.c.status == "completed")
         .order_by(vector_store_files.c.sequence))
     return all_records(result)
 
@@ -221,7 +226,8 @@ async def claim_ingestion(session: AsyncSession, busy: Sequence[int]) -> Record 
     row = first_record(await session.execute(statement.order_by(vector_store_files.c.sequence).limit(1)))
     if row is None:
         return None
-    await session.execute(sa.update(vector_store_files).where(vector_store_files.c.sequence == row["sequence"])
+    await session.execute(sa.update(vector_store_files)
+                          .where(vector_store_files.c.sequence == row["sequence"])
                           .values(attempts=row["attempts"] + 1))
     file_row = first_record(await session.execute(select_records(files).where(files.c.id == row["id"])))
     return {**row, "attempts": row["attempts"] + 1, "filename": file_row["filename"] if file_row else ""}
@@ -240,7 +246,8 @@ async def finish_ingestion(session: AsyncSession, job: Record, status: str, usag
 
 async def requeue_completed(session: AsyncSession) -> int:
     """Every completed file back to `in_progress` (the index was rebuilt for another embedding model)."""
-    result = await session.execute(sa.update(vector_store_files).where(vector_store_files.c.status == "completed")
+    result = await session.execute(sa.update(vector_store_files)
+                                   .where(vector_store_files.c.status == "completed")
                                    .values(status="in_progress", attempts=0))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -254,7 +261,8 @@ def _empty_counts() -> dict[str, int]:
     return {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0, "total": 0, "usage_bytes": 0}
 
 
-async def _counts(session: AsyncSession, key: sa.Column[Any], ids: Sequence[str]) -> dict[str, dict[str, int]]:
+async def _counts(session: AsyncSession, key: sa.Column[Any], ids: Sequence[str]) -> dict[str, dict[str,
+                                                                                                    int]]:
     counts: dict[str, dict[str, int]] = {}
     if not ids:
         return counts
@@ -289,7 +297,8 @@ async def _with_counts(session: AsyncSession, rows: Sequence[Record]) -> list[Re
 async def stores_ingesting(session: AsyncSession, store_ids: Sequence[str]) -> bool:
     """Whether any file of the stores is still being ingested (a run's file_search waits for that)."""
     found = await session.execute(sa.select(vector_store_files.c.sequence).where(
-        vector_store_files.c.vector_store_id.in_(list(store_ids)), vector_store_files.c.status == "in_progress")
+        vector_store_files.c.vector_store_id.in_(list(store_ids)),
+        vector_store_files.c.status == "in_progress")
         .limit(1))
     return found.first() is not None
 
@@ -336,7 +345,8 @@ async def attach_to_thread_store(session: AsyncSession, thread_id: str, attachme
     file_ids = list(dict.fromkeys(attachment.file_id for attachment in attachments if attachment.searched()))
     if not file_ids:
         return
-    row = first_record(await session.execute(sa.select(threads.c.tool_resources).where(threads.c.id == thread_id)))
+    row = first_record(await session.execute(
+        sa.select(threads.c.tool_resources).where(threads.c.id == thread_id)))
     resources = dict((row or {}).get("tool_resources") or {})
     existing = (resources.get("file_search") or {}).get("vector_store_ids") or []
     entries = [FileEntry(file_id, None, stored_chunking(None)) for file_id in file_ids]
@@ -345,4 +355,5 @@ async def attach_to_thread_store(session: AsyncSession, thread_id: str, attachme
         return
     store = await create_vector_store(session, None, None, THREAD_STORE_EXPIRY, None, entries)
     resources["file_search"] = {"vector_store_ids": [store["id"]]}
-    await session.execute(sa.update(threads).where(threads.c.id == thread_id).values(tool_resources=resources))
+    await session.execute(sa.update(threads).where(threads.c.id == thread_id)
+                          .values(tool_resources=resources))
