@@ -208,7 +208,7 @@ async def searchable_files(session: AsyncSession, store_ids: Sequence[str]) -> l
     """The completed files of the stores: (vector_store_id, id, filename, attributes)."""
     result = await session.execute(
         sa.select(vector_store_files.c.vector_store_id, vector_store_files.c.id, files.c.filename,
-                  sa.type_coerce(vector_store_files.c.attributes, sa.Text).label("attributes"))
+                  _record_column(vector_store_files, "attributes"))
         .join(files, files.c.id == vector_store_files.c.id)
         .where(vector_store_files.c.vector_store_id.in_(store_ids),
                vector_store_files.c.status == "completed")
@@ -255,6 +255,11 @@ async def requeue_completed(session: AsyncSession) -> int:
 async def store_file_keys(session: AsyncSession) -> set[tuple[str, str]]:
     rows = await session.execute(sa.select(vector_store_files.c.vector_store_id, vector_store_files.c.id))
     return {(store_id, file_id) for store_id, file_id in rows}
+
+
+def _record_column(table: sa.Table, name: str) -> sa.Label[Any]:
+    """One column as records select it (JSON as its text, parsed by records_from)."""
+    return next(column for column in record_columns(table) if column.name == name)
 
 
 def _empty_counts() -> dict[str, int]:
