@@ -109,8 +109,9 @@ def test_wrong_types_and_missing_fields(
         ("/v1/assistants", b'{"model": "m", "tools": [{"type": "code_interpreter"}]}', "tools"),
         (
             "/v1/assistants",
-            b'{"model": "m", "tool_resources": {"file_search": {"vector_stores": [{"file_ids": ["f"]}]}}}',
-            "tool_resources.file_search.vector_stores",
+            b'{"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"], '
+            b'"vector_stores": [{}]}}}',
+            "tool_resources.file_search",
         ),
         (
             "/v1/threads",

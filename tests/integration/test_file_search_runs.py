@@ -121,3 +121,16 @@ def test_bad_attachments(model_client: openai.OpenAI) -> None:
                                                   attachments=[{"file_id": "f",
                                                                 "tools": [{"type": "code_interpreter"}]}])
     assert model_client.beta.threads.messages.list(thread.id).data == []
+
+
+def test_the_vector_stores_helper_creates_the_threads_store(model_client: openai.OpenAI) -> None:
+    file_id = model_client.files.create(file=("h.txt", b"Helper stores hold kelp notes."),
+                                        purpose="assistants").id
+    thread = model_client.beta.threads.create(tool_resources={"file_search": {"vector_stores": [
+        {"file_ids": [file_id], "metadata": {"made": "by helper"}}]}})
+    [store_id] = thread.tool_resources.file_search.vector_store_ids  # type: ignore[union-attr]
+    store = model_client.vector_stores.retrieve(store_id)
+    assert store.metadata == {"made": "by helper"} and store.file_counts.total == 1
+    with pytest.raises(openai.NotFoundError):
+        model_client.beta.threads.create(tool_resources={"file_search": {"vector_stores": [
+            {"file_ids": ["file-nope"]}]}})

@@ -98,7 +98,13 @@ def test_partial_update_distinguishes_absent_from_null() -> None:
     (p.CreateAssistantRequest, b'{"model": "m", "tool_resources": {"file_search": {"vector_store_ids": '
                                b'["vs_1", "vs_2"]}}}', "tool_resources.file_search.vector_store_ids"),
     (p.CreateAssistantRequest, b'{"model": "m", "tool_resources": {"file_search": {"vector_stores": '
-                               b'[{"file_ids": ["f"]}]}}}', "tool_resources.file_search.vector_stores"),
+                               b'[{"file_ids": ["f"]}, {}]}}}', "tool_resources.file_search.vector_stores"),
+    (p.CreateThreadRequest, b'{"tool_resources": {"file_search": {"vector_store_ids": ["vs_1"], '
+                            b'"vector_stores": [{}]}}}', "tool_resources.file_search"),
+    (p.CreateThreadRequest, b'{"tool_resources": {"file_search": {"vector_stores": [{"chunking_strategy": '
+                            b'{"type": "static", "static": {"max_chunk_size_tokens": 50, '
+                            b'"chunk_overlap_tokens": 0}}}]}}}',
+     "tool_resources.file_search.vector_stores[0].chunking_strategy.static.max_chunk_size_tokens"),
     (p.CreateAssistantRequest, b'{"model": "m", "tools": [{"type": "bogus"}]}', "tools[0].type"),
     (p.CreateAssistantRequest,
      b'{"model": "m", "tools": [{"type": "function", "function": {"name": "a b"}}]}',

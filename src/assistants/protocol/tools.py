@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from assistants.errors import InvalidRequest
+from assistants.protocol.common import Metadata
+from assistants.protocol.vector_stores import ChunkingStrategy, FileIds
 from assistants.tools.schema import check_schema
 
 FunctionName = Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
@@ -121,16 +123,30 @@ class CodeInterpreterResources(Struct):
     file_ids: list[str] | None = None
 
 
+class VectorStoreHelper(Struct, kw_only=True):
+    """`tool_resources.file_search.vector_stores[]`: a store created with the assistant or thread."""
+
+    file_ids: FileIds | None = None
+    chunking_strategy: ChunkingStrategy | None = None
+    metadata: Metadata | None = None
+
+
+StoreIds = Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]], Meta(max_length=1)]
+
+
 class FileSearchResources(Struct):
-    vector_store_ids: Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]],
-                                Meta(max_length=1)] | None = None
+    vector_store_ids: StoreIds | None = None
     """At most one store, as OpenAI allows on an assistant and on a thread."""
-    vector_stores: list[dict[str, Any]] | None = None
+    vector_stores: Annotated[list[VectorStoreHelper], Meta(max_length=1)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.vector_store_ids and self.vector_stores:
+            raise InvalidRequest("Give either 'vector_store_ids' or 'vector_stores', not both: at most one "
+                                 "vector store is allowed.", param="tool_resources.file_search")
 
 
 class ToolResources(Struct):
-    """`file_search.vector_store_ids` only: code_interpreter files and the `vector_stores` helper (a
-    store created on the fly) are refused."""
+    """`file_search` only (store ids, or one store to create); code_interpreter files are refused."""
 
     code_interpreter: CodeInterpreterResources | None = None
     file_search: FileSearchResources | None = None
@@ -139,13 +155,12 @@ class ToolResources(Struct):
         if self.code_interpreter and self.code_interpreter.file_ids:
             raise InvalidRequest("tool_resources.code_interpreter is not supported by this server.",
                                  param="tool_resources.code_interpreter")
-        if self.file_search and self.file_search.vector_stores:
-            raise InvalidRequest("tool_resources.file_search.vector_stores (creating a store here) is not "
-                                 "supported by this server: create the store, then pass vector_store_ids.",
-                                 param="tool_resources.file_search.vector_stores")
 
     def vector_store_ids(self) -> list[str]:
         return list(self.file_search.vector_store_ids or []) if self.file_search else []
+
+    def new_vector_stores(self) -> list[VectorStoreHelper]:
+        return list(self.file_search.vector_stores or []) if self.file_search else []
 
 
 def check_tool_choice(tool_choice: Any, tool_names: set[str]) -> None:

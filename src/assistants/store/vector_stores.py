@@ -310,7 +310,8 @@ async def stores_ingesting(session: AsyncSession, store_ids: Sequence[str]) -> b
 
 async def stored_tool_resources(session: AsyncSession, resources: Any) -> dict[str, Any]:
     """An assistant's or thread's `tool_resources` (a protocol ToolResources or None) as stored: the
-    file_search store ids, each checked to exist (404 naming the parameter)."""
+    file_search store ids, each checked to exist (404 naming the parameter), or the store that the
+    `vector_stores` helper asks for, created here."""
     ids = resources.vector_store_ids() if resources is not None else []
     for store_id in ids:
         found = await session.execute(sa.select(vector_stores.c.id).where(vector_stores.c.id == store_id))
@@ -318,6 +319,13 @@ async def stored_tool_resources(session: AsyncSession, resources: Any) -> dict[s
             error = not_found("vector store", store_id)
             error.param = "tool_resources.file_search.vector_store_ids"
             raise error
+    for helper in resources.new_vector_stores() if resources is not None else []:
+        chunking = stored_chunking(helper.chunking_strategy)
+        entries = [FileEntry(file_id, None, chunking) for file_id in helper.file_ids or []]
+        await require_files(session, (entry.file_id for entry in entries),
+                            "tool_resources.file_search.vector_stores")
+        store = await create_vector_store(session, None, None, None, helper.metadata, entries)
+        ids.append(store["id"])
     return {"file_search": {"vector_store_ids": ids}} if ids else {}
 
 
