@@ -33,13 +33,14 @@ class Services:
     events: EventBus | None = None
     """Run events: persisted log + live subscribers (SSE)."""
     run_queue: Worker | None = None
-    """The run worker; None without a model (runs then stay queued)."""
+    """The run worker; None without a model or with --no-worker (another process's worker runs them)."""
     retrieval: Retrieval = None  # type: ignore[assignment]
     """The embedding model and the chunk index (loaded on first use; with or without a chat model)."""
     file_blobs: FileBlobs = None  # type: ignore[assignment]
     """Uploaded files' bytes under the data dir."""
     ingestion: IngestionWorker | None = None
-    """Turns files added to vector stores into indexed chunks (a durable background job)."""
+    """Turns files added to vector stores into indexed chunks (a durable background job); None with
+    --no-worker."""
 
     @classmethod
     @asynccontextmanager
@@ -47,7 +48,7 @@ class Services:
         database = await Database.open(settings.database_url)
         retrieval = Retrieval(settings.embedding_model, settings.data_dir / "chunks.sqlite3")
         blobs = FileBlobs(settings.data_dir)
-        ingestion = await IngestionWorker.start(database, retrieval, blobs)
+        ingestion = await IngestionWorker.start(database, retrieval, blobs) if settings.run_worker else None
         events = EventBus(database)
         await events.start()
         try:
@@ -56,14 +57,13 @@ class Services:
                 inference = await Inference.start(settings)
             try:
                 worker = None
-                if inference is not None:
+                if inference is not None and settings.run_worker:
                     from assistants.runs.worker import start_worker
 
                     worker = await start_worker(settings, events, inference, retrieval)
                 try:
                     yield cls(settings=settings, database=database, inference=inference, events=events,
-                              run_queue=worker, retrieval=retrieval, file_blobs=blobs,
-                              ingestion=ingestion)
+                              run_queue=worker, retrieval=retrieval, file_blobs=blobs, ingestion=ingestion)
                 finally:
                     if worker is not None:
                         await worker.close()
@@ -72,6 +72,7 @@ class Services:
                     await inference.close()
         finally:
             await events.close()
-            await ingestion.close()
+            if ingestion is not None:
+                await ingestion.close()
             retrieval.close()
             await database.close()
