@@ -1,9 +1,8 @@
 """file_search for runs: everything a run needs around retrieval, for the executor to call.
 
-Not wired into the executor yet (the run side is being restructured); the hook is one call before the
-prompt is built, see `search_for_run`. It searches the run's vector stores with the user's latest
-message, after waiting for their ingestion to finish (OpenAI holds the run the same way), and gives
-back what the run writes and sends:
+The executor calls it once per run before the prompt is built (`Executor._with_file_search`): it
+searches the run's vector stores with the user's latest message, after waiting for their ingestion to
+finish (OpenAI holds the run the same way), and gives back what the run writes and sends:
 * `step_details(...)`: the `tool_calls` run step's details, OpenAI's shape (content only when the
   request's `include[]` asks for `step_details.tool_calls[*].file_search.results[*].content`);
 * `context_block(...)`: the retrieved chunks as prompt text, within a token budget (best first);
