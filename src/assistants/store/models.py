@@ -51,6 +51,7 @@ class Assistant(Base):
 
 class Thread(Base):
     __tablename__ = "threads"
+    __table_args__ = (sa.Index("ix_threads_order", "created_at", "sequence"),)
 
     sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     id: Mapped[str] = _id_column()

@@ -1,7 +1,7 @@
 """files, vector stores, their files and file batches
 
 Revision ID: 0003_files_vector_stores
-Revises: 0002
+Revises: 0003_threads_list_order
 Create Date: 2026-12-01 07:50:55.604889
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0003_files_vector_stores'
-down_revision: str | None = '0002'
+down_revision: str | None = '0003_threads_list_order'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
