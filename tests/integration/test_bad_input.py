@@ -310,7 +310,7 @@ def test_body_over_the_limit(http: httpx.Client, store_server: ServerProcess) ->
     [
         ("GET", "/v1/nothing-here", 404),
         ("POST", "/v2/assistants", 404),
-        ("GET", "/", 404),
+        ("GET", "/v1", 404),
         ("DELETE", "/v1/threads", 405),
         ("PUT", "/v1/assistants", 405),
         ("DELETE", "/v1/threads/x/runs/y", 405),
