@@ -236,7 +236,10 @@ def _for_converter(schema: Any) -> Any:
         for key in ("items", "minItems", "maxItems"):
             out.pop(key, None)
     if "pattern" in out:
-        out["pattern"] = json_safe_pattern(out["pattern"])
+        try:
+            out["pattern"] = json_safe_pattern(out["pattern"])
+        except ValueError as exc:  # `check_schema` reports these with their path first
+            raise SchemaError(str(exc), "pattern") from None
     return out
 
 
