@@ -59,6 +59,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "worker": provide(lambda opened: opened.worker),
             "inference": provide(inference),
             "loaded_inference": provide(lambda opened: opened.inference),
+            # The files and vector-store routes (merged from the file_search branch) still take the
+            # whole object; give them the services they use, as the other routes have.
+            "services": provide(lambda opened: opened),
         },
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
@@ -69,7 +72,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         openapi_config=openapi.config(),
         debug=False,
         signature_namespace={"Database": Database, "EventBus": EventBus, "Inference": Inference,
-                             "Settings": Settings},
+                             "Services": Services, "Settings": Settings},
         on_app_init=[_no_default_logging],
     )
     install_allow_header_fix(app)

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assistants.events import EventBus
+from assistants.ingestion import IngestionWorker
+from assistants.retrieval.service import Retrieval
 from assistants.settings import Settings
 from assistants.store import Database
+from assistants.store.files import FileBlobs
 
 if TYPE_CHECKING:  # both load the engine stack; `--no-model` never imports them
     from assistants.inference import Inference
@@ -25,10 +28,17 @@ class Services:
     database: Database
     bus: EventBus
     """Run events: persisted log + live subscribers (SSE)."""
+    retrieval: Retrieval
+    """The embedding model and the chunk index (loaded on first use; with or without a chat model)."""
+    file_blobs: FileBlobs
+    """Uploaded files' bytes under the data dir."""
     inference: Inference | None = None
     """None when the server runs without a model (`--no-model`): model routes answer 503."""
     worker: Worker | None = None
     """The run worker; None without a model or with --no-worker (another process's worker runs them)."""
+    ingestion: IngestionWorker | None = None
+    """Turns files added to vector stores into indexed chunks (a durable background job); None with
+    --no-worker."""
 
     @classmethod
     @asynccontextmanager
@@ -36,6 +46,13 @@ class Services:
         async with AsyncExitStack() as stack:
             database = await Database.open(settings.database_url)
             stack.push_async_callback(database.close)
+            retrieval = Retrieval(settings.embedding_model, settings.data_dir / "chunks.sqlite3")
+            stack.callback(retrieval.close)
+            blobs = FileBlobs(settings.data_dir)
+            ingestion = None
+            if settings.run_worker:
+                ingestion = await IngestionWorker.start(database, retrieval, blobs)
+                stack.push_async_callback(ingestion.close)
             bus = EventBus(database)
             await bus.start()
             stack.push_async_callback(bus.close)
@@ -47,6 +64,7 @@ class Services:
                 inference = await Inference.start(settings)
                 stack.push_async_callback(inference.close)
                 if settings.run_worker:
-                    worker = await start_worker(settings, bus, inference)
+                    worker = await start_worker(settings, bus, inference, retrieval)
                     stack.push_async_callback(worker.close)
-            yield cls(settings=settings, database=database, bus=bus, inference=inference, worker=worker)
+            yield cls(settings=settings, database=database, bus=bus, retrieval=retrieval, file_blobs=blobs,
+                      inference=inference, worker=worker, ingestion=ingestion)

@@ -4,9 +4,10 @@ A keyword the grammar cannot enforce would let the model write JSON that does no
 schemas are refused (400) rather than silently half-honoured. The grammar itself is built from the
 checked schema by `assistants.inference.gbnf` (llama-cpp-python's converter, run with JSON-safe string
 rules); this module stays pure, so that decoding a request never loads an engine. `prepared` corrects
-what that converter gets wrong (measured: 1 invalid of 239 finished outputs under load before the
-corrections): it drops every keyword beside a `type` list or beside `anyOf`/`oneOf`, resolves a `$ref`
-by the last name in its path (a property of that name wins), ignores `items`, `minItems` and
+what that converter gets wrong (issue 11: before the corrections the stress load of
+`benchmarks/constrained.py --stress` had every checked output invalid, after them none, see
+benchmarks/README.md): it drops every keyword beside a `type` list or beside `anyOf`/`oneOf`,
+resolves a `$ref` by the last name in its path (a property of that name wins), ignores `items`, `minItems` and
 `maxItems` beside `prefixItems`, and copies a `pattern`'s classes as they are (see `patterns.py`). So
 references are inlined, `type` lists and `anyOf`/`oneOf` siblings are distributed over the
 alternatives, and patterns are rewritten.
@@ -228,7 +229,10 @@ def _for_converter(schema: Any) -> Any:
         for key in ("items", "minItems", "maxItems"):
             out.pop(key, None)
     if "pattern" in out:
-        out["pattern"] = json_safe_pattern(out["pattern"])
+        try:
+            out["pattern"] = json_safe_pattern(out["pattern"])
+        except ValueError as exc:  # `check_schema` reports these with their path first
+            raise SchemaError(str(exc), "pattern") from None
     return out
 
 
