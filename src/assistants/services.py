@@ -8,18 +8,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistants.events import EventBus
+
+# Runtime imports, not TYPE_CHECKING: the files and vector-store routes take this whole object, and
+# litestar/msgspec resolve its annotations when they inject it. Neither loads an engine.
+from assistants.inference import Inference
 from assistants.ingestion import IngestionWorker
 from assistants.retrieval.service import Retrieval
 from assistants.settings import Settings
 from assistants.store import Database
 from assistants.store.files import FileBlobs
 
-if TYPE_CHECKING:  # both load the engine stack; `--no-model` never imports them
-    from assistants.inference import Inference
+if TYPE_CHECKING:
     from assistants.runs.worker import Worker
+else:
+    Worker = Any  # resolvable at run time without importing the worker
 
 
 @dataclass
@@ -58,7 +63,6 @@ class Services:
             stack.push_async_callback(bus.close)
             inference = worker = None
             if settings.load_model:
-                from assistants.inference import Inference
                 from assistants.runs.worker import start_worker
 
                 inference = await Inference.start(settings)
