@@ -42,12 +42,20 @@ class FakeEngine:
     def is_end_of_generation(self, token: int) -> bool:
         return token == EOG
 
-    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams) -> None:
+    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams,
+                     cache_key: str | None = None) -> int:
         if self.fail_add is not None:
             raise self.fail_add
         assert seq_id not in self.scripts, "seq id reused while live"
         assert 0 <= seq_id < self.limits.max_sequences
         self.scripts[seq_id] = list(prompt)
+        return 0
+
+    def admissible(self, requests: Sequence[tuple[int, int]]) -> int:
+        return len(requests)
+
+    def forget_cache(self, key: str) -> None:
+        pass
 
     def remove_sequence(self, seq_id: int) -> None:
         del self.scripts[seq_id]
