@@ -93,14 +93,20 @@ async def create_chat_completion(
             created=created,
             model=inference.model_id,
             choices=[ChatChoice(index=0, message=message, finish_reason=reason)],  # type: ignore[arg-type]
-            usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+            usage=usage_of(result),
             timings=timings_of(result),
         )
     )
 
 
+def usage_of(result: GenerationResult) -> Usage:
+    return Usage.of(result.prompt_tokens, result.completion_tokens, result.cached_tokens)
+
+
 def timings_of(result: GenerationResult) -> Timings:
-    return Timings.of(result.prompt_tokens, result.prompt_ms, result.completion_tokens, result.predicted_ms)
+    # llama-server's sense: prompt_n counts the prompt tokens evaluated, cache_n those reused.
+    return Timings.of(result.prompt_tokens - result.cached_tokens, result.prompt_ms, result.completion_tokens,
+                      result.predicted_ms, cache_n=result.cached_tokens)
 
 
 def _chat_stream(
@@ -147,7 +153,7 @@ async def _tool_chat_stream(
         result = generation.result
         assert result is not None
         if include_usage:
-            usage = Usage.of(result.prompt_tokens, result.completion_tokens)
+            usage = usage_of(result)
             yield _encoder.encode(ChatCompletionChunk(completion_id, created, model, [], usage)).decode()
         yield "[DONE]"
 
@@ -186,7 +192,7 @@ async def create_completion(
             created=created,
             model=model,
             choices=[CompletionChoice(0, text, finish_reason=_finish(result.finish_reason))],
-            usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+            usage=usage_of(result),
         )
     )
 
@@ -236,7 +242,7 @@ async def _stream(
         assert result is not None
         yield finish(result)
         if usage is not None:
-            yield usage(Usage.of(result.prompt_tokens, result.completion_tokens))
+            yield usage(usage_of(result))
         yield "[DONE]"
 
 

@@ -41,4 +41,6 @@ class ThreadsController(Controller):
     async def delete_thread(self, thread_id: str, services: Services) -> p.Deleted:
         async with services.database.write() as session:
             await store.delete_thread(session, thread_id)
+        if services.inference is not None:
+            services.inference.forget_cache(thread_id)  # its KV cache, in memory and on disk
         return p.Deleted(id=thread_id, object="thread.deleted")

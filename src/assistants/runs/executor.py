@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import msgspec
@@ -89,6 +89,8 @@ class Prompt:
     text: str
     ids: list[int]
     """Its tokens, counted for truncation and then decoded as they are (tokenized once)."""
+    cache_key: str | None = None
+    """Whose KV cache it prefers and is persisted under (the run's thread)."""
 
     @property
     def tokens(self) -> int:
@@ -184,6 +186,7 @@ class Executor:
                     tools=plan.tools)
             except PromptDoesNotFit as exc:
                 return await self._prompt_does_not_fit(run, exc)
+            prompt = replace(prompt, cache_key=run.thread_id)
             return await self._generate(run, prompt, cancel, plan, run_tools.step_usage(steps))
         except asyncio.CancelledError:
             raise
@@ -269,7 +272,8 @@ class Executor:
         return await self._finish(run, (message_id, step_id), text, cancelled=False,
                                   prompt_tokens=result.prompt_tokens,
                                   completion_tokens=result.completion_tokens,
-                                  finish_reason=result.finish_reason, earlier=earlier)
+                                  finish_reason=result.finish_reason, earlier=earlier,
+                                  cached_tokens=result.cached_tokens)
 
     async def _open_message(self, run: Run) -> tuple[str, str]:
         ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
@@ -286,13 +290,14 @@ class Executor:
 
     async def _finish(self, run: Run, opened: tuple[str, str] | None, text: str, *, cancelled: bool,
                       prompt_tokens: int, completion_tokens: int, finish_reason: str,
-                      earlier: tuple[int, int] = (0, 0)) -> str:
+                      earlier: tuple[int, int] = (0, 0), cached_tokens: int = 0) -> str:
+        details = {"prompt_tokens_details": {"cached_tokens": cached_tokens}}
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                 "total_tokens": prompt_tokens + completion_tokens}
+                 "total_tokens": prompt_tokens + completion_tokens, **details}
         # The run's usage also counts its earlier tool rounds (each tool_calls step holds its own).
         run_usage = {"prompt_tokens": prompt_tokens + earlier[0],
                      "completion_tokens": completion_tokens + earlier[1],
-                     "total_tokens": prompt_tokens + completion_tokens + sum(earlier)}
+                     "total_tokens": prompt_tokens + completion_tokens + sum(earlier), **details}
         current = now()
         if cancelled:
             status, run_values = "cancelled", {"cancelled_at": current}
