@@ -44,13 +44,15 @@ def test_match_prefers_the_longest_then_the_own_key_and_keeps_the_last_token_for
     assert cache.match([5, 6]) == (None, 0)
 
 
-def test_sliding_window_models_reuse_a_long_prefix_only_whole() -> None:
+def test_a_prefix_restored_without_its_early_window_cells_is_reused_only_near_its_end() -> None:
     cache = PrefixCache(n_swa=4)
-    cache.add(_entry(1, [1, 2, 3, 4, 5, 6]))
-    assert cache.match([1, 2, 3, 4, 5, 6, 7])[1] == 6  # extends it whole
-    assert cache.match([1, 2, 3, 4, 9]) == (None, 0)  # its window's cells before 4 may be overwritten
-    cache.add(_entry(2, [7, 8, 9]))  # shorter than the window: nothing of it was ever overwritable
-    assert cache.match([7, 8, 0])[1] == 2
+    cache.add(CachedPrefix(1, [1, 2, 3, 4, 5, 6, 7, 8], list(range(8)), swa_floor=4))  # SWA cells 4..7 only
+    assert cache.match([1, 2, 3, 4, 5, 6, 7, 8, 9])[1] == 8  # extends it whole
+    assert cache.match([1, 2, 3, 4, 5, 6, 7, 0])[1] == 7  # the window before 7 is 4..6: all there
+    assert cache.match([1, 2, 3, 4, 5, 0]) == (None, 0)  # the window before 5 needs position 2
+    cache.add(_entry(2, [1, 2, 3, 4, 5, 6, 7, 9]))  # in memory, twin-protected: every prefix is whole
+    assert cache.match([1, 2, 3, 4, 5, 0]) == (cache.match([1, 2, 3, 4, 5, 0])[0], 5)
+    assert cache.match([1, 2, 3, 4, 5, 0])[0].seq == 2  # type: ignore[union-attr]
 
 
 def test_lru_order_and_touch() -> None:

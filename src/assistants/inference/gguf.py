@@ -46,7 +46,7 @@ from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, Sa
 from assistants import metrics
 from assistants.inference import kvdisk
 from assistants.inference.grammar import GrammarSampler, single_char_tokens
-from assistants.inference.kvpool import KVPool
+from assistants.inference.kvpool import KVPool, llama_seq_ids
 from assistants.inference.sampling import Sampler
 
 log = logging.getLogger("assistants.inference.gguf")
@@ -101,6 +101,8 @@ class _Sequence:
     kv: int | None = None
     """Its llama.cpp sequence id while it holds KV cells (None while preempted)."""
     cells: list[int] = field(default_factory=list)
+    swa_floor: int = 0
+    """Inherited from the cached prefix it started from (see kvcache.py)."""
     ingested: int = 0
     """Tokens of `tokens` already in the KV cache."""
     last_token: int | None = None
@@ -157,10 +159,16 @@ class GGUFEngine:
         n_batch = prompt_chunk + parallel
         # Cached prefixes need llama.cpp sequence ids of their own beside the live ones.
         cache_slots = 2 * parallel if cache_slots is None else cache_slots
-        n_seqs = min(parallel + max(cache_slots, 1), 256)  # 256: llama.cpp's LLAMA_MAX_SEQ
+        n_swa = int(L.llama_model_n_swa(self._model))
+        n_seqs = parallel + max(cache_slots, 1)
+        while llama_seq_ids(n_seqs, n_swa) > 256:  # llama.cpp's LLAMA_MAX_SEQ
+            n_seqs -= 1
+        if n_seqs <= parallel:
+            L.llama_model_free(self._model)
+            raise EngineError(f"--parallel {parallel} is more sequences than llama.cpp can hold")
         params = L.llama_context_default_params()
         params.n_ctx = ctx_size
-        params.n_seq_max = n_seqs
+        params.n_seq_max = llama_seq_ids(n_seqs, n_swa)
         params.n_batch = n_batch
         params.n_ubatch = n_batch
         params.n_threads = threads
@@ -172,7 +180,7 @@ class GGUFEngine:
         if not self._ctx:
             L.llama_model_free(self._model)
             raise EngineError(f"could not create a context of {ctx_size} tokens for {parallel} sequences")
-        self._batch = L.llama_batch_init(n_batch, 0, 1)
+        self._batch = L.llama_batch_init(n_batch, 0, 2)  # a token may carry its sequence's twin id
         self._n_batch = n_batch
         n_cells = int(L.llama_n_ctx(self._ctx))
         n_ctx_seq = min(n_cells, ctx_size_per_seq) if ctx_size_per_seq else n_cells
@@ -184,7 +192,7 @@ class GGUFEngine:
             key = kvdisk.fingerprint(path.resolve(), stat.st_size, stat.st_mtime_ns, n_cells, params.type_k,
                                      params.type_v, params.swa_full, L.__version__)
             disk = kvdisk.DiskCache(kv_cache_dir / key, kv_cache_disk)
-        self.pool = KVPool(self._ctx, n_cells=n_cells, n_seqs=n_seqs, n_swa=int(L.llama_model_n_swa(self._model)),
+        self.pool = KVPool(self._ctx, n_cells=n_cells, n_seqs=n_seqs, n_swa=n_swa,
                            bytes_per_cell=self._kv_bytes_per_cell(), disk=disk, enabled=cache_slots > 0)
         self._sequences: dict[int, _Sequence] = {}
         self._pending: deque[_Sequence] = deque()
@@ -287,6 +295,7 @@ class GGUFEngine:
         # A preempted sequence needs no logits at the end of its tokens: it holds its next token.
         claim = self.pool.claim(sequence.tokens, sequence.key, whole=sequence.resume is not None)
         sequence.kv, sequence.cells, sequence.ingested = claim.seq, claim.cells, claim.reused
+        sequence.swa_floor = claim.swa_floor
         if sequence.ingested == len(sequence.tokens):
             sequence.last_token, sequence.resume = sequence.resume, None
         else:
@@ -333,7 +342,8 @@ class GGUFEngine:
         if sequence in self._preempted:
             self._preempted.remove(sequence)
         if sequence.kv is not None:
-            self.pool.keep(sequence.kv, sequence.tokens[:sequence.ingested], sequence.cells, sequence.key)
+            self.pool.keep(sequence.kv, sequence.tokens[:sequence.ingested], sequence.cells, sequence.key,
+                           sequence.swa_floor)
             sequence.kv = None
 
     def step(self) -> list[tuple[int, int]]:
@@ -429,7 +439,7 @@ class GGUFEngine:
         if victim in self._pending:
             self._pending.remove(victim)
         assert victim.kv is not None
-        self.pool.keep(victim.kv, victim.tokens[:victim.ingested], victim.cells, None)
+        self.pool.keep(victim.kv, victim.tokens[:victim.ingested], victim.cells, None, victim.swa_floor)
         victim.kv, victim.cells = None, []
         if victim.last_token is not None:
             victim.resume, victim.last_token = victim.last_token, None
@@ -452,8 +462,12 @@ class GGUFEngine:
         batch = self._batch
         batch.token[i] = token
         batch.pos[i] = pos
-        batch.n_seq_id[i] = 1
         batch.seq_id[i][0] = seq_id
+        if self.pool.twins:
+            batch.n_seq_id[i] = 2
+            batch.seq_id[i][1] = self.pool.twin(seq_id)
+        else:
+            batch.n_seq_id[i] = 1
         batch.logits[i] = logits
 
     @property

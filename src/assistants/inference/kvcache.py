@@ -8,18 +8,20 @@ how many an eviction would free. Cached prefixes live in the part of the pool no
 they are evicted least recently used whenever a live sequence needs cells, before any live one is
 touched.
 
-Sliding-window (SWA) layers: llama.cpp may overwrite a cell of a single sequence once it falls out of
-that sequence's window (even with the full-size SWA cache), so only the last `n_swa` positions of a
-cached prefix are sure to be intact. A prefix of n tokens needs the cells of the window before n, so on
-an SWA model a cached prefix of L tokens is reused only whole (n == L), or when it never outgrew the
-window (L < n_swa). See `PrefixCache.reusable`.
+Sliding-window (SWA) layers: llama.cpp overwrites a cell held by a single sequence once it falls out of
+that sequence's window (even with the full-size SWA cache), and a prefix of n tokens needs the SWA
+cells of the window before n. The engine therefore tags every cell of an SWA model with a second,
+"twin" sequence id (`kvpool.py`): a cell held by two ids is never overwritten, so every prefix of a
+cached sequence stays reusable. A prefix restored from disk is the exception: llama.cpp saves only the
+SWA cells still inside the window, so its `swa_floor` says below which position they are missing,
+and a reuse of n tokens needs n - n_swa + 1 >= swa_floor. See `PrefixCache.reusable`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import count
 
 
@@ -77,7 +79,8 @@ class CachedPrefix:
     cells: list[int]
     key: str | None = None
     """The thread (or other owner) it came from: its own cache is preferred and persisted under it."""
-    extra: dict[str, object] = field(default_factory=dict)
+    swa_floor: int = 0
+    """Sliding-window cells exist from this position on (0 unless restored from disk)."""
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -121,10 +124,10 @@ class PrefixCache:
     def by_key(self, key: str) -> list[CachedPrefix]:
         return [e for e in self._entries.values() if e.key == key]
 
-    def reusable(self, entry_tokens: int, common: int) -> int:
-        """How much of a common prefix of `common` tokens with an entry of `entry_tokens` may be reused."""
-        if self.n_swa and entry_tokens >= self.n_swa and common < entry_tokens:
-            return 0  # its window's cells before `common` may be gone: see the module docstring
+    def reusable(self, common: int, swa_floor: int) -> int:
+        """How much of a common prefix of `common` tokens with an entry may be reused."""
+        if self.n_swa and swa_floor and common - self.n_swa + 1 < swa_floor:
+            return 0  # the window before `common` is not all there: see the module docstring
         return common
 
     def match(self, prompt: Sequence[int], key: str | None = None, *,
@@ -138,7 +141,7 @@ class PrefixCache:
         best_n = 0
         limit = len(prompt) if whole else len(prompt) - 1
         for entry in reversed(self._entries.values()):
-            n = self.reusable(len(entry.tokens), min(common_prefix(entry.tokens, prompt), limit))
+            n = self.reusable(min(common_prefix(entry.tokens, prompt), limit), entry.swa_floor)
             if n > best_n or (n == best_n and n and key is not None and entry.key == key
                               and (best is None or best.key != key)):
                 best, best_n = entry, n

@@ -35,7 +35,13 @@ class Claim:
     cells: list[int]
     reused: int
     """Prompt tokens whose KV is already in the claimed sequence (positions 0..reused-1)."""
+    swa_floor: int = 0
     restored: bool = False
+
+
+def llama_seq_ids(n_seqs: int, n_swa: int) -> int:
+    """The context's n_seq_max for `n_seqs` sequences: twice as many on an SWA model (the twins)."""
+    return 2 * n_seqs if n_swa > 0 else n_seqs
 
 
 class KVPool:
@@ -48,7 +54,24 @@ class KVPool:
         self.enabled = enabled
         self.disk = disk
         self.bytes_per_cell = bytes_per_cell
+        self.n_swa = n_swa
+        self._n_seqs = n_seqs
+        self.twins = n_swa > 0
+        """Every cell is also tagged with sequence id seq + n_seqs (see kvcache.py on SWA layers)."""
         self._free_seqs = list(range(n_seqs - 1, -1, -1))
+
+    def twin(self, seq: int) -> int:
+        return seq + self._n_seqs
+
+    def _rm(self, seq: int, p0: int, p1: int) -> None:
+        L.llama_memory_seq_rm(self._memory, seq, p0, p1)
+        if self.twins:
+            L.llama_memory_seq_rm(self._memory, self.twin(seq), p0, p1)
+
+    def _cp(self, src: int, dst: int, p0: int, p1: int) -> None:
+        L.llama_memory_seq_cp(self._memory, src, dst, p0, p1)
+        if self.twins:
+            L.llama_memory_seq_cp(self._memory, src, self.twin(dst), p0, p1)
 
     # -- claiming and giving back ------------------------------------------------------------------
 
@@ -66,18 +89,18 @@ class KVPool:
         if n == len(entry.tokens):  # the prompt extends it whole: take its sequence over
             self.cache.pop(entry.seq)
             self._update_gauge()
-            return Claim(entry.seq, entry.cells, n)
+            return Claim(entry.seq, entry.cells, n, entry.swa_floor)
         self.cache.touch(entry)
         seq = self._take_seq(spare=entry)
-        L.llama_memory_seq_cp(self._memory, entry.seq, seq, 0, n)
-        return Claim(seq, self.ledger.share(entry.cells[:n]), n)
+        self._cp(entry.seq, seq, 0, n)
+        return Claim(seq, self.ledger.share(entry.cells[:n]), n, entry.swa_floor)
 
-    def keep(self, seq: int, tokens: list[int], cells: list[int], key: str | None) -> None:
+    def keep(self, seq: int, tokens: list[int], cells: list[int], key: str | None, swa_floor: int = 0) -> None:
         """A sequence left the batch: its cells stay as a cached prefix of `tokens` (or are freed)."""
         if not self.enabled or not tokens:
             self.free(seq, cells)
             return
-        entry = CachedPrefix(seq, tokens, cells, key)
+        entry = CachedPrefix(seq, tokens, cells, key, swa_floor)
         # An older entry whose cells this one holds entirely (its own earlier turn) is superseded.
         for other in list(self.cache):
             n = len(other.tokens)
@@ -89,13 +112,13 @@ class KVPool:
         self._update_gauge()
 
     def free(self, seq: int, cells: list[int]) -> None:
-        L.llama_memory_seq_rm(self._memory, seq, -1, -1)
+        self._rm(seq, -1, -1)
         self.ledger.release(cells)
         self._free_seqs.append(seq)
 
     def trim(self, seq: int, cells: list[int], keep: int) -> None:
         """Forget positions keep.. of a sequence (its cells list is cut in place)."""
-        L.llama_memory_seq_rm(self._memory, seq, keep, -1)
+        self._rm(seq, keep, -1)
         self.ledger.release(cells[keep:])
         del cells[keep:]
 
@@ -166,7 +189,9 @@ class KVPool:
         if loaded is None:
             return None
         tokens, state = loaded
-        n = self.cache.reusable(len(tokens), min(common_prefix(tokens, prompt), len(prompt) - 1))
+        # llama.cpp saves only the sliding-window cells still inside the window (see kvcache.py).
+        floor = max(0, len(tokens) - self.n_swa) if self.n_swa else 0
+        n = self.cache.reusable(min(common_prefix(tokens, prompt), len(prompt) - 1), floor)
         if n <= better_than or n < self.cache.min_reuse:
             return None  # what memory holds is as good; the file stays for a later run
         if not self.make_room(len(tokens)):
@@ -180,13 +205,15 @@ class KVPool:
                         "%d for %d tokens): ignored, the prompt is prefilled", key, read, len(state), pos_max,
                         len(tokens))
             metrics.observe_kv_lookup("restore_failed")
-            L.llama_memory_seq_rm(self._memory, seq, -1, -1)
+            self._rm(seq, -1, -1)
             self._free_seqs.append(seq)
             self.disk.delete(key)
             return None
+        if self.twins:
+            L.llama_memory_seq_cp(self._memory, seq, self.twin(seq), -1, -1)
         cells: list[int] = []
         self.ledger.grow(cells, len(tokens))
         if n < len(tokens):
             self.trim(seq, cells, n)
         metrics.observe_kv_lookup("restored")
-        return Claim(seq, cells, n, restored=True)
+        return Claim(seq, cells, n, floor, restored=True)
