@@ -31,6 +31,11 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256("\x00".join(str(p) for p in parts).encode()).hexdigest()[:16]
 
 
+def file_name(key: str) -> str:
+    """The file a key's prefix is kept in (thread ids are not used as names as they are)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32] + ".kv"
+
+
 class DiskCache:
     def __init__(self, root: Path, budget_bytes: int) -> None:
         self.root = root
@@ -38,11 +43,13 @@ class DiskCache:
         self.root.mkdir(parents=True, exist_ok=True)
         self._writes: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._lock = threading.Lock()  # file replace/delete vs budget enforcement
+        self._forgotten: set[str] = set()
+        """Deleted keys (threads): a write still queued for one must not bring its file back."""
         self._writer = threading.Thread(target=self._write_loop, name="assistants-kv-writer", daemon=True)
         self._writer.start()
 
     def path(self, key: str) -> Path:
-        return self.root / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".kv")
+        return self.root / file_name(key)
 
     def has(self, key: str) -> bool:
         return self.path(key).is_file()
@@ -72,8 +79,15 @@ class DiskCache:
         os.utime(path)  # used: least recently used goes first
         return array("i", ids).tolist(), state
 
-    def delete(self, key: str) -> None:
+    def discard(self, key: str) -> None:
+        """Remove a key's unusable file (it may be written again)."""
         with self._lock:
+            self.path(key).unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        """The key's owner is gone: remove its file, and never write one for it again."""
+        with self._lock:
+            self._forgotten.add(key)
             self.path(key).unlink(missing_ok=True)
 
     def bytes_used(self) -> int:
@@ -106,6 +120,8 @@ class DiskCache:
         path = self.path(key)
         tmp = path.with_suffix(".tmp")
         with self._lock:
+            if key in self._forgotten:
+                return
             tmp.write_bytes(payload)
             os.replace(tmp, path)
             self._enforce_budget(keep=path)

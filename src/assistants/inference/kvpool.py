@@ -184,7 +184,7 @@ class KVPool:
         except (OSError, ValueError) as exc:
             log.warning("KV cache file of thread %s is unreadable (%s): ignored, the prompt is prefilled", key, exc)
             metrics.observe_kv_lookup("restore_failed")
-            self.disk.delete(key)
+            self.disk.discard(key)
             return None
         if loaded is None:
             return None
@@ -207,7 +207,7 @@ class KVPool:
             metrics.observe_kv_lookup("restore_failed")
             self._rm(seq, -1, -1)
             self._free_seqs.append(seq)
-            self.disk.delete(key)
+            self.disk.discard(key)
             return None
         if self.twins:
             L.llama_memory_seq_cp(self._memory, seq, self.twin(seq), -1, -1)
