@@ -391,6 +391,12 @@ class GGUFEngine:
         batch.n_tokens = n
         status = L.llama_decode(self._ctx, batch)
         if status != 0:
+            # This step's positions are not trustworthy: forget them, so no cached prefix holds them.
+            for sequence in decoding:
+                self._rewind(sequence, len(sequence.tokens) - 1)
+                del sequence.tokens[-1]
+            if chunk:
+                self._rewind(self._pending[0], self._pending[0].ingested - chunk)
             raise EngineError(f"llama_decode failed with status {status}")
         if resumed is not None:  # re-ingested after preemption: decode its held token from here on
             self._pending.remove(resumed)
@@ -415,6 +421,11 @@ class GGUFEngine:
             )
         )
         return sampled
+
+    def _rewind(self, sequence: _Sequence, keep: int) -> None:
+        assert sequence.kv is not None
+        self.pool.trim(sequence.kv, sequence.cells, keep)
+        sequence.ingested = keep
 
     def _plan(self) -> tuple[list[_Sequence], int]:
         """The sequences that decode this step, and the prompt tokens ingested beside them."""
