@@ -61,6 +61,14 @@ class Settings:
     """Show tracebacks and debug logs."""
     load_model: bool = True
     """False serves the store routes without loading any model (used by store-only tests)."""
+    run_worker: bool = True
+    """False (`serve --no-worker`): this process serves the API only; `assistants worker` processes
+    on the same database decode its runs."""
+    heartbeat_timeout: float = 15.0
+    """Seconds without a heartbeat after which a worker's runs are taken over by another worker."""
+    debug_crash_on_metadata: str | None = None
+    """Tests only, `KEY=VALUE`: the worker process exits at once when it decodes a run with that
+    metadata (a "poison" run). Unset, nothing checks it."""
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     """Accepted bearer keys; empty means no auth. Env: comma-separated ASSISTANTS_API_KEY."""
     api_key_file: Path | None = None
@@ -102,10 +110,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistants", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="serve the API (applies migrations first)")
+    serve = commands.add_parser("serve", help="serve the API and run a worker (applies migrations first)")
     _add_common(serve)
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
+    _add_model(serve)
+    serve.add_argument("--max-body-bytes", type=int, help="largest request body accepted")
+    serve.add_argument("--api-key", dest="api_keys", action="append", metavar="KEY",
+                       help="require `Authorization: Bearer KEY` on every route but /health (repeatable)")
+    serve.add_argument("--api-key-file", type=Path, metavar="FILE", help="file with one API key per line")
+    serve.add_argument("--cors-origin", dest="cors_origins", action="append", metavar="ORIGIN",
+                       help="allow this browser origin (repeatable; `*` allows any)")
+    serve.add_argument("--no-model", dest="load_model", action="store_const", const=False,
+                       help="serve store routes only, without loading a model")
+    serve.add_argument("--no-worker", dest="run_worker", action="store_const", const=False,
+                       help="do not decode runs here (`assistants worker` processes do)")
+
+    worker = commands.add_parser("worker", help="decode runs queued in the database (no HTTP)")
+    _add_common(worker)
+    _add_model(worker)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    _add_common(migrate)
+
+    convert = commands.add_parser("convert-gguf", help="convert a GGUF model into an MLX (mlx-lm) directory")
+    convert.add_argument("src", type=Path, help="GGUF file to read")
+    convert.add_argument("dst", type=Path, help="MLX model directory to create (must not exist)")
+    convert.add_argument("--quantize", choices=["none", "q4", "q8"], default="none",
+                         help="re-quantize with mlx (default none: dequantized weights)")
+    convert.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32",
+                         help="dtype of unquantized weights (default float32: exact dequantized values)")
+    convert.add_argument("--debug", action="store_const", const=True, help="tracebacks and debug logs")
+    return parser
+
+
+def _add_model(sub: argparse.ArgumentParser) -> None:
+    serve = sub
     serve.add_argument("--engine", choices=["gguf", "mlx"], help="inference engine (default gguf)")
     serve.add_argument("--model", type=Path,
                        help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
@@ -122,27 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-tool-rounds", type=_positive_int,
                        help="tool-call rounds a run may make before it must answer (default 10)")
     serve.add_argument("--chat-template", type=Path, help="Jinja chat template file overriding the model's")
-    serve.add_argument("--max-body-bytes", type=int, help="largest request body accepted")
-    serve.add_argument("--api-key", dest="api_keys", action="append", metavar="KEY",
-                       help="require `Authorization: Bearer KEY` on every route but /health (repeatable)")
-    serve.add_argument("--api-key-file", type=Path, metavar="FILE", help="file with one API key per line")
-    serve.add_argument("--cors-origin", dest="cors_origins", action="append", metavar="ORIGIN",
-                       help="allow this browser origin (repeatable; `*` allows any)")
-    serve.add_argument("--no-model", dest="load_model", action="store_const", const=False,
-                       help="serve store routes only, without loading a model")
-
-    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
-    _add_common(migrate)
-
-    convert = commands.add_parser("convert-gguf", help="convert a GGUF model into an MLX (mlx-lm) directory")
-    convert.add_argument("src", type=Path, help="GGUF file to read")
-    convert.add_argument("dst", type=Path, help="MLX model directory to create (must not exist)")
-    convert.add_argument("--quantize", choices=["none", "q4", "q8"], default="none",
-                         help="re-quantize with mlx (default none: dequantized weights)")
-    convert.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32",
-                         help="dtype of unquantized weights (default float32: exact dequantized values)")
-    convert.add_argument("--debug", action="store_const", const=True, help="tracebacks and debug logs")
-    return parser
+    serve.add_argument("--heartbeat-timeout", type=float,
+                       help="seconds without a heartbeat before a worker's runs are taken over (default 15)")
+    serve.add_argument("--debug-crash-on-metadata", metavar="KEY=VALUE", help=argparse.SUPPRESS)
 
 
 def _add_common(sub: argparse.ArgumentParser) -> None:
@@ -157,6 +179,7 @@ _CASTS = {
     "parallel": int, "threads": int, "max_body_bytes": int,
     "max_tool_rounds": _positive_int,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
+    "run_worker": _bool, "heartbeat_timeout": float,
     "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,
 }
 

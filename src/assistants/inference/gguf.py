@@ -42,10 +42,10 @@ from typing import Any
 import llama_cpp as L
 import numpy as np
 
-from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
 from assistants import metrics
 from assistants.inference import kvdisk
-from assistants.inference.grammar import GrammarSampler, single_char_tokens
+from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
+from assistants.inference.grammar import GrammarSampler, hidden_tokens, single_char_tokens
 from assistants.inference.kvpool import KVPool, llama_seq_ids
 from assistants.inference.sampling import Sampler
 
@@ -203,6 +203,7 @@ class GGUFEngine:
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
         self._single_chars: list[int] | None = None  # for grammar sampling, computed on first use
+        self._hidden: np.ndarray | None = None  # likewise
 
     def _kv_bytes_per_cell(self) -> int:
         """f16 K and V of every layer for one position (what a cached token costs the pool)."""
@@ -329,7 +330,10 @@ class GGUFEngine:
         if self._single_chars is None:
             self._single_chars = single_char_tokens(
                 lambda text: self.tokenize(text, add_special=False, parse_special=False))
-        return GrammarSampler(self._vocab, params, self.n_vocab, ends, single_chars=self._single_chars)
+        if self._hidden is None:
+            self._hidden = hidden_tokens(self._vocab, self.n_vocab)
+        return GrammarSampler(self._vocab, params, self.n_vocab, ends, single_chars=self._single_chars,
+                              hidden=self._hidden)
 
     def remove_sequence(self, seq_id: int) -> None:
         sequence = self._sequences.pop(seq_id, None)
