@@ -43,7 +43,8 @@ def message(turn: int, words: int) -> str:
     return f"Turn {turn}: " + " ".join(WORDS[(turn * 7 + i) % len(WORDS)] for i in range(words))
 
 
-def timed_run(client: openai.OpenAI, thread_id: str, assistant_id: str, tokens: int) -> tuple[float, int, int]:
+def timed_run(client: openai.OpenAI, thread_id: str, assistant_id: str,
+              tokens: int) -> tuple[float, int, int]:
     """(TTFT seconds, prompt tokens, cached tokens) of one streamed run."""
     start = time.perf_counter()
     first = None
@@ -60,7 +61,8 @@ def timed_run(client: openai.OpenAI, thread_id: str, assistant_id: str, tokens: 
     return first, usage.prompt_tokens, int(details.get("cached_tokens", 0))
 
 
-def timed_chat(base_url: str, model: str, messages: list[dict[str, str]], tokens: int) -> tuple[float, str, int, int]:
+def timed_chat(base_url: str, model: str, messages: list[dict[str, str]],
+               tokens: int) -> tuple[float, str, int, int]:
     client = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0, timeout=900)
     start = time.perf_counter()
     first = None
@@ -89,7 +91,7 @@ def chat_workload(base_url: str, model: str, args: argparse.Namespace) -> tuple[
         messages.append({"role": "user", "content": message(turn, args.words)})
         warm, answer, prompt, cached = timed_chat(base_url, model, messages, args.tokens)
         messages.append({"role": "assistant", "content": answer})
-    cold_messages = [{"role": "system", "content": "Kindly reply in a few words."}] + messages[1:-1]
+    cold_messages = [{"role": "system", "content": "Kindly reply in a few words."}, *messages[1:-1]]
     cold = timed_chat(base_url, model, cold_messages, args.tokens)[0]
     return warm, cold, prompt, cached
 
@@ -112,10 +114,12 @@ def main() -> None:
         thread = client.beta.threads.create()
         history: list[dict[str, str]] = []
         for turn in range(args.turns):
-            client.beta.threads.messages.create(thread_id=thread.id, role="user", content=message(turn, args.words))
+            text = message(turn, args.words)
+            client.beta.threads.messages.create(thread_id=thread.id, role="user", content=text)
             history.append({"role": "user", "content": message(turn, args.words)})
             warm, prompt, cached = timed_run(client, thread.id, warm_assistant.id, args.tokens)
-            print(f"turn {turn + 1:2d}: TTFT {warm:6.3f} s, prompt {prompt} tokens, {cached} cached", flush=True)
+            print(f"turn {turn + 1:2d}: TTFT {warm:6.3f} s, prompt {prompt} tokens, {cached} cached",
+                  flush=True)
         # The same history (without the last run's answer) in a fresh thread, no usable prefix.
         messages = client.beta.threads.messages.list(thread_id=thread.id, order="asc", limit=100).data
         replay = [{"role": m.role, "content": m.content[0].text.value} for m in messages[:-1]]
@@ -127,13 +131,15 @@ def main() -> None:
         server.stop()
         server.start(timeout=600)
         client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0, timeout=900)
-        client.beta.threads.messages.create(thread_id=thread.id, role="user", content=message(args.turns, args.words))
+        text = message(args.turns, args.words)
+        client.beta.threads.messages.create(thread_id=thread.id, role="user", content=text)
         restored, r_prompt, r_cached = timed_run(client, thread.id, warm_assistant.id, args.tokens)
         messages = client.beta.threads.messages.list(thread_id=thread.id, order="asc", limit=100).data
         replay = [{"role": m.role, "content": m.content[0].text.value} for m in messages[:-1]]
         fresh = client.beta.threads.create(messages=replay)
         cold2, _, _ = timed_run(client, fresh.id, cold_assistant.id, args.tokens)
-        print(f"runs after a restart: restored {restored:.3f} s ({r_prompt} tokens, {r_cached} from disk) vs cold "
+        print(f"runs after a restart: restored {restored:.3f} s ({r_prompt} tokens, {r_cached} from disk) "
+              "vs cold "
               f"{cold2:.3f} s: ratio {restored / cold2:.2f}", flush=True)
 
         c_warm, c_cold, c_prompt, c_cached = chat_workload(server.base_url + "/v1", model, args)
@@ -147,9 +153,11 @@ def main() -> None:
     if llama_server:
         from assistants.inference.bundled import ensure_bundled_model
 
-        model_path = args.model or ensure_bundled_model(Path(tempfile.gettempdir()) / "bench-model", progress=False)
+        cache = Path(tempfile.gettempdir()) / "bench-model"
+        model_path = args.model or ensure_bundled_model(cache, progress=False)
         port = free_port()
-        proc = subprocess.Popen([llama_server, "-m", str(model_path), "-np", "8", "-c", "32768", "--port", str(port)],
+        command = [llama_server, "-m", str(model_path), "-np", "8", "-c", "32768", "--port", str(port)]
+        proc = subprocess.Popen(command,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -162,7 +170,8 @@ def main() -> None:
                     pass
                 time.sleep(0.5)
             l_warm, l_cold, l_prompt, l_cached = chat_workload(base + "/v1", "model", args)
-            print(f"llama-server chat re-send, last turn: warm {l_warm:.3f} s ({l_prompt} tokens, {l_cached} cached) "
+            print(f"llama-server chat re-send, last turn: warm {l_warm:.3f} s ({l_prompt} tokens, "
+                  f"{l_cached} cached) "
                   f"vs cold {l_cold:.3f} s: ratio {l_warm / l_cold:.2f}; ours/llama-server last turn "
                   f"{c_warm / l_warm:.2f}", flush=True)
         finally:

@@ -83,14 +83,16 @@ KV_LOOKUPS = Counter("assistants_kv_cache_lookups",
                      "restore_failed).", ["outcome"], registry=REGISTRY)
 for _outcome in ("hit", "miss", "restored", "restore_failed"):
     KV_LOOKUPS.labels(_outcome)  # every outcome is a series from the start, at 0
-KV_CACHED_TOKENS = Counter("assistants_kv_cache_reused_tokens", "Prompt tokens reused from the prefix KV cache.",
+KV_CACHED_TOKENS = Counter("assistants_kv_cache_reused_tokens",
+                           "Prompt tokens reused from the prefix KV cache.",
                            registry=REGISTRY)
 KV_EVICTIONS = Counter("assistants_kv_cache_evictions", "Cached prefixes evicted from the KV pool.",
                        registry=REGISTRY)
 KV_PREEMPTIONS = Counter("assistants_kv_cache_preemptions",
                          "Live sequences preempted because the KV pool ran out (re-admitted later).",
                          registry=REGISTRY)
-KV_CACHED_BYTES = Gauge("assistants_kv_cache_bytes", "KV memory held by cached prefixes (not live sequences).",
+KV_CACHED_BYTES = Gauge("assistants_kv_cache_bytes",
+                        "KV memory held by cached prefixes (not live sequences).",
                         registry=REGISTRY)
 SSE_SUBSCRIBERS = Gauge("assistants_sse_subscribers", "Open server-sent-event streams.", registry=REGISTRY)
 HTTP_REQUESTS = Counter("assistants_http_requests", "HTTP responses, by method, route template and status.",

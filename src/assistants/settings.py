@@ -152,7 +152,8 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
     serve.add_argument("--model-alias", help="model id to serve under")
     serve.add_argument("--ctx-size", type=int,
                        help="KV cells shared by all sequences; one may use all of them (default 16384)")
-    serve.add_argument("--ctx-size-per-seq", type=int, help="cap on one sequence's tokens (default: --ctx-size)")
+    serve.add_argument("--ctx-size-per-seq", type=int,
+                       help="cap on one sequence's tokens (default: --ctx-size)")
     serve.add_argument("--kv-cache-slots", type=int,
                        help="finished sequences kept for prefix reuse (default 2 x --parallel; 0: off)")
     serve.add_argument("--kv-cache-disk", type=int, metavar="MIB",

@@ -52,7 +52,8 @@ def client_of(server: ServerProcess) -> openai.OpenAI:
 
 def run(client: openai.OpenAI, thread_id: str, assistant_id: str) -> openai.types.beta.threads.Run:
     done = client.beta.threads.runs.create_and_poll(thread_id=thread_id, assistant_id=assistant_id,
-                                                    max_completion_tokens=3, temperature=0, poll_interval_ms=100)
+                                                    max_completion_tokens=3, temperature=0,
+                                                    poll_interval_ms=100)
     assert done.status in ("completed", "incomplete"), done.last_error
     return done
 
@@ -65,12 +66,15 @@ def kv_file(data_dir: Path, thread_id: str) -> list[Path]:
 def warm_thread(server: ServerProcess) -> dict[str, object]:
     client = client_of(server)
     assistant = client.beta.assistants.create(model="gemma", instructions="Answer briefly.")
-    thread = client.beta.threads.create(messages=[{"role": "user", "content": f"{n}: {LONG}"} for n in range(6)])
+    messages = [{"role": "user", "content": f"{n}: {LONG}"} for n in range(6)]
+    thread = client.beta.threads.create(messages=messages)  # type: ignore[arg-type]
     first = run(client, thread.id, assistant.id)
     return {"assistant": assistant.id, "thread": thread.id, "first": first}
 
 
-def test_a_thread_longer_than_1024_tokens_is_answered_whole_on_defaults(warm_thread: dict[str, object]) -> None:
+def test_a_thread_longer_than_1024_tokens_is_answered_whole_on_defaults(
+    warm_thread: dict[str, object],
+) -> None:
     first = warm_thread["first"]
     assert first.usage.prompt_tokens > 1200  # type: ignore[attr-defined]  # six messages of ≈ 205 tokens: none dropped
     assert cached(first.usage) == 0  # type: ignore[attr-defined]

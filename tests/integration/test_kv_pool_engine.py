@@ -14,7 +14,8 @@ from assistants.inference.gguf import GGUFEngine
 GREEDY = SamplingParams(temperature=0.0)
 
 
-def generate(engine: GGUFEngine, prompt: list[int], n: int, key: str | None = None, seq: int = 0) -> tuple[int, list[int]]:
+def generate(engine: GGUFEngine, prompt: list[int], n: int, key: str | None = None,
+             seq: int = 0) -> tuple[int, list[int]]:
     reused = engine.add_sequence(seq, prompt, GREEDY, key)
     out: list[int] = []
     while len(out) < n:
@@ -36,12 +37,14 @@ def history(bundled_model: Path) -> list[int]:
     engine = GGUFEngine(bundled_model, ctx_size=256, parallel=1, threads=2)
     try:
         # Longer than Gemma's 512-token sliding window: reuse needs the twin-protected SWA cells.
-        return engine.tokenize("<start_of_turn>user\n" + "The river runs past the old mill. " * 78, add_special=True)
+        text = "<start_of_turn>user\n" + "The river runs past the old mill. " * 78
+        return engine.tokenize(text, add_special=True)
     finally:
         engine.close()
 
 
-def test_reused_prefixes_decode_like_a_cold_prefill(bundled_model: Path, history: list[int], tmp_path: Path) -> None:
+def test_reused_prefixes_decode_like_a_cold_prefill(bundled_model: Path, history: list[int],
+                                                    tmp_path: Path) -> None:
     assert len(history) > 600
     engine = GGUFEngine(bundled_model, ctx_size=4096, parallel=2, threads=2, kv_cache_dir=tmp_path,
                         kv_cache_disk=64 << 20)
@@ -77,7 +80,8 @@ def test_reused_prefixes_decode_like_a_cold_prefill(bundled_model: Path, history
 def test_a_full_pool_preempts_the_youngest_and_it_resumes(bundled_model: Path) -> None:
     engine = GGUFEngine(bundled_model, ctx_size=256, parallel=2, threads=2, cache_slots=0)
     try:
-        prompts = [engine.tokenize(f"{name} walked into the forest. " * 16, add_special=True) for name in ("Ann", "Bo")]
+        prompts = [engine.tokenize(f"{name} walked into the forest. " * 16, add_special=True)
+                   for name in ("Ann", "Bo")]
         assert all(95 < len(p) < 120 for p in prompts)
         solo = generate(engine, prompts[0], 40, seq=0)[1]
         preempted = metrics.KV_PREEMPTIONS._value.get()

@@ -20,7 +20,7 @@ def test_shared_cells_are_counted_once_and_freed_by_the_last_holder() -> None:
 
 def test_common_prefix_across_slices() -> None:
     a = list(range(1000))
-    assert common_prefix(a, a[:700] + [-1]) == 700
+    assert common_prefix(a, [*a[:700], -1]) == 700
     assert common_prefix(a, a) == 1000
     assert common_prefix([], a) == 0
 

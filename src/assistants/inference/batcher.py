@@ -15,8 +15,8 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from assistants import metrics

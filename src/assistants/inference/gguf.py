@@ -209,9 +209,11 @@ class GGUFEngine:
         """f16 K and V of every layer for one position (what a cached token costs the pool)."""
         arch = self._meta("general.architecture") or ""
         n_head = max(int(L.llama_model_n_head(self._model)), 1)
-        head_k = int(self._meta(f"{arch}.attention.key_length") or 0) or int(L.llama_model_n_embd(self._model)) // n_head
+        head_k = (int(self._meta(f"{arch}.attention.key_length") or 0)
+                  or int(L.llama_model_n_embd(self._model)) // n_head)
         head_v = int(self._meta(f"{arch}.attention.value_length") or 0) or head_k
-        return int(L.llama_model_n_layer(self._model)) * int(L.llama_model_n_head_kv(self._model)) * (head_k + head_v) * 2
+        layers, kv_heads = int(L.llama_model_n_layer(self._model)), int(L.llama_model_n_head_kv(self._model))
+        return layers * kv_heads * (head_k + head_v) * 2
 
     def _read_info(self, path: Path) -> ModelInfo:
         template = L.llama_model_chat_template(self._model, None)
@@ -285,7 +287,8 @@ class GGUFEngine:
         wanted = params.max_tokens if params.max_tokens is not None else ADMISSION_RESERVE
         self._admitted += 1
         sequence = _Sequence(seq_id, list(prompt), self._sampler(params), cache_key,
-                             reserve=min(wanted, ADMISSION_RESERVE), order=self._admitted, prompt_len=len(prompt))
+                             reserve=min(wanted, ADMISSION_RESERVE), order=self._admitted,
+                             prompt_len=len(prompt))
         self._sequences[seq_id] = sequence
         if self._preempted:  # they were here first
             self._preempted.append(sequence)

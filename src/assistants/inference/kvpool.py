@@ -95,7 +95,8 @@ class KVPool:
         self._cp(entry.seq, seq, 0, n)
         return Claim(seq, self.ledger.share(entry.cells[:n]), n, entry.swa_floor)
 
-    def keep(self, seq: int, tokens: list[int], cells: list[int], key: str | None, swa_floor: int = 0) -> None:
+    def keep(self, seq: int, tokens: list[int], cells: list[int], key: str | None,
+             swa_floor: int = 0) -> None:
         """A sequence left the batch: its cells stay as a cached prefix of `tokens` (or are freed)."""
         if not self.enabled or not tokens:
             self.free(seq, cells)
@@ -182,7 +183,8 @@ class KVPool:
         try:
             loaded = self.disk.load(key)
         except (OSError, ValueError) as exc:
-            log.warning("KV cache file of thread %s is unreadable (%s): ignored, the prompt is prefilled", key, exc)
+            log.warning("KV cache file of thread %s is unreadable (%s): ignored, the prompt is prefilled",
+                        key, exc)
             metrics.observe_kv_lookup("restore_failed")
             self.disk.discard(key)
             return None
@@ -201,9 +203,9 @@ class KVPool:
         read = L.llama_state_seq_set_data(self._ctx, buf, len(state), seq)
         pos_max = L.llama_memory_seq_pos_max(self._memory, seq)
         if read != len(state) or pos_max != len(tokens) - 1:
-            log.warning("llama.cpp refused the KV cache file of thread %s (read %d of %d bytes, last position "
-                        "%d for %d tokens): ignored, the prompt is prefilled", key, read, len(state), pos_max,
-                        len(tokens))
+            log.warning("llama.cpp refused the KV cache file of thread %s (read %d of %d bytes, last "
+                        "position %d for %d tokens): ignored, the prompt is prefilled",
+                        key, read, len(state), pos_max, len(tokens))
             metrics.observe_kv_lookup("restore_failed")
             self._rm(seq, -1, -1)
             self._free_seqs.append(seq)
