@@ -98,6 +98,8 @@ class _Sequence:
     order: int
     """Admission order: the youngest live sequence is preempted first."""
     prompt_len: int = 0
+    reuse: bool = True
+    """May start from a cached prefix (not a seeded sample: see `_claim`)."""
     kv: int | None = None
     """Its llama.cpp sequence id while it holds KV cells (None while preempted)."""
     cells: list[int] = field(default_factory=list)
@@ -288,7 +290,7 @@ class GGUFEngine:
         self._admitted += 1
         sequence = _Sequence(seq_id, list(prompt), self._sampler(params), cache_key,
                              reserve=min(wanted, ADMISSION_RESERVE), order=self._admitted,
-                             prompt_len=len(prompt))
+                             prompt_len=len(prompt), reuse=params.greedy or params.seed is None)
         self._sequences[seq_id] = sequence
         if self._preempted:  # they were here first
             self._preempted.append(sequence)
@@ -297,7 +299,12 @@ class GGUFEngine:
 
     def _claim(self, sequence: _Sequence) -> int:
         # A preempted sequence needs no logits at the end of its tokens: it holds its next token.
-        claim = self.pool.claim(sequence.tokens, sequence.key, whole=sequence.resume is not None)
+        # A seeded sample is promised to reproduce. Logits of a prompt prefilled in one chunk and of the
+        # same prompt's tail after a reused prefix differ in the last bits (other batch shapes), and a
+        # flat distribution at temperature 1 turns that into another token; so a seeded sampled
+        # request always prefills cold (llama-server's cache_prompt documents the same trade-off).
+        claim = self.pool.claim(sequence.tokens, sequence.key, whole=sequence.resume is not None,
+                                reuse=sequence.reuse or sequence.resume is not None)
         sequence.kv, sequence.cells, sequence.ingested = claim.seq, claim.cells, claim.reused
         sequence.swa_floor = claim.swa_floor
         if sequence.ingested == len(sequence.tokens):
