@@ -11,14 +11,41 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.pgdatabase import fresh_database
 from tests.serverproc import SRC, EngineServer, ServerProcess
+
+BACKENDS = ["sqlite", "postgres"]
+"""The store backends every store-level test runs on."""
 
 
 @pytest.fixture(scope="session")
-def store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server without a model: every store route, runs stay queued."""
+def pg_database() -> Iterator[str]:
+    """One fresh PostgreSQL database for the session's PostgreSQL store server (fails if unreachable)."""
+    with fresh_database("store") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server without a model on its SQLite file: every store route, runs stay queued. Tests whose
+    subject is not the store (OpenAPI, CORS, props) use this one alone."""
     with ServerProcess(tmp_path_factory.mktemp("store-data"), "--no-model") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_store_server(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterator[ServerProcess]:
+    """The same server on PostgreSQL."""
+    with ServerProcess(tmp_path_factory.mktemp("store-pg-data"), "--no-model", "--db", pg_database) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def store_server(request: pytest.FixtureRequest) -> ServerProcess:
+    """The store server of each backend in turn: a test using it (or `client`) runs once per backend.
+
+    Looked up by name, so a run selecting only `[sqlite]` never needs PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_store_server")
 
 
 @pytest.fixture()
