@@ -58,6 +58,12 @@ class ServiceUnavailable(APIError):
     default_code = "service_unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """503 that a retry may cure (the database was unreachable or too slow); nothing was written."""
+
+    retry_after = 1
+
+
 def not_found(kind: str, object_id: str) -> NotFound:
     return NotFound(f"No {kind} found with id '{object_id}'.", code=None)
 
@@ -74,7 +80,9 @@ def _response(status: int, body: dict[str, Any],
 
 
 def _api_error(_: Request[Any, Any, Any], exc: APIError) -> Response[Any]:
-    return _response(exc.status_code, envelope(exc.message, exc.type, exc.param, exc.code))
+    retry_after = getattr(exc, "retry_after", None)
+    headers = None if retry_after is None else {"x-should-retry": "true", "retry-after": str(retry_after)}
+    return _response(exc.status_code, envelope(exc.message, exc.type, exc.param, exc.code), headers)
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:

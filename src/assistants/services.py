@@ -14,6 +14,7 @@ from assistants.events import EventBus
 from assistants.inference import Inference
 from assistants.settings import Settings
 from assistants.store import Database
+from assistants.store.database import PostgresOptions
 
 if TYPE_CHECKING:
     from assistants.runs.worker import Worker
@@ -35,7 +36,9 @@ class Services:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Services]:
-        database = await Database.open(settings.database_url)
+        database = await Database.open(settings.database_url, PostgresOptions(
+            pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout, statement_timeout=settings.db_statement_timeout))
         events = EventBus(database)
         await events.start()
         try:

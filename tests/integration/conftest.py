@@ -34,9 +34,11 @@ def sqlite_store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
 
 
 @pytest.fixture(scope="session")
-def postgres_store_server(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterator[ServerProcess]:
+def postgres_store_server(tmp_path_factory: pytest.TempPathFactory,
+                          pg_database: str) -> Iterator[ServerProcess]:
     """The same server on PostgreSQL."""
-    with ServerProcess(tmp_path_factory.mktemp("store-pg-data"), "--no-model", "--db", pg_database) as server:
+    data_dir = tmp_path_factory.mktemp("store-pg-data")
+    with ServerProcess(data_dir, "--no-model", "--db", pg_database) as server:
         yield server
 
 
