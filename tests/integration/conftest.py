@@ -115,14 +115,34 @@ def model_client(model_server: ServerProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="test", max_retries=0, timeout=600)
 
 
+@pytest.fixture(scope="session")
+def postgres_model_server(tmp_path_factory: pytest.TempPathFactory,
+                          bundled_model: Path) -> Iterator[ServerProcess]:
+    """The bundled model on PostgreSQL (its own fresh database), for the run tests marked `ON_POSTGRES`."""
+    with fresh_database("model") as url:
+        server = ServerProcess(tmp_path_factory.mktemp("model-pg-data"), "--model", str(bundled_model),
+                               "--parallel", "4", "--ctx-size", "4096", "--db", url)
+        server.start(timeout=300)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+ON_POSTGRES = pytest.mark.parametrize("engine_server", ["gguf", "mlx", "gguf-postgres"], indirect=True)
+"""A run test marked so also runs on the PostgreSQL model server (the run worker's store, event log
+and claims on the other backend); the others run on SQLite only, once per engine."""
+
+
 @pytest.fixture(scope="session", params=["gguf", "mlx"])
 def engine_server(request: pytest.FixtureRequest) -> EngineServer:
     """The session's model server of each engine in turn: a test using it runs once per engine.
 
     Looked up by name so that a run selecting only `[gguf]` never converts the model or starts MLX."""
-    if request.param == "gguf":
+    if request.param in ("gguf", "gguf-postgres"):
         model: Path = request.getfixturevalue("bundled_model")
-        return EngineServer("gguf", request.getfixturevalue("model_server"), model.stem)
+        which = "model_server" if request.param == "gguf" else "postgres_model_server"
+        return EngineServer("gguf", request.getfixturevalue(which), model.stem)
     model = request.getfixturevalue("mlx_dir")
     return EngineServer("mlx", request.getfixturevalue("mlx_server"), model.stem)
 
