@@ -10,15 +10,32 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
 
 SERVER = os.environ.get("ASSISTANTS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 """Where test databases are created and dropped (a plain libpq URL)."""
+T = TypeVar("T")
+
+
+def off_loop(function: Callable[..., T], *args: Any) -> T:
+    """Call a sync function that runs its own event loop (asyncio.run, alembic), also from under a
+    running loop (an async fixture), where it must go to a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result()
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return off_loop(asyncio.run, coroutine)
 
 
 async def _admin(sql: str) -> None:
@@ -37,12 +54,12 @@ async def _admin(sql: str) -> None:
 def fresh_database(purpose: str) -> Iterator[str]:
     """Create an empty database, yield its `postgresql+asyncpg://` URL, drop it (even if still in use)."""
     name = f"assistants_{purpose}_{os.getpid()}_{random.randrange(1 << 30)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    _run(_admin(f'CREATE DATABASE "{name}"'))
     try:
         yield sa.make_url(SERVER).set(drivername="postgresql+asyncpg", database=name).render_as_string(
             hide_password=False)
     finally:
-        asyncio.run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        _run(_admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 def query(url: str, sql: str, *params: Any) -> list[tuple]:
@@ -55,7 +72,7 @@ def query(url: str, sql: str, *params: Any) -> list[tuple]:
         finally:
             await connection.close()
 
-    return asyncio.run(fetch())
+    return _run(fetch())
 
 
 async def terminate_connections(url: str) -> int:
