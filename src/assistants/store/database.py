@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from assistants.errors import DatabaseUnavailable, InvalidRequest
+from assistants.protocol.codec import encoder
 from assistants.store.sqlite_inline import inline_creator
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -95,11 +96,9 @@ async def _database_errors() -> AsyncIterator[None]:
         log.warning("database unavailable: %r", exc)
         raise DatabaseUnavailable("The database is unavailable; try again shortly.") from exc
 
-_json_encoder = msgspec.json.Encoder()
-
 
 def json_serializer(value: Any) -> str:
-    return _json_encoder.encode(value).decode()
+    return encoder.encode(value).decode()
 
 
 def _engine(url: sa.URL, **kwargs: Any) -> AsyncEngine:
