@@ -19,6 +19,7 @@ from assistants.ingestion import IngestionWorker
 from assistants.retrieval.service import Retrieval
 from assistants.settings import Settings
 from assistants.store import Database
+from assistants.store.database import PostgresOptions
 from assistants.store.files import FileBlobs
 
 if TYPE_CHECKING:
@@ -49,7 +50,9 @@ class Services:
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Services]:
         async with AsyncExitStack() as stack:
-            database = await Database.open(settings.database_url)
+            database = await Database.open(settings.database_url, PostgresOptions(
+                pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+                pool_timeout=settings.db_pool_timeout, statement_timeout=settings.db_statement_timeout))
             stack.push_async_callback(database.close)
             retrieval = Retrieval(settings.embedding_model, settings.data_dir / "chunks.sqlite3")
             stack.callback(retrieval.close)

@@ -34,6 +34,14 @@ class Settings:
     """Holds the SQLite file and the assembled model cache."""
     db: str | None = None
     """SQLAlchemy async URL; None means a SQLite file in data_dir."""
+    db_pool_size: int = 10
+    """PostgreSQL: connections the pool keeps open."""
+    db_max_overflow: int = 10
+    """PostgreSQL: extra connections a burst may open beyond the pool."""
+    db_pool_timeout: float = 10.0
+    """PostgreSQL: seconds a request waits for a free connection before it answers 503."""
+    db_statement_timeout: float = 30.0
+    """PostgreSQL: seconds one statement may run (0: no limit); past it the request answers 503."""
     engine: str = "gguf"
     """Inference engine: `gguf` (llama-cpp-python) or `mlx` (mlx-lm)."""
     model: Path | None = None
@@ -112,6 +120,35 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
+    return value
+
+
+def _number(text: str, *, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 if positive else value >= 0) or value == float("inf"):
+        bound = "above 0" if positive else "of at least 0"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, positive=True)
+
+
+def _non_negative_float(text: str) -> float:
+    return _number(text, positive=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistants", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +218,13 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
 def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--data-dir", type=Path, help="data directory (SQLite file, model cache)")
     sub.add_argument("--db", help="database URL (default: SQLite in the data dir)")
+    sub.add_argument("--db-pool-size", type=_positive_int, help="PostgreSQL pool connections (default 10)")
+    sub.add_argument("--db-max-overflow", type=_non_negative_int,
+                     help="PostgreSQL connections beyond the pool under a burst (default 10)")
+    sub.add_argument("--db-pool-timeout", type=_positive_float,
+                     help="seconds to wait for a pooled connection before answering 503 (default 10)")
+    sub.add_argument("--db-statement-timeout", type=_non_negative_float,
+                     help="PostgreSQL statement_timeout in seconds, 0 for none (default 30)")
     sub.add_argument("--debug", action="store_const", const=True, help="tracebacks and debug logs")
     sub.add_argument("--log-format", choices=["text", "json"], help="log line format (default text)")
 
@@ -188,7 +232,8 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
 _CASTS: dict[str, Callable[[str], object]] = {
     "port": int, "ctx_size": int, "ctx_size_per_seq": int, "kv_cache_slots": int, "kv_cache_disk": int,
     "parallel": int, "threads": int, "max_body_bytes": int,
-    "max_tool_rounds": _positive_int,
+    "max_tool_rounds": _positive_int, "db_pool_size": _positive_int, "db_max_overflow": _non_negative_int,
+    "db_pool_timeout": _positive_float, "db_statement_timeout": _non_negative_float,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
     "run_worker": _bool, "heartbeat_timeout": float,
     "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,

@@ -30,8 +30,8 @@ def test_props_shape(ops_model_server: ServerProcess, path: str) -> None:  # noq
     assert "llama-cpp-python" in props["build_info"]
 
 
-def test_props_without_a_model_is_503(store_server: ServerProcess) -> None:
-    response = httpx.get(store_server.base_url + "/props")
+def test_props_without_a_model_is_503(sqlite_store_server: ServerProcess) -> None:
+    response = httpx.get(sqlite_store_server.base_url + "/props")
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "server_error"
 

@@ -12,6 +12,12 @@ from assistants.store import Database
 from assistants.store.models import messages
 
 
+@pytest.fixture()
+def database(backend_database: Database) -> Database:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_database
+
+
 async def _thread_with_messages(db: Database, count: int, *,
                                 same_second: bool = True) -> tuple[str, list[str]]:
     """`count` messages in insertion order; with `same_second`, all share one created_at (ties)."""

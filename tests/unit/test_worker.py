@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -23,7 +22,6 @@ from assistants.runs.executor import Executor
 from assistants.runs.prompt import Prompt, build_prompt
 from assistants.runs.worker import Worker
 from assistants.store import run_moves
-from assistants.store.migrate import upgrade_to_head
 from assistants.store.models import messages, run_events, runs
 from assistants.store.records import all_records, first_record, record_columns
 
@@ -95,12 +93,9 @@ class ScriptedInference:
 
 
 @pytest.fixture()
-async def database(tmp_path: Path) -> AsyncIterator[store.Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'runs.db'}"
-    await asyncio.to_thread(upgrade_to_head, url)
-    db = await store.Database.open(url)
-    yield db
-    await db.close()
+def database(backend_database: store.Database) -> store.Database:
+    """Every worker behaviour holds on both backends."""
+    return backend_database
 
 
 @pytest.fixture()

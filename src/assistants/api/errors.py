@@ -26,7 +26,9 @@ def _response(status: int, body: dict[str, Any],
 
 
 def _api_error(_: Request[Any, Any, Any], exc: APIError) -> Response[Any]:
-    return _response(exc.status_code, envelope(exc.message, exc.type, exc.param, exc.code))
+    retry_after = getattr(exc, "retry_after", None)  # a 503 a retry may cure (DatabaseUnavailable)
+    headers = None if retry_after is None else {"x-should-retry": "true", "retry-after": str(retry_after)}
+    return _response(exc.status_code, envelope(exc.message, exc.type, exc.param, exc.code), headers)
 
 
 def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:

@@ -330,15 +330,28 @@ async def recover_stale_runs(session: AsyncSession, *, me: str, stale_after: flo
     owned = all_records(await session.execute(
         sa.select(*record_columns(runs)).where(runs.c.status.in_(state.OWNED)).order_by(runs.c.sequence)))
     stale_before = time.time() - stale_after
-    dead = {row["worker_id"] for row in owned if (
-        row["worker_id"] is None or row["heartbeat_at"] is None or row["heartbeat_at"] < stale_before
-        or (row["worker_id"] != me and _dead_on_this_host(row["worker_id"])))}
+
+    def dead_owner(row: Record) -> bool:
+        return (row["worker_id"] is None or row["heartbeat_at"] is None or row["heartbeat_at"] < stale_before
+                or (row["worker_id"] != me and _dead_on_this_host(row["worker_id"])))
+
+    dead = {row["worker_id"] for row in owned if dead_owner(row)}
     held: dict[str | None, int] = {}
     for row in owned:
         held[row["worker_id"]] = held.get(row["worker_id"], 0) + 1
-    for row in owned:
+    candidates = [row["id"] for row in owned if row["worker_id"] in dead]
+    if not candidates:
+        return outcome
+    # On PostgreSQL the read above is only a snapshot: the owner may have heartbeated since. Lock the
+    # candidates, read their latest versions and judge again; a row another transaction holds (a
+    # heartbeat in flight: its owner lives) is skipped, so recovery never waits on, nor deadlocks
+    # with, a heartbeat. SQLite's write lock already made the snapshot current (no FOR UPDATE there).
+    locked = all_records(await session.execute(
+        sa.select(*record_columns(runs)).where(runs.c.id.in_(candidates), runs.c.status.in_(state.OWNED))
+        .order_by(runs.c.sequence).with_for_update(skip_locked=True)))
+    for row in locked:
         owner = row["worker_id"]
-        if owner not in dead:
+        if owner not in dead or not dead_owner(row):
             continue
         if row["status"] == "cancelling":
             if await cancel_owned(session, row["id"]) is not None:
