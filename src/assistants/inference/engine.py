@@ -32,6 +32,9 @@ class SamplingParams:
     """Stop strings; the output ends before the first one and excludes it."""
     grammar: str | None = None
     """Reserved for constrained decoding (GBNF); engines reject it until they support it."""
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    """(token id, bias) pairs added to the logits before sampling; -100 effectively bans a token and
+    +100 effectively forces it (validated at the API: ids within the vocabulary, biases -100..100)."""
 
     @property
     def greedy(self) -> bool:
