@@ -30,7 +30,8 @@ def token_of(vocab: Any, piece: str) -> int:
 
 
 def chat_text(client: openai.OpenAI, **kwargs: Any) -> str:
-    response = client.chat.completions.create(model=MODEL, messages=PROMPT, **kwargs)  # type: ignore[arg-type]
+    response = client.chat.completions.create(
+        model=MODEL, messages=PROMPT, **kwargs)  # type: ignore[arg-type]
     content = response.choices[0].message.content
     assert content is not None
     return content

@@ -158,8 +158,8 @@ async def test_run_steps_before_page(database: Database, order: str) -> None:
         assistant = await store.create_assistant(session, p.CreateAssistantRequest(model="m"))
         thread = await store.create_thread(session, None)
         run = await store.create_run(session, thread["id"], p.CreateRunRequest(assistant_id=assistant["id"]))
-        steps = [await store.create_step(session, run, p.MessageCreationDetails(p.MessageCreation(f"msg_{i}")))
-                 for i in range(5)]
+        details = [p.MessageCreationDetails(p.MessageCreation(f"msg_{i}")) for i in range(5)]
+        steps = [await store.create_step(session, run, detail) for detail in details]
     ids = [step["id"] for step in steps]
     ordered = ids if order == "asc" else ids[::-1]
     async with database.read() as session:

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
-from assistants.inference.mlx import use_system_blas
+from assistants.inference.mlx import use_optimized_blas
 from assistants.inference.mlx.admission import admissible
 from assistants.inference.mlx.pieces import end_of_generation_lookalikes, piece_table
 
-use_system_blas()  # before mlx loads (see blas.py)
+use_optimized_blas()  # before mlx loads (see blas.py)
 
 import mlx.core as mx  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
