@@ -30,7 +30,7 @@ class Services:
     events: EventBus | None = None
     """Run events: persisted log + live subscribers (SSE)."""
     run_queue: Worker | None = None
-    """The run worker; None without a model (runs then stay queued)."""
+    """The run worker; None without a model or with --no-worker (another process's worker runs them)."""
 
     @classmethod
     @asynccontextmanager
@@ -44,7 +44,7 @@ class Services:
                 inference = await Inference.start(settings)
             try:
                 worker = None
-                if inference is not None:
+                if inference is not None and settings.run_worker:
                     from assistants.runs.worker import start_worker
 
                     worker = await start_worker(settings, events, inference)

@@ -4,6 +4,7 @@ from assistants.api.chat import create_chat_completion, create_completion
 from assistants.api.events import ROUTES as EVENT_ROUTES
 from assistants.api.messages import MessagesController
 from assistants.api.models import inference_debug, list_models, retrieve_model
+from assistants.api.playground import ROUTES as PLAYGROUND_ROUTES
 from assistants.api.runs import RunsController, create_thread_and_run
 from assistants.api.steps import StepsController
 from assistants.api.threads import ThreadsController
@@ -17,4 +18,5 @@ ROUTE_HANDLERS: list = [
     retrieve_model,
     inference_debug,
     *ops.ROUTES,
+    *PLAYGROUND_ROUTES,
 ]

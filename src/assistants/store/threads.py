@@ -1,4 +1,6 @@
-"""Thread rows. Deleting a thread removes its messages, runs, steps and events (foreign-key cascade)."""
+"""Thread rows. Deleting a thread removes its messages, runs, steps and events (foreign-key cascade).
+
+The list is our extension (OpenAI has no public thread list); the playground page reads it."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from assistants.errors import not_found
 from assistants.store.ids import new_id, now
 from assistants.store.messages import insert_messages
 from assistants.store.models import threads
+from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.records import Record, first_record, select_records, update_metadata
 
 
@@ -43,3 +46,7 @@ async def delete_thread(session: AsyncSession, thread_id: str) -> None:
     result = await session.execute(sa.delete(threads).where(threads.c.id == thread_id))
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise not_found("thread", thread_id)
+
+
+async def list_threads(session: AsyncSession, page: PageRequest) -> Page:
+    return await fetch_page(session, threads, {}, page)
