@@ -78,6 +78,10 @@ def _packaged_openblas() -> str | None:
     except OSError as exc:
         log.debug("could not load %s behind the shim: %s", library, exc)
         return None
+    # One thread: OpenBLAS's pool spins while it waits, and beside mlx's own threads and the server on a
+    # small or busy machine that stalled a first token for seconds; one thread already does the matrix
+    # products ~15-35x faster than the reference BLAS (CPU time, measured here).
+    openblas.scipy_openblas_set_num_threads(1)
     # Filled before anything can call through them: mlx is not imported yet.
     for name in _GEMMS:
         target = ctypes.cast(getattr(openblas, f"scipy_cblas_{name}"), ctypes.c_void_p).value
