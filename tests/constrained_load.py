@@ -2,12 +2,13 @@
 through the real engine and batcher, beside unconstrained ones, every finished output validated.
 
 Shared by tests/integration/test_constrained_stress.py (small) and `benchmarks/constrained.py
---stress N` (long). The schemas are the shapes that broke "valid by construction" before the
-grammar fixes in `assistants.tools.schema` (strings that could hold a raw newline, a `pattern`
-behind a `$ref` or a `type` list, a negated class, `\\d`, literals with backslashes and quotes) plus
-plain nested objects, arrays with `maxItems` and enums. Every fourth round of the cases is greedy, the
-others seeded at temperature 1; some are cancelled after their first piece, so sequence slots are
-reused by new grammars mid-load; unconstrained generations share every batch.
+--stress N` (long). The schemas are the shapes that broke "valid by construction" before the grammar
+fixes in `assistants.protocol.jsonschema` and `assistants.inference.gbnf` (strings that could hold a
+raw newline, a `pattern` behind a `$ref` or a `type` list, a negated class, `\\d`, literals with
+backslashes and quotes) plus plain nested objects, arrays with `maxItems` and enums. Every fourth
+round of the cases is greedy, the others seeded at temperature 1; some are cancelled after their
+first piece, so sequence slots are reused by new grammars mid-load; unconstrained generations share
+every batch.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import jsonschema
 
 from assistants.inference.batcher import Batcher
 from assistants.inference.engine import Engine, SamplingParams
-from assistants.tools.schema import grammar_for_schema, tool_calls_schema
+from assistants.inference.gbnf import grammar_for_schema
+from assistants.tools.plan import tool_calls_schema
 
 CODE = {"type": "string", "pattern": "^[a-z]{2}-[a-z]{2}$"}
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -134,13 +136,16 @@ class Report:
     cut: int = 0
     """Ended by max_tokens: their output is a prefix, not a value, so not validated."""
     cancelled: int = 0
+    failed: int = 0
+    """Ended with an error (a grammar the engine could not use): each counts as invalid."""
     plain: int = 0
     invalid: list[tuple[str, str, str]] = field(default_factory=list)
-    """(case, output, what is wrong), also for generations that failed with an error."""
+    """(case, output, what is wrong)."""
 
     def summary(self) -> str:
-        return (f"{len(self.invalid)} invalid of {self.finished} finished constrained outputs "
-                f"({self.constrained} constrained: {self.cut} cut by max_tokens, {self.cancelled} cancelled; "
+        return (f"{len(self.invalid)} invalid of {self.finished + self.failed} checked constrained outputs "
+                f"({self.finished} finished, {self.failed} failed with an error; of {self.constrained} "
+                f"constrained, {self.cut} cut by max_tokens, {self.cancelled} cancelled; "
                 f"{self.plain} unconstrained beside them)")
 
 
@@ -166,6 +171,7 @@ async def run_load(engine: Engine, constrained: int, *, max_tokens: int = 56, pl
                 if index % cancel_every == cancel_every - 1:
                     generation.cancel()
         except Exception as exc:  # a grammar the engine could not use is a failure too
+            report.failed += 1
             report.invalid.append((case.name, "".join(pieces), f"{type(exc).__name__}: {exc}"))
             return
         assert generation.result is not None

@@ -6,6 +6,7 @@ Input text is `{"type": "text", "text": "hi"}`; output text is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -57,21 +58,32 @@ class RefusalContent(Struct, tag="refusal", tag_field="type"):
 MessageContent = TextContent | ImageFilePart | ImageURLPart | RefusalContent
 
 
+class FileSearchAttachmentTool(Struct, tag="file_search", tag_field="type"):
+    pass
+
+
+class CodeInterpreterAttachmentTool(Struct, tag="code_interpreter", tag_field="type"):
+    def __post_init__(self) -> None:
+        raise InvalidRequest("Attachments for code_interpreter are not supported by this server.",
+                             param="attachments")
+
+
 class Attachment(Struct):
-    file_id: str | None = None
-    tools: list[dict[str, Any]] | None = None
+    """A file for the thread's tools: with `file_search`, it joins the thread's vector store (created on
+    first use, expiring after 7 days idle, as OpenAI does)."""
+
+    file_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    tools: list[FileSearchAttachmentTool | CodeInterpreterAttachmentTool] = []
+
+    def searched(self) -> bool:
+        return any(isinstance(tool, FileSearchAttachmentTool) for tool in self.tools)
 
 
 class CreateMessageRequest(Struct):
     role: Literal["user", "assistant"]
     content: Annotated[str, Meta(min_length=1)] | Annotated[list[InputPart], Meta(min_length=1)]
-    attachments: list[Attachment] | None = None
+    attachments: Annotated[list[Attachment], Meta(max_length=20)] | None = None
     metadata: Metadata | None = None
-
-    def __post_init__(self) -> None:
-        if self.attachments:
-            raise InvalidRequest("Message attachments are not supported by this server (it stores no files).",
-                                 param="attachments")
 
     def output_content(self) -> list[MessageContent]:
         """The stored (output) form of the content."""
@@ -104,3 +116,24 @@ class Message(Struct, kw_only=True):
     run_id: str | None
     attachments: list[Attachment]
     metadata: dict[str, str]
+
+
+TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+
+
+def content_text(content: Any) -> str:
+    """The text of message content as a text-only model reads it: a string as is; of a list of parts,
+    the text parts joined by newlines (input `text: "hi"` or output `text: {"value": "hi"}`), images
+    and refusals left out; None is ''."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content:
+        if isinstance(part, Mapping) and part.get("type") in TEXT_PART_TYPES:
+            text = part.get("text")
+            if isinstance(text, Mapping):
+                text = text.get("value")
+            texts.append(text if isinstance(text, str) else "")
+    return "\n".join(texts)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ from assistants.store import run_moves
 
 if TYPE_CHECKING:
     from assistants.inference import Generation, Inference
+    from assistants.retrieval.service import Retrieval
 
 log = logging.getLogger("assistants.runs.worker")
 
@@ -89,11 +91,11 @@ class Worker:
             await asyncio.wait(tasks, timeout=self.drain_timeout)
         unfinished = []
         me = self.worker_id
-        for run_id, (task, _, _) in list(self._running.items()):
-            if not task.done():
-                task.cancel()
+        for run_id, (running, _, _) in list(self._running.items()):
+            if not running.done():
+                running.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                    await running
                 unfinished.append(run_id)
         try:
             async with self.bus.transaction() as tx:
@@ -192,7 +194,7 @@ class Worker:
             task = asyncio.create_task(self.executor.execute(run, flag), name=f"run-{run.id}")
         self._running[run.id] = (task, flag, isolated)
         task.add_done_callback(metrics.run_task_observer())
-        task.add_done_callback(lambda done, run_id=run.id: self._finished(run_id, done))
+        task.add_done_callback(functools.partial(self._finished, run.id))
 
     def _finished(self, run_id: str, task: asyncio.Task[str]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -204,7 +206,8 @@ class Worker:
             self._wake.set()  # a slot is free
 
 
-async def start_worker(settings: Settings, bus: EventBus, inference: Inference) -> Worker:
+async def start_worker(settings: Settings, bus: EventBus, inference: Inference,
+                       retrieval: Retrieval | None = None) -> Worker:
     """The worker for a served model: one run per engine sequence, so a claimed run decodes at once."""
 
     from assistants.inference import SamplingParams
@@ -216,7 +219,7 @@ async def start_worker(settings: Settings, bus: EventBus, inference: Inference) 
 
     executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds,
                         worker_id=run_moves.new_worker_id(),
-                        crash_on_metadata=settings.debug_crash_on_metadata)
+                        crash_on_metadata=settings.debug_crash_on_metadata, retrieval=retrieval)
     worker = Worker(bus, executor, capacity=settings.parallel, heartbeat_timeout=settings.heartbeat_timeout,
                     poll_interval=min(1.0, settings.heartbeat_timeout / 5))
     await worker.start()

@@ -22,6 +22,7 @@ from assistants.store.records import (
     select_records,
     update_metadata,
 )
+from assistants.store.vector_stores import attach_to_thread_store
 
 
 def _active_run_of(thread_id: Any) -> sa.ScalarSelect[Any]:
@@ -54,7 +55,7 @@ def _user_message_values(thread_id: str, request: p.CreateMessageRequest, create
         "incomplete_at": None,
         "assistant_id": None,
         "run_id": None,
-        "attachments": [],
+        "attachments": p.to_json_value(request.attachments or []),
         "metadata": request.metadata or {},
     }
 
@@ -65,11 +66,12 @@ async def insert_messages(session: AsyncSession, thread_id: str,
     if not requests:
         return []
     created_at = now()
-    rows = [_user_message_values(thread_id, request, created_at) for request in requests]
+    rows: list[Record] = [_user_message_values(thread_id, request, created_at) for request in requests]
     # One row per statement keeps `sequence` in list order on every backend (executemany would too,
     # but its RETURNING/ordering guarantees differ between drivers).
     for row in rows:
         await session.execute(sa.insert(messages), row)
+    await attach_to_thread_store(session, thread_id, [a for r in requests for a in r.attachments or ()])
     return rows
 
 
@@ -80,7 +82,7 @@ def _insert_if_thread_open() -> sa.Insert:
     looked up only when one happens."""
     names = [column.name for column in messages.c if column.name != "sequence"]
     values = sa.select(*(sa.bindparam(name, type_=messages.c[name].type) for name in names))
-    thread_id = sa.bindparam("thread_id")
+    thread_id: sa.BindParameter[str] = sa.bindparam("thread_id")
     # Statuses as literal SQL: an expanding IN list could not be compiled once (see store.direct).
     active = sa.tuple_(*(sa.literal_column(f"'{status}'") for status in p.ACTIVE_STATUSES))
     open_thread = values.where(sa.exists().where(threads.c.id == thread_id),
@@ -96,6 +98,7 @@ async def create_message(session: AsyncSession, thread_id: str, request: p.Creat
     if (await direct.execute(session, _INSERT_IF_THREAD_OPEN, values)).rowcount != 1:
         await require_thread_without_active_run(session, thread_id)  # raises the precise 404 / 400
         raise RuntimeError(f"message insert into {thread_id} refused for no known reason")
+    await attach_to_thread_store(session, thread_id, request.attachments or ())
     return values
 
 
@@ -165,9 +168,11 @@ async def list_messages(session: AsyncSession, thread_id: str, page: PageRequest
     return result
 
 
-async def require_thread(session: AsyncSession, thread_id: str) -> None:
-    found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id))).first()
-    if found is None:
+async def require_thread(session: AsyncSession, thread_id: str, *, for_update: bool = False) -> None:
+    """404 unless the thread exists. `for_update` also locks its row (PostgreSQL; SQLite's write lock
+    already serializes writers) until the transaction ends."""
+    query = sa.select(threads.c.id).where(threads.c.id == thread_id)
+    if (await session.execute(query.with_for_update() if for_update else query)).first() is None:
         raise not_found("thread", thread_id)
 
 
