@@ -58,7 +58,7 @@ async def create_chat_completion(
     if plan.grammar is not None:
         inference.require_constrained_decoding("response_format" if plan.json_output else "tool_choice")
     params = to_sampling_params(data.temperature, data.top_p, seed=data.seed, max_tokens=max_tokens,
-                                stop=data.stop, grammar=plan.grammar)
+                                stop=data.stop, grammar=plan.grammar, logit_bias=data.logit_bias)
     generation = await inference.generate(prompt, params)
     completion_id, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     if data.stream:
@@ -89,7 +89,7 @@ async def create_completion(
     prompt = check_completion(data)
     max_tokens = data.max_tokens if data.max_tokens is not None else COMPLETIONS_DEFAULT_MAX_TOKENS
     params = to_sampling_params(data.temperature, data.top_p, seed=data.seed, max_tokens=max_tokens,
-                                stop=data.stop)
+                                stop=data.stop, logit_bias=data.logit_bias)
     generation = await inference.generate(prompt, params)
     completion_id, created, model = f"cmpl-{secrets.token_hex(12)}", int(time.time()), inference.model_id
     if data.stream:

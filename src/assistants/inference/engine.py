@@ -35,6 +35,9 @@ class SamplingParams:
     grammar: str | None = None
     """A GBNF grammar the output must follow (root rule `root`); engines whose
     `EngineLimits.constrained_decoding` is False never receive one (the request is refused first)."""
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    """(token id, bias) pairs added to the logits before sampling; -100 effectively bans a token and
+    +100 effectively forces it (validated at the API: ids within the vocabulary, biases -100..100)."""
 
     @property
     def greedy(self) -> bool:

@@ -114,7 +114,8 @@ class Inference:
         `Generation` for text pieces, then read `.result`. `cache_key` (a thread id) makes the engine
         prefer that thread's cached prefix and persist it.
 
-        Raises `ContextLengthExceeded` (400) before queueing when prompt + max_tokens cannot fit.
+        Raises `ContextLengthExceeded` (400) before queueing when prompt + max_tokens cannot fit, and
+        `InvalidRequest` for a `logit_bias` token outside the vocabulary.
         """
         tokens = await asyncio.to_thread(self.tokenize, prompt) if isinstance(prompt, str) else prompt
         room = self.ctx_size - len(tokens)
@@ -126,6 +127,12 @@ class Inference:
                 f"completion). Please reduce the length of the messages or completion.",
                 param="messages",
             )
+        n_vocab = self.engine.info.n_vocab
+        outside = [token for token, _ in params.logit_bias if token >= n_vocab]
+        if outside:
+            raise InvalidRequest(
+                f"Invalid key in 'logit_bias': token id {outside[0]} is outside this model's vocabulary "
+                f"(0..{n_vocab - 1}).", param="logit_bias", code="invalid_value")
         max_tokens = params.max_tokens if params.max_tokens is not None else room
         return self.batcher.submit(tokens, params, max_tokens, cache_key)
 

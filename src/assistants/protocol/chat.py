@@ -228,12 +228,35 @@ def check_sampling(request: _Sampling) -> None:
     for name in ("frequency_penalty", "presence_penalty"):
         if getattr(request, name):
             raise _unsupported(name, f"A non-zero '{name}'")
-    if request.logit_bias:
-        raise _unsupported("logit_bias", "'logit_bias'")
+    check_logit_bias(request.logit_bias)
     if request.stream_options is not None and not request.stream:
         raise InvalidRequest(
             "'stream_options' is only allowed when 'stream' is true.", param="stream_options"
         )
+
+
+MAX_LOGIT_BIAS_ENTRIES = 300
+"""OpenAI's bound on the number of biased tokens per request."""
+
+
+def check_logit_bias(bias: dict[str, float] | None) -> None:
+    """Keys are token ids (decimal strings), values -100..100; whether an id is within the model's
+    vocabulary is checked where the model is known (`Inference.generate`)."""
+    if not bias:
+        return
+    if len(bias) > MAX_LOGIT_BIAS_ENTRIES:
+        raise InvalidRequest(
+            f"'logit_bias' may hold at most {MAX_LOGIT_BIAS_ENTRIES} entries, got {len(bias)}.",
+            param="logit_bias", code="invalid_value")
+    for key, value in bias.items():
+        if not (key.isascii() and key.isdigit()):
+            raise InvalidRequest(
+                f"Invalid key in 'logit_bias': {key!r} is not a token id (a non-negative integer).",
+                param="logit_bias", code="invalid_value")
+        if not -100 <= value <= 100:
+            raise InvalidRequest(
+                f"Invalid value in 'logit_bias' for token {key}: must be between -100 and 100, got {value}.",
+                param="logit_bias", code="invalid_value")
 
 
 def check_max_tokens(param: str, value: int | None) -> None:
