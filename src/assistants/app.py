@@ -11,6 +11,8 @@ from litestar.di import Provide
 
 from assistants import logs, metrics, openapi, security
 from assistants.api import ROUTE_HANDLERS
+from assistants.api.conversations import ConversationsController
+from assistants.api.responses import ResponsesController
 from assistants.errors import exception_handlers
 from assistants.routing import install_allow_header_fix
 from assistants.services import Services
@@ -40,7 +42,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         return holder["services"]
 
     app = Litestar(
-        route_handlers=[health, *ROUTE_HANDLERS],
+        route_handlers=[health, *ROUTE_HANDLERS, ResponsesController, ConversationsController],
         lifespan=[lifespan],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers=exception_handlers(),

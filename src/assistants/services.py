@@ -16,9 +16,10 @@ from assistants.settings import Settings
 from assistants.store import Database
 
 if TYPE_CHECKING:
+    from assistants.responses.background import BackgroundResponses
     from assistants.runs.worker import Worker
 else:
-    Worker = Any  # resolvable at run time without importing the worker
+    Worker = BackgroundResponses = Any  # resolvable at run time without importing the workers
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Services:
     """Run events: persisted log + live subscribers (SSE)."""
     run_queue: Worker | None = None
     """The run worker; None without a model (runs then stay queued)."""
+    responses: BackgroundResponses | None = None
+    """Decodes background responses; None without a model."""
 
     @classmethod
     @asynccontextmanager
@@ -48,10 +51,18 @@ class Services:
                     from assistants.runs.worker import start_worker
 
                     worker = await start_worker(settings, events, inference)
+                background = None
+                if inference is not None:
+                    from assistants.responses.background import BackgroundResponses
+
+                    background = BackgroundResponses(database, inference, capacity=settings.parallel)
+                    await background.start()
                 try:
                     yield cls(settings=settings, database=database, inference=inference, events=events,
-                              run_queue=worker)
+                              run_queue=worker, responses=background)
                 finally:
+                    if background is not None:
+                        await background.close()
                     if worker is not None:
                         await worker.close()
             finally:
