@@ -13,6 +13,7 @@ Tools, tool_choice and text.format are translated into their chat shapes and pla
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -236,5 +237,9 @@ def plan(tools: list[dict[str, Any]] | None, tool_choice: Any, parallel_tool_cal
             exc.param = (exc.param.replace(".function.", ".").replace(".function", "")
                          .replace("response_format.json_schema", "text.format")
                          .replace("response_format", "text.format"))
-        exc.message = exc.message.replace("'response_format", "'text.format")
+            inside = re.search(r"\(at '([^']+)'\)", exc.message)  # where in the schema, from the checker
+            if inside and exc.param.startswith("tools[") and exc.param.endswith("]"):
+                exc.param = f"{exc.param}.{inside.group(1)}"
+        exc.message = (exc.message.replace("'response_format", "'text.format")
+                       .replace(".function'", "'").replace(".function.", "."))
         raise
