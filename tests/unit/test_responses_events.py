@@ -4,7 +4,6 @@ held back as a possible call, cut by max_output_tokens, or cancelled."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,19 +23,27 @@ TOOLS = [{"type": "function", "name": "get_weather", "parameters": {
 
 
 class ScriptedGeneration:
+    """Pieces one at a time, then `.result`; after `cancel()` the iteration ends (as the batcher's)."""
+
     def __init__(self, pieces: list[str], finish_reason: str = "stop") -> None:
-        self.pieces = pieces
+        self.pieces = list(pieces)
+        self.sent = 0
         self.finish_reason = finish_reason
         self.result: GenerationResult | None = None
         self.cancelled = False
 
-    async def __aiter__(self) -> AsyncIterator[str]:  # type: ignore[override]
-        for piece in self.pieces:
-            if self.cancelled:
-                break
-            yield piece
-        reason = "cancelled" if self.cancelled else self.finish_reason
-        self.result = GenerationResult(reason, 7, len(self.pieces))  # type: ignore[arg-type]
+    def __aiter__(self) -> ScriptedGeneration:
+        return self
+
+    async def __anext__(self) -> str:
+        if self.result is not None:
+            raise StopAsyncIteration
+        if self.cancelled or self.sent == len(self.pieces):
+            reason = "cancelled" if self.cancelled else self.finish_reason
+            self.result = GenerationResult(reason, 7, self.sent)  # type: ignore[arg-type]
+            raise StopAsyncIteration
+        self.sent += 1
+        return self.pieces[self.sent - 1]
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -126,6 +133,7 @@ async def test_cancel_stops_and_keeps_the_partial_text() -> None:
                                 cancelled=cancelled)
     assert outcome.status == "cancelled"
     assert events[-1]["response"]["output"][0]["content"][0]["text"] == "ab"
+    assert outcome.final["usage"]["output_tokens"] == 3  # what the engine decoded, the dropped piece too
 
 
 @pytest.mark.parametrize("finish_reason", ["stop", "length"])

@@ -49,6 +49,8 @@ async def decode(generation: Generation, plan: TurnPlan, events: ResponseEvents,
             if cancelled():
                 stopped = True
                 generation.cancel()
+                async for _ in generation:  # the engine drops it within a step; then `.result` is real
+                    pass
                 break
             if held is not None:
                 held.append(piece)
