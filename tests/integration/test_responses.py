@@ -195,3 +195,18 @@ def test_bad_input_is_a_4xx_and_writes_nothing(model_client: openai.OpenAI, mode
     not_json = httpx.post(f"{model_server.base_url}/v1/responses", content=b"{nope")
     assert not_json.status_code == 400 and not_json.json()["error"]["type"] == "invalid_request_error"
     assert before == {table: count_rows(model_server, table) for table in before}
+
+
+def test_metrics_count_responses(model_client: openai.OpenAI, model_server: ServerProcess) -> None:
+    def scrape() -> dict[str, float]:
+        text = httpx.get(model_server.base_url + "/metrics").text
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("assistants_responses")}
+
+    before = scrape()
+    model_client.responses.create(input="Hi", max_output_tokens=1, **GREEDY)
+    after = scrape()
+    finished = 'assistants_responses_finished_total{mode="sync",status="incomplete"}'
+    assert after[finished] == before.get(finished, 0) + 1
+    stored = 'assistants_responses{status="incomplete"}'
+    assert after[stored] == before[stored] + 1

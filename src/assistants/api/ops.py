@@ -12,6 +12,7 @@ from assistants import metrics, store
 from assistants.api.models import require_inference
 from assistants.inference import SamplingParams
 from assistants.services import Services
+from assistants.store.responses import count_responses_by_status
 
 
 @get("/metrics", tags=["ops"], summary="Prometheus metrics", media_type=metrics.CONTENT_TYPE,
@@ -25,6 +26,7 @@ async def refresh_live_metrics(services: Services) -> None:
     """Facts about the present are read at scrape time, so they are right after a restart."""
     async with services.database.read() as session:
         runs_by_status = await store.count_runs_by_status(session)
+        metrics.set_live(responses_by_status=await count_responses_by_status(session))
     inference = services.inference
     if inference is None:
         metrics.set_live(runs_by_status=runs_by_status, active_sequences=0, slots=0, waiting_requests=0)

@@ -154,7 +154,7 @@ async def _stream(services: Services, prepared: responses.Prepared, generation: 
     events.created()
     events.in_progress()
     try:
-        async for _ in responses.run_foreground(services.database, prepared, generation, events):
+        async for _ in responses.run_foreground(services.database, prepared, generation, events, "stream"):
             if buffer:
                 frames, buffer[:] = encode_events(buffer), []
                 yield frames

@@ -31,6 +31,7 @@ from typing import Any
 
 import msgspec
 
+from assistants import metrics
 from assistants.errors import InvalidRequest, ServiceUnavailable
 from assistants.protocol.responses import TERMINAL_STATUSES, response_object
 from assistants.responses import service
@@ -204,6 +205,7 @@ class BackgroundResponses:
             if await response_store.finish_response(session, response_id, outcome.final, events.output):
                 await response_store.append_events(session, response_id, taken)
         self.followers.notify(response_id)
+        metrics.observe_response_finished(outcome.status, "background")
 
     async def _prepare(self, row: Mapping[str, Any]) -> service.Prepared:
         """The prompt of a stored background response, rebuilt from its row and input items (so a

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from assistants import metrics
 from assistants.errors import InvalidRequest, NotFound
 from assistants.inference.engine import SamplingParams
 from assistants.prompt import TemplateError
@@ -167,7 +168,7 @@ async def start_generation(inference: Inference, prepared: Prepared) -> Generati
 
 
 async def run_foreground(database: Database, prepared: Prepared, generation: Generation,
-                         events: ResponseEvents) -> AsyncIterator[None]:
+                         events: ResponseEvents, mode: str = "sync") -> AsyncIterator[None]:
     """Decode a (non-background) response, then store it; yields whenever `events` has grown. The
     terminal event is emitted before the row commits, but the last yield comes only after the commit:
     a client that sees `response.completed` can retrieve the response at once."""
@@ -178,6 +179,7 @@ async def run_foreground(database: Database, prepared: Prepared, generation: Gen
             if outcome.status == "in_progress":
                 yield
     await save_foreground(database, prepared, events.output, outcome)
+    metrics.observe_response_finished(outcome.status, mode)
     yield
 
 
