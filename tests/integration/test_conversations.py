@@ -11,7 +11,8 @@ def test_conversation_lifecycle(client: openai.OpenAI) -> None:
     conv = client.conversations.create(items=[{"type": "message", "role": "user", "content": "Hello"},
                                               {"role": "assistant", "content": "Hi there"}],
                                        metadata={"topic": "greeting"})
-    assert conv.id.startswith("conv_") and conv.object == "conversation" and conv.metadata == {"topic": "greeting"}
+    assert conv.id.startswith("conv_") and conv.object == "conversation"
+    assert conv.metadata == {"topic": "greeting"}
     assert client.conversations.retrieve(conv.id).created_at == conv.created_at
     assert client.conversations.update(conv.id, metadata={"topic": "other"}).metadata == {"topic": "other"}
 

@@ -30,7 +30,8 @@ class City(pydantic.BaseModel):
 
 
 def test_plain_create_retrieve_input_items_delete(model_client: openai.OpenAI) -> None:
-    response = model_client.responses.create(input="Hello", max_output_tokens=3, metadata={"k": "v"}, **GREEDY)
+    create = model_client.responses.create
+    response = create(input="Hello", max_output_tokens=3, metadata={"k": "v"}, **GREEDY)
     assert response.id.startswith("resp_") and response.object == "response"
     assert response.status == "incomplete" and response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
@@ -61,8 +62,8 @@ def test_stream_helper_and_final_response(model_client: openai.OpenAI) -> None:
     kinds = [e.type for e in events]
     assert kinds[:5] == ["response.created", "response.in_progress", "response.output_item.added",
                          "response.content_part.added", "response.output_text.delta"]
-    assert kinds[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
-                          "response.completed"]
+    assert kinds[-4:] == ["response.output_text.done", "response.content_part.done",
+                          "response.output_item.done", "response.completed"]
     assert isinstance(final.output_parsed, Flag)
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")  # type: ignore[union-attr]
     assert deltas == final.output_text
@@ -97,7 +98,8 @@ def test_function_tool_loop(model_client: openai.OpenAI) -> None:
     # The same loop with the history passed back by hand (no stored chain).
     manual = model_client.responses.create(
         store=False, tools=TOOLS, max_output_tokens=12, **GREEDY,  # type: ignore[arg-type]
-        input=[{"role": "user", "content": "What is the weather in Paris?"}, call.model_dump(exclude_none=True),
+        input=[{"role": "user", "content": "What is the weather in Paris?"},
+               call.model_dump(exclude_none=True),
                {"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 C"}])
     assert manual.output[0].type == "message"
 
@@ -113,8 +115,9 @@ def test_function_tool_loop(model_client: openai.OpenAI) -> None:
 
 
 def test_previous_response_chain(model_client: openai.OpenAI) -> None:
-    first = model_client.responses.create(instructions="Answer briefly.", input="One", max_output_tokens=2, **GREEDY)
-    second = model_client.responses.create(previous_response_id=first.id, input="Two", max_output_tokens=2, **GREEDY)
+    create = model_client.responses.create
+    first = create(instructions="Answer briefly.", input="One", max_output_tokens=2, **GREEDY)
+    second = create(previous_response_id=first.id, input="Two", max_output_tokens=2, **GREEDY)
     assert second.previous_response_id == first.id and second.instructions is None
     assert [i.content[0].text for i in model_client.responses.input_items.list(second.id).data] == ["Two"]  # type: ignore[union-attr]
     count = model_client.responses.input_tokens.count
@@ -144,7 +147,8 @@ def test_conversation_grows_over_responses(model_client: openai.OpenAI) -> None:
     conv = model_client.conversations.create(items=[{"role": "user", "content": "My name is Ann."}])
     used = []
     for turn in ("Hello.", "What is my name?"):
-        response = model_client.responses.create(conversation=conv.id, input=turn, max_output_tokens=3, **GREEDY)
+        response = model_client.responses.create(conversation=conv.id, input=turn, max_output_tokens=3,
+                                                 **GREEDY)
         assert response.conversation is not None and response.conversation.id == conv.id
         used.append(response.usage.input_tokens)  # type: ignore[union-attr]
     items = model_client.conversations.items.list(conv.id, order="asc").data
@@ -157,14 +161,16 @@ def test_conversation_grows_over_responses(model_client: openai.OpenAI) -> None:
                                                      input="x").input_tokens > used[1]
 
 
-def test_bad_input_is_a_4xx_and_writes_nothing(model_client: openai.OpenAI, model_server: ServerProcess) -> None:
+def test_bad_input_is_a_4xx_and_writes_nothing(model_client: openai.OpenAI,
+                                               model_server: ServerProcess) -> None:
     conv = model_client.conversations.create(items=[{"role": "user", "content": "seed"}])
     plain = model_client.responses.create(input="Hi", max_output_tokens=1, **GREEDY)
     before = {table: count_rows(model_server, table) for table in ("responses", "response_items",
                                                                    "conversation_items")}
     create = model_client.responses.create
     cases: list[tuple[type[openai.APIStatusError], dict[str, object], str | None]] = [
-        (openai.NotFoundError, {"previous_response_id": "resp_unknown", "input": "x"}, "previous_response_id"),
+        (openai.NotFoundError, {"previous_response_id": "resp_unknown", "input": "x"},
+         "previous_response_id"),
         (openai.NotFoundError, {"conversation": "conv_unknown", "input": "x"}, "conversation"),
         (openai.BadRequestError, {"conversation": conv.id, "previous_response_id": plain.id, "input": "x"},
          "previous_response_id"),
@@ -210,3 +216,16 @@ def test_metrics_count_responses(model_client: openai.OpenAI, model_server: Serv
     assert after[finished] == before.get(finished, 0) + 1
     stored = 'assistants_responses{status="incomplete"}'
     assert after[stored] == before[stored] + 1
+
+
+def test_truncation_disabled_refuses_an_overflow_auto_drops_the_oldest(model_client: openai.OpenAI) -> None:
+    # The model server gives each request 1024 tokens; this history needs about twice that.
+    history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"Note {i}: " + "lorem ipsum " * 40}
+               for i in range(24)]
+    with pytest.raises(openai.BadRequestError) as caught:
+        model_client.responses.create(input=history, max_output_tokens=2, **GREEDY)  # type: ignore[arg-type]
+    assert caught.value.body["param"] == "input" and caught.value.code == "context_length_exceeded"  # type: ignore[index]
+    response = model_client.responses.create(input=history, truncation="auto", max_output_tokens=2,  # type: ignore[arg-type]
+                                             **GREEDY)
+    assert response.truncation == "auto" and response.usage is not None
+    assert 0 < response.usage.input_tokens < 1024

@@ -44,7 +44,8 @@ def check_whole_stream(events: list[Any]) -> None:
 
 
 def test_background_poll_and_replay(model_client: openai.OpenAI) -> None:
-    queued = model_client.responses.create(input="Tell a story.", background=True, max_output_tokens=12, **GREEDY)
+    queued = model_client.responses.create(input="Tell a story.", background=True, max_output_tokens=12,
+                                           **GREEDY)
     assert queued.status == "queued" and queued.background and queued.output == []
     done = wait_until(model_client, queued.id, TERMINAL)
     assert done.status == "incomplete" and done.usage.output_tokens == 12 and done.output_text
@@ -73,7 +74,8 @@ def test_background_stream_resumes_both_ways(model_client: openai.OpenAI) -> Non
     assert rest[0].sequence_number == 11
     check_whole_stream(seen + rest)
 
-    with model_client.responses.stream(response_id=response_id, starting_after=10, text_format=Story) as helper:
+    resume = model_client.responses.stream
+    with resume(response_id=response_id, starting_after=10, text_format=Story) as helper:
         resumed = list(helper)
         final = helper.get_final_response()
     assert [e.sequence_number for e in resumed] == [e.sequence_number for e in rest]
@@ -82,8 +84,8 @@ def test_background_stream_resumes_both_ways(model_client: openai.OpenAI) -> Non
 
 
 def test_cancel_background(model_client: openai.OpenAI) -> None:
-    running = model_client.responses.create(input="Count from one to one thousand: one, two,", background=True,
-                                            max_output_tokens=600, **GREEDY)
+    running = model_client.responses.create(input="Count from one to one thousand: one, two,",
+                                            background=True, max_output_tokens=600, **GREEDY)
     assert wait_until(model_client, running.id, {"in_progress", *TERMINAL}).status == "in_progress"
     cancelled = model_client.responses.cancel(running.id)
     assert cancelled.status == "cancelled"

@@ -81,8 +81,8 @@ async def test_text_stream_order_and_numbers() -> None:
     events, outcome = await run(ScriptedGeneration(["Hel", "lo"]), it.plan(None, None, None, None, None))
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert types(events) == ["created", "in_progress", "output_item.added", "content_part.added",
-                             "output_text.delta", "output_text.delta", "output_text.done", "content_part.done",
-                             "output_item.done", "completed"]
+                             "output_text.delta", "output_text.delta", "output_text.done",
+                             "content_part.done", "output_item.done", "completed"]
     final = sdk_final(events)
     assert final.output_text == "Hello" and final.status == "completed"
     assert outcome.final["usage"]["input_tokens"] == 7 and outcome.final["usage"]["output_tokens"] == 2
@@ -91,11 +91,12 @@ async def test_text_stream_order_and_numbers() -> None:
 async def test_forced_call_becomes_function_call_items() -> None:
     text = '{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}'
     plan = it.plan(TOOLS, "required", False, None, None)
-    events, outcome = await run(ScriptedGeneration([text[:10], text[10:]]), plan)
+    events, _outcome = await run(ScriptedGeneration([text[:10], text[10:]]), plan)
     assert types(events)[2:] == ["output_item.added", "function_call_arguments.delta",
                                  "function_call_arguments.done", "output_item.done", "completed"]
     [call] = sdk_final(events).output
-    assert call.type == "function_call" and call.name == "get_weather" and call.arguments == '{"city": "Paris"}'
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert call.arguments == '{"city": "Paris"}'
     assert call.call_id.startswith("call_") and call.id.startswith("fc_")
 
 
@@ -129,8 +130,8 @@ async def test_cancel_stops_and_keeps_the_partial_text() -> None:
         seen.append(1)
         return len(seen) > 2
 
-    events, outcome = await run(ScriptedGeneration(["a", "b", "c", "d"]), it.plan(None, None, None, None, None),
-                                cancelled=cancelled)
+    plain = it.plan(None, None, None, None, None)
+    events, outcome = await run(ScriptedGeneration(["a", "b", "c", "d"]), plain, cancelled=cancelled)
     assert outcome.status == "cancelled"
     assert events[-1]["response"]["output"][0]["content"][0]["text"] == "ab"
     assert outcome.final["usage"]["output_tokens"] == 3  # what the engine decoded, the dropped piece too

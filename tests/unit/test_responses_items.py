@@ -23,7 +23,8 @@ def test_history_becomes_template_messages_with_grouped_calls() -> None:
         {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": '{"x": 1}'},
         {"type": "function_call", "call_id": "call_2", "name": "g", "arguments": "{}"},
         {"type": "function_call_output", "call_id": "call_1", "output": "one"},
-        {"type": "function_call_output", "call_id": "call_2", "output": [{"type": "input_text", "text": "two"}]},
+        {"type": "function_call_output", "call_id": "call_2",
+         "output": [{"type": "input_text", "text": "two"}]},
         {"role": "assistant", "content": [{"type": "output_text", "text": "done", "annotations": []}]},
     ])
     it.check_call_outputs([], items)
@@ -45,19 +46,22 @@ def test_given_item_ids_are_kept() -> None:
 
 
 def test_output_of_an_unknown_call_is_refused() -> None:
-    history = it.normalize_input([{"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"}])
+    history = it.normalize_input([{"type": "function_call", "call_id": "call_1", "name": "f",
+                                   "arguments": "{}"}])
     it.check_call_outputs(history, it.normalize_input([{"type": "function_call_output", "call_id": "call_1",
                                                         "output": "ok"}]))
     with pytest.raises(InvalidRequest) as caught:
         it.check_call_outputs(history, it.normalize_input([
-            {"role": "user", "content": "x"}, {"type": "function_call_output", "call_id": "call_9", "output": "?"}]))
+            {"role": "user", "content": "x"},
+            {"type": "function_call_output", "call_id": "call_9", "output": "?"}]))
     assert caught.value.param == "input[1].call_id"
 
 
 @pytest.mark.parametrize(("item", "param"), [
     ({"role": "robot", "content": "x"}, "input[0].role"),
     ({"role": "user"}, "input[0].content"),
-    ({"role": "user", "content": [{"type": "input_image", "image_url": "http://x"}]}, "input[0].content[0].type"),
+    ({"role": "user", "content": [{"type": "input_image", "image_url": "http://x"}]},
+     "input[0].content[0].type"),
     ({"type": "function_call", "call_id": "c", "name": "f", "arguments": "[1]"}, "input[0].arguments"),
     ({"type": "function_call", "name": "f", "arguments": "{}"}, "input[0].call_id"),
     ({"type": "function_call_output", "call_id": "c"}, "input[0].output"),
