@@ -49,6 +49,8 @@ def upgrade() -> None:
     sa.Column('completed_at', sa.Integer(), nullable=True),
     sa.Column('cancel_requested_at', sa.Integer(), nullable=True),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('worker_id', sa.String(length=128), nullable=True),
+    sa.Column('heartbeat_at', sa.Double(), nullable=True),
     sa.PrimaryKeyConstraint('sequence'),
     sa.UniqueConstraint('id')
     )

@@ -12,8 +12,11 @@
 * Cancel: a queued response is cancelled at once; an in-progress one gets `cancel_requested_at`, which
   its decoder sees (in-process at once, from another process at the next sweep) and stops within one
   engine step; the partial output is kept.
-* Crash recovery at start-up: an `in_progress` response is re-queued from the start (its attempt's
-  events and output removed) up to `max_attempts` times, then `failed` — the runs policy.
+* Leases, as for runs: a claimed response carries its `worker_id` and a `heartbeat_at` the worker
+  refreshes; any worker (at start-up and every sweep) recovers responses whose owner is dead (stale
+  heartbeat, or a gone process on this host): re-queued from the start (that attempt's events and
+  output removed) up to `max_attempts` times, then `failed`. A live owner's responses are never
+  touched, and a worker presumed dead cannot finish a response another one took over.
 
 [seam] The run worker (runs/worker.py) is being reworked to own leases in the database; once it has a
 generic job hook, `BackgroundResponses` becomes one more job kind of it instead of a second loop.
@@ -24,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
@@ -69,15 +74,42 @@ class Followers:
                 del self._events[response_id]
 
 
+def new_worker_id() -> str:
+    """`host:pid:random`: unique, and tells a worker on the same host whether the owner still lives.
+    [seam] The same rule as the run worker's lease (store.run_moves on the owner branch); one copy once
+    both are on main."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def owner_is_gone(worker_id: str | None, me: str) -> bool:
+    """A worker on this host whose process no longer exists (no need to wait for its heartbeat)."""
+    if worker_id is None:
+        return True
+    host, _, rest = worker_id.partition(":")
+    pid = rest.partition(":")[0]
+    if worker_id == me or host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists (another user's) or cannot tell: wait for the heartbeat
+    return False
+
+
 class BackgroundResponses:
     def __init__(self, database: Any, inference: Any, *, capacity: int, poll_interval: float = 1.0,
-                 flush_interval: float = 0.025, max_attempts: int = 3) -> None:
+                 flush_interval: float = 0.025, max_attempts: int = 3, heartbeat_timeout: float = 15.0,
+                 worker_id: str | None = None) -> None:
         self.database = database
         self.inference = inference
         self.capacity = capacity
         self.poll_interval = poll_interval
         self.flush_interval = flush_interval
         self.max_attempts = max_attempts
+        self.heartbeat_timeout = heartbeat_timeout
+        self.worker_id = worker_id or new_worker_id()
         self.followers = Followers()
         self._wake = asyncio.Event()
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
@@ -111,13 +143,20 @@ class BackgroundResponses:
             with contextlib.suppress(Exception):  # back to queued: the next start decodes it again
                 async with self.database.write() as session:
                     row = await response_store.get_response(session, response_id)
-                    if row["status"] == "in_progress":
+                    if row["status"] == "in_progress" and row["worker_id"] == self.worker_id:
                         await response_store.rewind_response(session, row, keep_events=2, count_attempt=False)
 
     async def recover(self) -> None:
-        """Start-up: responses a dead server left in progress (module docstring)."""
+        """Responses whose worker died (stale heartbeat, or a gone process on this host): re-queued
+        from the start, or failed after `max_attempts`. Live owners' responses are never touched."""
+        stale_before = time.time() - self.heartbeat_timeout
         async with self.database.write() as session:
             for row in await response_store.responses_in_progress(session):
+                if row["worker_id"] == self.worker_id and row["id"] in self._running:
+                    continue
+                stale = row["heartbeat_at"] is None or row["heartbeat_at"] < stale_before
+                if not stale and not owner_is_gone(row["worker_id"], self.worker_id):
+                    continue
                 if row["attempts"] < self.max_attempts:
                     await response_store.rewind_response(session, row, keep_events=2, count_attempt=True)
                     log.warning("crash recovery: response %s queued again", row["id"])
@@ -129,9 +168,10 @@ class BackgroundResponses:
                 pending: list[Event] = []
                 events.sink = pending.append
                 events.finish("failed", error=error)
-                await response_store.append_events(session, row["id"], pending)
-                await response_store.finish_response(session, row["id"], {"status": "failed", "error": error},
-                                                     [])
+                finished = await response_store.finish_response(
+                    session, row["id"], {"status": "failed", "error": error}, [], owner=row["worker_id"])
+                if finished is not None:
+                    await response_store.append_events(session, row["id"], pending)
 
     async def _loop(self) -> None:
         while not self._stopping:
@@ -140,7 +180,7 @@ class BackgroundResponses:
                 free = self.capacity - len(self._running)
                 if free > 0:
                     async with self.database.write() as session:
-                        claimed = await response_store.claim_responses(session, free)
+                        claimed = await response_store.claim_responses(session, self.worker_id, free)
                     for row in claimed:
                         flag = asyncio.Event()
                         task = asyncio.create_task(self._execute(row, flag), name=f"response-{row['id']}")
@@ -159,13 +199,18 @@ class BackgroundResponses:
             self._wake.set()
 
     async def _sweep(self) -> None:
-        """Cancels written by another process reach our decoders here."""
+        """Heartbeat our responses (which also delivers cancels written by another process, and stops
+        a decoder whose response was taken from us), and recover those of dead workers."""
         while not self._stopping:
-            await asyncio.sleep(self.poll_interval)
+            await asyncio.sleep(min(self.poll_interval, self.heartbeat_timeout / 5))
             try:
-                async with self.database.read() as session:
-                    for response_id in await response_store.cancel_requested(session, list(self._running)):
+                running = list(self._running)
+                async with self.database.write() as session:
+                    owned = await response_store.heartbeat(session, self.worker_id, running)
+                for response_id in running:
+                    if owned.get(response_id, True):  # cancel requested, or no longer ours
                         self.request_cancel(response_id)
+                await self.recover()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -202,7 +247,8 @@ class BackgroundResponses:
         async with self.database.write() as session:
             taken, pending[:] = list(pending), []
             # The terminal event commits with the final row; a response deleted meanwhile has neither.
-            if await response_store.finish_response(session, response_id, outcome.final, events.output):
+            if await response_store.finish_response(session, response_id, outcome.final, events.output,
+                                                    owner=self.worker_id):
                 await response_store.append_events(session, response_id, taken)
         self.followers.notify(response_id)
         metrics.observe_response_finished(outcome.status, "background")

@@ -212,6 +212,10 @@ class Response(Base):
     cancel_requested_at: Mapped[int | None]
     """Set by `POST /cancel` on a background response being decoded; its decoder stops at the next check."""
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    worker_id: Mapped[str | None] = mapped_column(sa.String(128))
+    """The worker decoding it (`host:pid:random`), as for runs; null unless in_progress."""
+    heartbeat_at: Mapped[float | None]
+    """Refreshed by its worker while it decodes; a stale one means the worker died."""
 
 
 class ResponseItem(Base):

@@ -8,6 +8,7 @@ as runs are claimed), appends its events as it decodes, and ends it with `finish
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -134,17 +135,35 @@ async def last_sequence_number(session: AsyncSession, response_id: str) -> int:
     return -1 if value is None else int(value)
 
 
-async def claim_responses(session: AsyncSession, limit: int) -> list[Record]:
-    """Move up to `limit` oldest queued background responses to in_progress (attempts + 1)."""
+async def claim_responses(session: AsyncSession, worker_id: str, limit: int) -> list[Record]:
+    """Move up to `limit` oldest queued background responses to in_progress for `worker_id`
+    (attempts + 1, heartbeat now). `FOR UPDATE SKIP LOCKED` on PostgreSQL: concurrent claimers in
+    other processes pass over each other's rows; SQLite's write lock serializes them anyway."""
     if limit <= 0:
         return []
     oldest = (sa.select(responses.c.id).where(responses.c.status == "queued")
-              .order_by(responses.c.sequence).limit(limit).scalar_subquery())
+              .order_by(responses.c.sequence).limit(limit).with_for_update(skip_locked=True))
+    ids = [row[0] for row in await session.execute(oldest)]
+    if not ids:
+        return []
     result = await session.execute(
-        sa.update(responses).where(responses.c.id.in_(oldest), responses.c.status == "queued")
-        .values(status="in_progress", attempts=responses.c.attempts + 1)
+        sa.update(responses).where(responses.c.id.in_(ids), responses.c.status == "queued")
+        .values(status="in_progress", attempts=responses.c.attempts + 1, worker_id=worker_id,
+                heartbeat_at=time.time())
         .returning(*record_columns(responses)))
     return sorted(all_records(result), key=lambda row: row["sequence"])
+
+
+async def heartbeat(session: AsyncSession, worker_id: str, response_ids: Sequence[str]) -> dict[str, bool]:
+    """Refresh the heartbeat of the responses `worker_id` decodes; returns those still its own, each
+    with whether a cancel was requested (how a cancel written by another process arrives)."""
+    if not response_ids:
+        return {}
+    result = await session.execute(
+        sa.update(responses).where(responses.c.id.in_(list(response_ids)), responses.c.worker_id == worker_id,
+                                   responses.c.status == "in_progress")
+        .values(heartbeat_at=time.time()).returning(responses.c.id, responses.c.cancel_requested_at))
+    return {row[0]: row[1] is not None for row in result}
 
 
 async def input_items(session: AsyncSession, response_id: str) -> list[dict[str, Any]]:
@@ -155,19 +174,24 @@ async def input_items(session: AsyncSession, response_id: str) -> list[dict[str,
     return [row["item"] for row in rows]
 
 
-async def set_response(session: AsyncSession, response_id: str, expected: Sequence[str],
-                       **values: Any) -> Record | None:
-    """A guarded write: applies only while the response is in one of `expected` (else None)."""
-    return first_record(await session.execute(
-        sa.update(responses).where(responses.c.id == response_id, responses.c.status.in_(expected))
-        .values(**values).returning(*record_columns(responses))))
+async def set_response(session: AsyncSession, response_id: str, expected: Sequence[str], *,
+                       owner: str | None = None, **values: Any) -> Record | None:
+    """A guarded write: applies only while the response is in one of `expected` (and, with `owner`,
+    still claimed by that worker); else None."""
+    statement = sa.update(responses).where(responses.c.id == response_id, responses.c.status.in_(expected))
+    if owner is not None:
+        statement = statement.where(responses.c.worker_id == owner)
+    result = await session.execute(statement.values(**values).returning(*record_columns(responses)))
+    return first_record(result)
 
 
 async def finish_response(session: AsyncSession, response_id: str, values: Mapping[str, Any],
-                          outputs: Items) -> Record | None:
+                          outputs: Items, *, owner: str | None = None) -> Record | None:
     """A background response's end: final columns and output items; the conversation (if any) gets
-    its input and output items. None if it was no longer in progress (deleted meanwhile)."""
-    row = await set_response(session, response_id, ("in_progress",), **values, output=list(outputs))
+    its input and output items. None if it was no longer in progress (deleted meanwhile, or taken
+    from a worker presumed dead)."""
+    row = await set_response(session, response_id, ("in_progress",), owner=owner, **values,
+                             output=list(outputs), worker_id=None, heartbeat_at=None)
     if row is None:
         return None
     await _insert_items(session, response_id, "output", outputs)
@@ -177,29 +201,23 @@ async def finish_response(session: AsyncSession, response_id: str, values: Mappi
     return row
 
 
-async def cancel_requested(session: AsyncSession, response_ids: Sequence[str]) -> set[str]:
-    if not response_ids:
-        return set()
-    result = await session.execute(sa.select(responses.c.id).where(
-        responses.c.id.in_(list(response_ids)), responses.c.cancel_requested_at.is_not(None)))
-    return {row[0] for row in result}
-
-
 async def rewind_response(session: AsyncSession, row: Mapping[str, Any], *, keep_events: int,
-                          count_attempt: bool) -> None:
+                          count_attempt: bool) -> bool:
     """Back to queued after an interrupted attempt: the attempt's events (all but the first
     `keep_events`) go, so a replay shows only what is true now."""
     await session.execute(sa.delete(response_events).where(
         response_events.c.response_id == row["id"], response_events.c.sequence_number >= keep_events))
     await session.execute(sa.delete(response_items).where(
         response_items.c.response_id == row["id"], response_items.c.direction == "output"))
-    values: dict[str, Any] = {"status": "queued", "output": []}
+    values: dict[str, Any] = {"status": "queued", "output": [], "worker_id": None, "heartbeat_at": None}
     if not count_attempt:
         values["attempts"] = responses.c.attempts - 1
-    await set_response(session, row["id"], ("in_progress",), **values)
+    moved = await set_response(session, row["id"], ("in_progress",), owner=row["worker_id"], **values)
+    return moved is not None
 
 
 async def responses_in_progress(session: AsyncSession) -> list[Record]:
+    """In-progress responses with their owner and heartbeat (recovery decides which owners are dead)."""
     result = await session.execute(select_records(responses).where(responses.c.status == "in_progress")
                                    .order_by(responses.c.sequence))
     return all_records(result)
