@@ -40,10 +40,12 @@ async def test_recovery_touches_only_dead_workers(database: Database) -> None:
     live = "elsewhere:1:aaaaaa"
     async with database.write() as session:
         await store.insert_response(session, row("resp_live", worker_id=live, heartbeat_at=time.time()), [])
-        await store.insert_response(session, row("resp_stale", worker_id=live, heartbeat_at=time.time() - 60), [])
+        stale = time.time() - 60
+        await store.insert_response(session, row("resp_stale", worker_id=live, heartbeat_at=stale), [])
         await store.insert_response(session, row("resp_gone", worker_id=f"{host}:{DEAD_PID}:bbbbbb",
                                                  heartbeat_at=time.time()), [])
-        await store.insert_response(session, row("resp_tired", worker_id=live, heartbeat_at=0, attempts=3), [])
+        await store.insert_response(session, row("resp_tired", worker_id=live, heartbeat_at=0, attempts=3),
+                                    [])
     worker = BackgroundResponses(database, inference=None, capacity=1, heartbeat_timeout=15)
     await worker.recover()
     assert await statuses(database) == {"resp_live": ("in_progress", 1), "resp_stale": ("queued", 1),
