@@ -16,7 +16,7 @@ from assistants.settings import Settings
 from assistants.store import Database
 
 if TYPE_CHECKING:
-    from assistants.responses.background import BackgroundResponses
+    from assistants.responses.worker import BackgroundResponses
     from assistants.runs.worker import Worker
 else:
     Worker = BackgroundResponses = Any  # resolvable at run time without importing the workers
@@ -53,7 +53,7 @@ class Services:
                     worker = await start_worker(settings, events, inference)
                 background = None
                 if inference is not None:
-                    from assistants.responses.background import BackgroundResponses
+                    from assistants.responses.worker import BackgroundResponses
 
                     background = BackgroundResponses(database, inference, capacity=settings.parallel)
                     await background.start()

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from assistants.responses.background import BackgroundResponses, owner_is_gone
+from assistants.responses.worker import BackgroundResponses, owner_is_gone
 from assistants.store import Database
 from assistants.store import responses as store
 from assistants.store.models import responses
