@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from assistants.errors import InvalidRequest, ServiceUnavailable
+from assistants.errors import InvalidRequest
 from assistants.protocol.responses import TERMINAL_STATUSES
 from assistants.responses import service
 from assistants.responses.events import TERMINAL_EVENTS, Event, ResponseEvents
@@ -20,18 +20,18 @@ from assistants.store.ids import now
 KEEPALIVE_SECONDS = 15.0
 FOLLOW_POLL_SECONDS = 0.25
 """How often a follower reads the log when no in-process commit woke it."""
+CANCEL_WAIT_POLLS = 50
+"""A cancel waits up to 50 x 0.1 s for the decoder to stop, then answers with the row as it is."""
 
 
-def _runner(services: Any) -> BackgroundResponses:
-    runner = getattr(services, "responses", None)
-    if runner is None:
-        raise ServiceUnavailable("Background responses need the model worker, which this server does "
-                                 "not run.")
-    return runner
+def _local_worker(services: Any) -> BackgroundResponses | None:
+    """This process's worker, if it runs one; without one (`--no-worker`) another process's worker
+    claims the response, and cancels and followers go through the database alone."""
+    return getattr(services, "responses", None)
 
 
 async def enqueue(services: Any, prepared: service.Prepared) -> Mapping[str, Any]:
-    runner = _runner(services)
+    runner = _local_worker(services)
     values = {**prepared.values, "status": "queued"}
     pending: list[Event] = []
     events = ResponseEvents(prepared.snapshot(status="queued"), pending.append)
@@ -40,7 +40,8 @@ async def enqueue(services: Any, prepared: service.Prepared) -> Mapping[str, Any
     async with services.database.write() as session:
         await response_store.insert_response(session, values, prepared.inputs)
         await response_store.append_events(session, values["id"], pending)
-    runner.notify()
+    if runner is not None:
+        runner.notify()
     return values
 
 
@@ -62,25 +63,25 @@ async def cancel(services: Any, response_id: str) -> Mapping[str, Any]:
                 await response_store.append_events(session, response_id, pending)
                 return updated
         await response_store.set_response(session, response_id, ("in_progress",), cancel_requested_at=now())
-    runner = getattr(services, "responses", None)
+    runner = _local_worker(services)
     if runner is not None:
-        runner.request_cancel(response_id)
-        with runner.followers.watch(response_id) as woken:  # the decoder stops within one step
-            for _ in range(50):
-                async with services.database.read() as session:
-                    row = await response_store.get_response(session, response_id)
-                if row["status"] in TERMINAL_STATUSES:
-                    return row
-                woken.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), 0.1)
-    async with services.database.read() as session:
-        return await response_store.get_response(session, response_id)
+        runner.request_cancel(response_id)  # the decoder stops within one step
+    # Answer with the final object: ours stops at once, another process's worker at its next sweep.
+    with (runner.followers if runner is not None else Followers()).watch(response_id) as woken:
+        for _ in range(CANCEL_WAIT_POLLS):
+            async with services.database.read() as session:
+                row = await response_store.get_response(session, response_id)
+            if row["status"] in TERMINAL_STATUSES:
+                break
+            woken.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), 0.1)
+    return row
 
 
 def forget(services: Any, response_id: str) -> None:
     """A deleted response stops decoding (its decoder then finds no row to finish)."""
-    runner = getattr(services, "responses", None)
+    runner = _local_worker(services)
     if runner is not None:
         runner.request_cancel(response_id)
 
@@ -88,7 +89,7 @@ def forget(services: Any, response_id: str) -> None:
 async def follow(services: Any, response_id: str, after: int) -> AsyncIterator[list[tuple[str, bytes]]]:
     """The logged events after `after` as (type, JSON) pairs, a batch at a time, until the terminal
     event; [] when a keepalive is due. Ends early if the response is deleted."""
-    runner = getattr(services, "responses", None)
+    runner = _local_worker(services)
     followers = runner.followers if runner is not None else Followers()
     idle = 0.0
     with followers.watch(response_id) as woken:
