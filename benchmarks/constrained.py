@@ -13,17 +13,28 @@ Sequences are never removed during a measurement, so the batch size stays what i
 
 Prints tok/s per case, the ratio to `plain` at the same concurrency, and how often a sequence needed
 the full-vocabulary check. Compare ratios within one run: absolute figures depend on the machine's load.
+
+    .venv/bin/python benchmarks/constrained.py --stress N [--max-tokens 64] [--seed 0]
+
+instead decodes N constrained generations under concurrent load (tests/constrained_load.py: JSON
+schemas and forced tool calls, greedy and seeded, cancellations, unconstrained requests beside them)
+and validates every finished one with jsonschema: prints the count of invalid outputs (exit status 1
+if any) and each of them.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.constrained_load import run_load
 
 from assistants.inference.engine import SamplingParams
 from assistants.inference.gguf import GGUFEngine
@@ -81,8 +92,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2,
                         help="interleaved rounds; the best of each case counts")
+    parser.add_argument("--stress", type=int, default=0, metavar="N",
+                        help="validate N constrained generations under load instead of timing")
+    parser.add_argument("--max-tokens", type=int, default=64, help="per generation, with --stress")
+    parser.add_argument("--seed", type=int, default=0, help="first seed, with --stress")
     args = parser.parse_args()
     model = args.model or default_model()
+    if args.stress:
+        sys.exit(stress(model, args))
     engine = GGUFEngine(model, ctx_size=8 * 1024, parallel=8, threads=args.threads)
     results: dict[tuple[str, int], list[tuple[float, float, int]]] = {}
     for _ in range(args.rounds):
@@ -106,6 +123,23 @@ def main() -> None:
         print(f"{name:<10} {n:>4} {wall:>8.1f} {wall / plain_wall:>8.2f}x {per_cpu:>10.1f} "
               f"{per_cpu / plain_cpu:>8.2f}x {full:>18}")
     print(json.dumps(rows))
+
+
+def stress(model: Path, args: argparse.Namespace) -> int:
+    engine = GGUFEngine(model, ctx_size=8 * 1024, parallel=8, threads=args.threads)
+    start = time.perf_counter()
+    try:
+        report = asyncio.run(run_load(engine, args.stress, max_tokens=args.max_tokens, seed=args.seed))
+    finally:
+        engine.close()
+    print(f"model {model.name}, {time.perf_counter() - start:.0f} s")
+    for case, text, why in report.invalid:
+        print(f"INVALID {case}: {text!r}: {why}")
+    print(report.summary())
+    print(json.dumps({"invalid": len(report.invalid), "finished": report.finished,
+                      "constrained": report.constrained, "cut": report.cut, "cancelled": report.cancelled,
+                      "plain": report.plain}))
+    return 1 if report.invalid else 0
 
 
 if __name__ == "__main__":

@@ -96,6 +96,55 @@ class ServerProcess:
         self.stop()
 
 
+class WorkerProcess:
+    """`python -m assistants worker ...`: decodes runs from the shared database, no HTTP."""
+
+    def __init__(self, data_dir: Path, *args: str, name: str = "worker") -> None:
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.log_path = data_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self) -> WorkerProcess:
+        """Start it without waiting for it to be ready (a supervisor restarting a dead worker)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1"}
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "assistants", "worker", "--data-dir", str(self.data_dir), *self.args],
+            stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
+        )
+        return self
+
+    def start(self, timeout: float = 120.0) -> WorkerProcess:
+        self.spawn()
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while b"assistants: worker " not in self.log_path.read_bytes()[self._log_start:]:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"worker not ready after {timeout}s:\n{self.log_tail()}")
+            time.sleep(0.1)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    kill = ServerProcess.kill
+    stop = ServerProcess.stop
+
+
 @dataclass(frozen=True)
 class EngineServer:
     """A model server of one engine and the id it serves the model under (the model path's stem)."""

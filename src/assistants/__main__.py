@@ -1,4 +1,4 @@
-"""Command line: `assistants serve | migrate | convert-gguf` (also `python -m assistants ...`).
+"""Command line: `assistants serve | worker | migrate | convert-gguf` (also `python -m assistants ...`).
 
 Start-up fails with ONE line on stderr and a non-zero exit (no traceback unless --debug). The port is
 bound and the database migrated before the model loads, so the cheap mistakes are reported in
@@ -42,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             migrate(settings)
             print(f"assistants: database at head: {mask_url(settings.database_url)}")
             return 0
+        if command == "worker":
+            return work(settings)
         return serve(settings)
     except KeyboardInterrupt:
         return 130
@@ -183,6 +185,31 @@ async def _serve(settings: Settings, sock: socket.socket) -> int:
         finally:
             signal.signal(signal.SIGTERM, previous)
         return 0 if server.started else 1
+
+
+def work(settings: Settings) -> int:
+    """A worker process: no HTTP; it decodes runs that any `serve` on the same database queued."""
+    check_files(settings)
+    migrate(settings)
+    return asyncio.run(_work(settings))
+
+
+async def _work(settings: Settings) -> int:
+    from assistants.services import Services
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with Services.open(settings) as services:
+        if services.run_queue is None:
+            raise StartupError("a worker needs a model (drop --no-model)")
+        model = services.inference.model_id if services.inference is not None else "?"
+        print(f"assistants: worker {services.run_queue.worker_id} decoding runs with {model} "
+              f"({settings.engine}) — database {mask_url(settings.database_url)}",
+              file=sys.stderr, flush=True)
+        await stop.wait()
+    return 0
 
 
 class _Server(uvicorn.Server):

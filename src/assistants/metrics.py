@@ -25,6 +25,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from assistants.runs import state
+
 __all__ = [
     "CONTENT_TYPE",
     "REGISTRY",
@@ -82,8 +84,6 @@ HTTP_REQUESTS = Counter("assistants_http_requests", "HTTP responses, by method, 
                         ["method", "route", "status"], registry=REGISTRY)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled", "incomplete", "expired")
-RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling", *TERMINAL_RUN_STATUSES)
 RESPONSE_STATUSES = ("queued", "in_progress", "completed", "failed", "cancelled", "incomplete")
 
 
@@ -99,7 +99,7 @@ def observe_tokens(prompt: int, completion: int) -> None:
 
 def observe_run_finished(status: str, duration_seconds: float | None = None) -> None:
     """A run's execution ended; only terminal statuses count (requires_action pauses it)."""
-    if status not in TERMINAL_RUN_STATUSES:
+    if status not in state.TERMINAL:
         return
     RUNS_FINISHED.labels(status).inc()
     if duration_seconds is not None:
@@ -150,7 +150,7 @@ def set_live(*, runs_by_status: dict[str, int] | None = None, active_sequences: 
         for status in sorted({*RESPONSE_STATUSES, *responses_by_status}):
             RESPONSES.labels(status).set(responses_by_status.get(status, 0))
     if runs_by_status is not None:
-        for status in sorted({*RUN_STATUSES, *runs_by_status}):
+        for status in sorted({*state.ACTIVE, *state.TERMINAL, *runs_by_status}):
             RUNS.labels(status).set(runs_by_status.get(status, 0))
         RUN_QUEUE_DEPTH.set(runs_by_status.get("queued", 0))
         RUNS_IN_PROGRESS.set(runs_by_status.get("in_progress", 0))

@@ -31,9 +31,9 @@ class Services:
     events: EventBus | None = None
     """Run events: persisted log + live subscribers (SSE)."""
     run_queue: Worker | None = None
-    """The run worker; None without a model (runs then stay queued)."""
+    """The run worker; None without a model or with --no-worker (another process's worker runs them)."""
     responses: BackgroundResponses | None = None
-    """Decodes background responses; None without a model."""
+    """Decodes background responses; None as `run_queue` is."""
 
     @classmethod
     @asynccontextmanager
@@ -47,12 +47,12 @@ class Services:
                 inference = await Inference.start(settings)
             try:
                 worker = None
-                if inference is not None:
+                if inference is not None and settings.run_worker:
                     from assistants.runs.worker import start_worker
 
                     worker = await start_worker(settings, events, inference)
                 background = None
-                if inference is not None:
+                if inference is not None and settings.run_worker:
                     from assistants.responses.worker import BackgroundResponses
 
                     background = BackgroundResponses(database, inference, capacity=settings.parallel)

@@ -54,6 +54,14 @@ class Settings:
     """Show tracebacks and debug logs."""
     load_model: bool = True
     """False serves the store routes without loading any model (used by store-only tests)."""
+    run_worker: bool = True
+    """False (`serve --no-worker`): this process serves the API only; `assistants worker` processes
+    on the same database decode its runs."""
+    heartbeat_timeout: float = 15.0
+    """Seconds without a heartbeat after which a worker's runs are taken over by another worker."""
+    debug_crash_on_metadata: str | None = None
+    """Tests only, `KEY=VALUE`: the worker process exits at once when it decodes a run with that
+    metadata (a "poison" run). Unset, nothing checks it."""
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     """Accepted bearer keys; empty means no auth. Env: comma-separated ASSISTANTS_API_KEY."""
     api_key_file: Path | None = None
@@ -95,20 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistants", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="serve the API (applies migrations first)")
+    serve = commands.add_parser("serve", help="serve the API and run a worker (applies migrations first)")
     _add_common(serve)
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
-    serve.add_argument("--engine", choices=["gguf", "mlx"], help="inference engine (default gguf)")
-    serve.add_argument("--model", type=Path,
-                       help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
-    serve.add_argument("--model-alias", help="model id to serve under")
-    serve.add_argument("--ctx-size", type=int, help="total context shared by parallel sequences")
-    serve.add_argument("--parallel", type=int, help="sequences decoded together")
-    serve.add_argument("--threads", type=int, help="decode threads")
-    serve.add_argument("--max-tool-rounds", type=_positive_int,
-                       help="tool-call rounds a run may make before it must answer (default 10)")
-    serve.add_argument("--chat-template", type=Path, help="Jinja chat template file overriding the model's")
+    _add_model(serve)
     serve.add_argument("--max-body-bytes", type=int, help="largest request body accepted")
     serve.add_argument("--api-key", dest="api_keys", action="append", metavar="KEY",
                        help="require `Authorization: Bearer KEY` on every route but /health (repeatable)")
@@ -117,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allow this browser origin (repeatable; `*` allows any)")
     serve.add_argument("--no-model", dest="load_model", action="store_const", const=False,
                        help="serve store routes only, without loading a model")
+    serve.add_argument("--no-worker", dest="run_worker", action="store_const", const=False,
+                       help="do not decode runs here (`assistants worker` processes do)")
+
+    worker = commands.add_parser("worker", help="decode runs queued in the database (no HTTP)")
+    _add_common(worker)
+    _add_model(worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     _add_common(migrate)
@@ -132,6 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_model(sub: argparse.ArgumentParser) -> None:
+    serve = sub
+    serve.add_argument("--engine", choices=["gguf", "mlx"], help="inference engine (default gguf)")
+    serve.add_argument("--model", type=Path,
+                       help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
+    serve.add_argument("--model-alias", help="model id to serve under")
+    serve.add_argument("--ctx-size", type=int, help="total context shared by parallel sequences")
+    serve.add_argument("--parallel", type=int, help="sequences decoded together")
+    serve.add_argument("--threads", type=int, help="decode threads")
+    serve.add_argument("--max-tool-rounds", type=_positive_int,
+                       help="tool-call rounds a run may make before it must answer (default 10)")
+    serve.add_argument("--chat-template", type=Path, help="Jinja chat template file overriding the model's")
+    serve.add_argument("--heartbeat-timeout", type=float,
+                       help="seconds without a heartbeat before a worker's runs are taken over (default 15)")
+    serve.add_argument("--debug-crash-on-metadata", metavar="KEY=VALUE", help=argparse.SUPPRESS)
+
+
 def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--data-dir", type=Path, help="data directory (SQLite file, model cache)")
     sub.add_argument("--db", help="database URL (default: SQLite in the data dir)")
@@ -143,6 +165,7 @@ _CASTS = {
     "port": int, "ctx_size": int, "parallel": int, "threads": int, "max_body_bytes": int,
     "max_tool_rounds": _positive_int,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
+    "run_worker": _bool, "heartbeat_timeout": float,
     "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,
 }
 

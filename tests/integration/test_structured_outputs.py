@@ -16,6 +16,8 @@ import openai
 import pydantic
 import pytest
 
+from tests import constrained_load as load
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "nested": {"type": "object", "properties": {
         "name": {"type": "string", "maxLength": 20},
@@ -64,6 +66,56 @@ def test_json_schema_outputs_validate_across_seeds(model_client: openai.OpenAI, 
         jsonschema.validate(json.loads(content or ""), SCHEMAS[name])
         finished += 1
     assert finished >= len(jobs) // 2, results
+
+
+def test_schema_outputs_and_forced_tool_calls_validate_under_load(model_client: openai.OpenAI) -> None:
+    """The engine-level load (tests/constrained_load.py) through HTTP and the SDK, smaller: every
+    schema greedy and seeded, tool_choice required and named, plain requests in the same batches."""
+    tools = [{"type": "function", "function": function} for function in load.FUNCTIONS]
+    named = {"type": "function", "function": {"name": "set_locale"}}
+
+    def one(job: tuple[str, Any, int]) -> tuple[str, str, Any]:
+        kind, what, seed = job
+        common: dict[str, Any] = {"model": "default", "max_tokens": 64, "temperature": float(seed % 2),
+                                  "seed": seed}
+        if kind == "plain":
+            response = model_client.chat.completions.create(
+                messages=[{"role": "user", "content": load.TOOL_PROMPT}], **{**common, "max_tokens": 16})
+            return kind, response.choices[0].finish_reason, None
+        if kind == "schema":
+            fmt = {"type": "json_schema", "json_schema": {"name": what, "schema": load.SCHEMAS[what]}}
+            response = model_client.chat.completions.create(
+                messages=[{"role": "user", "content": load.PROMPTS[what]}], response_format=fmt,  # type: ignore[arg-type]
+                **common)
+            choice = response.choices[0]
+            return f"{kind}:{what}", choice.finish_reason, choice.message.content
+        response = model_client.chat.completions.create(
+            messages=[{"role": "user", "content": load.TOOL_PROMPT}], tools=tools, tool_choice=what,  # type: ignore[arg-type]
+            **common)
+        choice = response.choices[0]
+        return f"{kind}", choice.finish_reason, choice.message
+
+    jobs: list[tuple[str, Any, int]] = [("schema", name, seed) for name in load.SCHEMAS for seed in (0, 1)]
+    jobs += [("tools", choice, seed) for choice in ("required", named) for seed in (0, 1)]
+    jobs += [("plain", None, seed) for seed in range(4)]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        results = list(pool.map(one, jobs))
+    checked = 0
+    for (kind, what, _), (label, finish, output) in zip(jobs, results, strict=True):
+        if kind == "plain" or finish == "length":
+            continue
+        if kind == "schema":
+            assert finish == "stop", (label, finish, output)
+            jsonschema.validate(json.loads(output or ""), load.SCHEMAS[what])
+        else:  # a forced call: always calls, each call's arguments valid for its function
+            assert finish == "tool_calls" and output.tool_calls, (label, finish, output)
+            allowed = {"set_locale"} if isinstance(what, dict) else {f["name"] for f in load.FUNCTIONS}
+            for call in output.tool_calls:
+                assert call.function.name in allowed, call
+                parameters = next(f["parameters"] for f in load.FUNCTIONS if f["name"] == call.function.name)
+                jsonschema.validate(json.loads(call.function.arguments), parameters)
+        checked += 1
+    assert checked >= len(jobs) // 3, results
 
 
 def test_json_object_and_plain_requests_share_the_batch(model_client: openai.OpenAI) -> None:

@@ -4,55 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import msgspec
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
+from assistants.store import Database
 
 DDL = """CREATE TABLE run_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, thread_id TEXT NOT NULL,
-assistant_id TEXT, event TEXT NOT NULL, data TEXT NOT NULL, created_at INTEGER NOT NULL)"""
+assistant_id TEXT, event TEXT NOT NULL, data TEXT NOT NULL, created_at REAL NOT NULL)"""
+"""The log alone (no runs or threads to point at): the bus needs nothing else."""
 
 
-class FileDatabase:
-    """Just enough of `assistants.store.Database` for the bus: one writer at a time, WAL reads."""
-
-    def __init__(self, path: Path) -> None:
-        self.engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.lock = asyncio.Lock()
-
-    async def setup(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            await conn.exec_driver_sql(DDL)
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        async with self.lock, self.sessions() as session, session.begin():
-            yield session
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
-            yield session
+async def open_log(path: Path) -> Database:
+    """A `Database` as the server opens it (its own engines and write lock: one per "process")."""
+    with sqlite3.connect(path) as connection:  # creates the file the first time
+        if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'run_events'").fetchone():
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(DDL)
+    return await Database.open(f"sqlite+aiosqlite:///{path}")
 
 
 @pytest.fixture()
-async def database(tmp_path: Path) -> AsyncIterator[FileDatabase]:
-    db = FileDatabase(tmp_path / "events.db")
-    await db.setup()
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    db = await open_log(tmp_path / "events.db")
     yield db
-    await db.engine.dispose()
+    await db.close()
 
 
 @pytest.fixture()
-async def bus(database: FileDatabase) -> AsyncIterator[EventBus]:
+async def bus(database: Database) -> AsyncIterator[EventBus]:
     bus = EventBus(database, flush_interval=0.01, subscriber_limit=50)
     await bus.start()
     yield bus
@@ -63,7 +48,7 @@ def emit(bus: EventBus, run: str, name: str, n: int) -> None:
     bus.emit(name, {"n": n}, run_id=run, thread_id="thread_" + run, assistant_id="asst_1")
 
 
-async def test_emits_are_batched_into_few_commits(bus: EventBus, database: FileDatabase) -> None:
+async def test_emits_are_batched_into_few_commits(bus: EventBus, database: Database) -> None:
     for n in range(300):
         emit(bus, f"run_{n % 3}", "thread.message.delta", n)
     async with asyncio.timeout(10):
@@ -192,37 +177,86 @@ async def test_created_at_keeps_sub_second_precision(bus: EventBus) -> None:
     assert event.created_at != int(event.created_at)
 
 
-def test_sqlite_keeps_a_float_in_an_integer_column(tmp_path: Path) -> None:
-    """The store declares run_events.created_at INTEGER; SQLite's affinity keeps a non-integral REAL."""
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (created_at INTEGER NOT NULL)")
-        conn.exec_driver_sql("INSERT INTO t VALUES (1700000000.125)")
-        assert conn.exec_driver_sql("SELECT created_at FROM t").scalar_one() == 1700000000.125
-
-
-async def test_events_written_outside_the_bus_are_published_after_a_poke(bus: EventBus,
-                                                                         database: FileDatabase) -> None:
-    """A store repository appends to run_events in its own transaction; poke() publishes the tail."""
+async def test_events_another_process_commits_reach_followers_unasked(bus: EventBus, tmp_path: Path) -> None:
+    """A second Database on the same file is another process's writer: nobody pokes this bus, and
+    its follower still gets the event (the tail polls the log while someone subscribes)."""
     seen: list[Event] = []
+    got = asyncio.Event()
 
     async def listen() -> None:
         async for event in bus.follow(EventFilter(), after=0):
             if event is not None:
                 seen.append(event)
+                got.set()
 
     listener = asyncio.create_task(listen())
-    await asyncio.sleep(0.05)
-    async with database.write() as session:
-        await session.execute(sa.text(
-            "INSERT INTO run_events (run_id, thread_id, assistant_id, event, data, created_at) "
-            "VALUES ('run_x', 'thread_x', NULL, 'thread.run.created', '{}', 1)"))
-    await asyncio.sleep(0.1)
-    assert seen == []  # committed, but nobody told the bus
-    bus.poke()
-    await asyncio.sleep(0.1)
+    other = await open_log(tmp_path / "events.db")
+    try:
+        async with other.write() as session:
+            await session.execute(sa.text(
+                "INSERT INTO run_events (run_id, thread_id, assistant_id, event, data, created_at) "
+                "VALUES ('run_x', 'thread_x', NULL, 'thread.run.created', '{}', 1.5)"))
+        await asyncio.wait_for(got.wait(), 10)
+    finally:
+        await other.close()
+        listener.cancel()
     assert [(e.run_id, e.event) for e in seen] == [("run_x", "thread.run.created")]
-    listener.cancel()
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+async def test_followers_of_two_processes_see_exactly_the_log(tmp_path: Path, seed: int) -> None:
+    """Two buses on two Databases (two processes' worth of engines, locks and tails) write one log;
+    followers attached to either, at random points, each see exactly the committed log after their
+    start: the multi-writer path keeps no gap and no duplicate."""
+    rng = random.Random(seed)
+    databases = [await open_log(tmp_path / "shared.db"), await open_log(tmp_path / "shared.db")]
+    buses = [EventBus(db, flush_interval=0.01, subscriber_limit=50) for db in databases]
+    for one in buses:
+        await one.start()
+    runs = ["run_a", "run_b", "run_c", "run_d"]
+
+    async def publisher(writer: EventBus, run: str) -> None:
+        for n in range(80):
+            if rng.random() < 0.2:
+                async with writer.transaction() as tx:
+                    tx.emit("thread.run.step.created", {"n": n}, run_id=run, thread_id="thread_" + run)
+            else:
+                emit(writer, run, "thread.message.delta", n)
+            await asyncio.sleep(rng.random() * 0.004)
+        async with writer.transaction() as tx:
+            tx.emit("thread.run.completed", {}, run_id=run, thread_id="thread_" + run)
+
+    async def follower(reader: EventBus, flt: EventFilter, after: int, slow: bool) -> list[Event]:
+        got: list[Event] = []
+        async for event in reader.follow(flt, after, stop=run_stream_stop(pause_on_requires_action=False)):
+            assert event is not None
+            got.append(event)
+            if slow:
+                await asyncio.sleep(0.003)
+        return got
+
+    try:
+        publishers = [asyncio.create_task(publisher(buses[n % 2], run)) for n, run in enumerate(runs)]
+        followers = []
+        for _ in range(12):
+            await asyncio.sleep(rng.random() * 0.05)
+            flt = EventFilter(run_id=rng.choice(runs))
+            reader = rng.choice(buses)
+            known = await reader.replay(flt)
+            after = rng.choice(known).seq if known and rng.random() < 0.7 else 0
+            task = asyncio.create_task(follower(reader, flt, after, rng.random() < 0.5))
+            followers.append((flt, after, task))
+        await asyncio.gather(*publishers)
+        for flt, after, task in followers:
+            got = await asyncio.wait_for(task, 20)
+            expected = await buses[0].replay(flt, after)
+            assert [(e.seq, e.data) for e in got] == [(e.seq, e.data) for e in expected]
+            assert got[-1].event == "thread.run.completed"
+    finally:
+        for one in buses:
+            await one.close()
+        for db in databases:
+            await db.close()
 
 
 async def test_what_one_flush_publishes_reaches_a_follower_as_one_batch(bus: EventBus) -> None:

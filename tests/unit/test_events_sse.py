@@ -11,7 +11,7 @@ from openai._streaming import ServerSentEvent, SSEDecoder
 
 from assistants.api.events import sse_frames
 from assistants.events import EventBus, EventFilter, run_stream_stop
-from tests.unit.test_events import FileDatabase
+from tests.unit.test_events import open_log
 
 
 async def wire_events(bus: EventBus, flt: EventFilter,
@@ -23,13 +23,12 @@ async def wire_events(bus: EventBus, flt: EventFilter,
 
 @pytest.fixture()
 async def bus(tmp_path: Path) -> AsyncIterator[EventBus]:
-    db = FileDatabase(tmp_path / "events.db")
-    await db.setup()
+    db = await open_log(tmp_path / "events.db")
     bus = EventBus(db, flush_interval=0.005)
     await bus.start()
     yield bus
     await bus.close()
-    await db.engine.dispose()
+    await db.close()
 
 
 async def test_failed_run_stream_ends_with_error_then_done(bus: EventBus) -> None:

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from assistants import protocol as p
 from assistants import store
 from assistants.errors import InvalidRequest, NotFound
-from assistants.store import Database, Record
+from assistants.store import Database, Record, run_moves
+from assistants.store import events as log
 
 
 async def _assistant_thread_run(db: Database, **run: object) -> tuple[Record, Record, Record]:
@@ -40,31 +41,31 @@ async def test_tool_choice_must_name_an_effective_tool(database: Database) -> No
     assert raised.value.param == "tool_choice"
 
 
-async def test_claim_next_run_is_fifo_and_counts_attempts(database: Database) -> None:
+async def test_claim_runs_is_fifo_counts_attempts_and_records_the_owner(database: Database) -> None:
     _, _, first = await _assistant_thread_run(database)
     _, _, second = await _assistant_thread_run(database)
     async with database.write() as session:
-        claimed = await store.claim_next_run(session)
-    assert claimed is not None and claimed["id"] == first["id"]
+        (claimed,) = await run_moves.claim_runs(session, "w1", 1)
+    assert claimed["id"] == first["id"] and claimed["worker_id"] == "w1" and claimed["heartbeat_at"]
     assert (claimed["status"], claimed["attempts"]) == ("in_progress", 1) and claimed["started_at"]
     async with database.write() as session:
-        assert (await store.claim_next_run(session))["id"] == second["id"]  # type: ignore[index]
-        assert await store.claim_next_run(session) is None
+        assert [r["id"] for r in await run_moves.claim_runs(session, "w2", 5)] == [second["id"]]
+        assert await run_moves.claim_runs(session, "w2", 5) == []
 
 
 async def test_cancel_moves_by_status(database: Database) -> None:
     _, thread, run = await _assistant_thread_run(database)
     async with database.write() as session:
-        await store.claim_next_run(session)
+        await run_moves.claim_runs(session, "w1", 1)
         cancelling = await store.cancel_run(session, thread["id"], run["id"])
-        assert cancelling["status"] == "cancelling"
+        assert cancelling["status"] == "cancelling" and cancelling["cancel_requested_at"]
         with pytest.raises(InvalidRequest):
             await store.cancel_run(session, thread["id"], run["id"])
-        events = await store.events_after(session, run_id=run["id"])
-    assert [e["event"] for e in events] == [
-        "thread.run.created", "thread.run.queued", "thread.run.cancelling"]
-    assert events[0]["seq"] < events[1]["seq"] < events[2]["seq"]
-    assert msgspec.json.decode(events[2]["data"])["status"] == "cancelling"
+        events = await log.read_after(session, log.EventFilter(run_id=run["id"]), 0)
+    assert [e.event for e in events] == [
+        "thread.run.created", "thread.run.queued", "thread.run.in_progress", "thread.run.cancelling"]
+    assert [e.seq for e in events] == sorted({e.seq for e in events})
+    assert msgspec.json.decode(events[-1].data)["status"] == "cancelling"
 
 
 async def test_steps_list_retrieve_and_serialize(database: Database) -> None:

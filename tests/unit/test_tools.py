@@ -10,7 +10,7 @@ import pytest
 from assistants import protocol as p
 from assistants.errors import InvalidRequest
 from assistants.prompt import GEMMA_TEMPLATE, ChatTemplate
-from assistants.tools import calls, render, schema
+from assistants.tools import calls, patterns, render, schema
 from assistants.tools.plan import plan_turn
 
 WEATHER = {"name": "get_weather", "description": "Current weather",
@@ -68,6 +68,63 @@ def test_objects_without_additional_properties_are_closed_for_the_grammar():
     assert closed["properties"]["a"]["additionalProperties"] is False
     open_ = schema.closed({"type": "object", "properties": {}, "additionalProperties": True})
     assert open_["additionalProperties"] is True
+
+
+@pytest.mark.parametrize("bad, path", [
+    ({"type": "string", "pattern": "^[a-z]+$", "maxLength": 4}, "maxLength"),
+    ({"type": "string", "pattern": "^[0-9-]+$", "format": "date"}, "format"),
+    ({"type": "string", "pattern": '^say "hi"$'}, "pattern"),
+    ({"type": "string", "pattern": "^a\\nb$"}, "pattern"),
+    ({"type": "string", "pattern": "^(?=a)b$"}, "pattern"),
+    ({"type": "string", "minLength": 3, "maxLength": 2}, "minLength"),
+    ({"type": "array", "items": {"type": "string"}, "maxItems": -1}, "maxItems"),
+    ({"type": "array", "prefixItems": [{"type": "string"}], "minItems": 2}, "prefixItems"),
+    ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "b"]}, "required"),
+])
+def test_what_the_grammar_cannot_enforce_is_refused(bad, path):
+    with pytest.raises(schema.SchemaError) as err:
+        schema.check_schema(bad)
+    assert err.value.path == path
+
+
+@pytest.mark.parametrize("pattern, safe", [
+    ("^[a-z]{2}-[a-z]{2}$", "^[a-z]{2}-[a-z]{2}$"),
+    ("^[^,]+$", "^[\\x20-\\x21\\x23-\\x2B\\x2D-\\x5B\\x5D-\\U0010FFFF]+$"),  # no quote, backslash, controls
+    ("^[ -~]{1,5}$", "^[\\x20-\\x21\\x23-\\x5B\\x5D-\\x7E]{1,5}$"),
+    ("^\\d{3}\\.\\w$", "^[0-9]{3}[\\x2E][0-9A-Z\\x5Fa-z]$"),
+    ("^(?:ab|cd)+$", "^(ab|cd)+$"),
+])
+def test_patterns_are_rewritten_into_json_safe_classes(pattern, safe):
+    assert patterns.json_safe_pattern(pattern) == safe
+
+
+def rules(grammar: str) -> dict[str, str]:
+    return dict(line.split(" ::= ", 1) for line in grammar.splitlines())
+
+
+def test_grammar_strings_hold_no_raw_control_characters_and_literals_keep_their_escapes():
+    grammar = rules(schema.grammar_for_schema({"type": "object", "properties": {
+        "s": {"type": "string", "maxLength": 3}, "e": {"enum": ["C:\\temp", 'say "hi"', "a\tb"]}},
+        "required": ["s", "e"]}))
+    assert grammar["char"].startswith('[^"\\\\\\x7F\\x00-\\x1F]')
+    # JSON text "C:\\temp" as a GBNF literal: each backslash doubled again
+    assert grammar["e"] == '"\\"C:\\\\\\\\temp\\"" | "\\"say \\\\\\"hi\\\\\\"\\"" | "\\"a\\\\tb\\""'
+
+
+def test_keywords_the_converter_would_drop_reach_the_grammar():
+    code = {"type": "string", "pattern": "^[a-z]{2}$"}
+    by_ref = rules(schema.grammar_for_schema({"$defs": {"code": code}, "type": "object", "properties": {
+        "code": {"type": "string", "maxLength": 8},
+        "codes": {"type": "array", "items": {"$ref": "#/$defs/code"}}},
+        "required": ["code", "codes"]}))
+    assert "[a-z]" in by_ref["codes-item-1"]  # not the property `code`'s rule
+    listed = rules(schema.grammar_for_schema({"type": ["string", "null"], "pattern": "^[a-z]{2}$"}))
+    assert listed["root"] == "alternative-0 | null" and "[a-z]" in listed["alternative-0-1"]
+    beside = schema.prepared({"anyOf": [{"type": "string"}, {"type": "null"}], "maxLength": 2, "title": "t"})
+    assert beside == {"anyOf": [{"type": "string", "maxLength": 2}, {"type": "null", "maxLength": 2}]}
+    tuple_ = schema.prepared({"type": "array", "prefixItems": [{"type": "integer"}],
+                              "items": {"type": "string"}})
+    assert tuple_ == {"type": "array", "prefixItems": [{"type": "integer"}]}
 
 
 def test_tool_call_schema_names_the_function_and_bounds_the_list():

@@ -13,9 +13,9 @@ from assistants import protocol as p
 from assistants import store
 from assistants.errors import InvalidRequest
 from assistants.events import EventBus, EventFilter
+from assistants.runs import tools as run_tools
 from assistants.runs.executor import Executor
 from assistants.runs.worker import Worker
-from assistants.tools import runs as run_tools
 from tests.unit.test_worker import (  # noqa: F401  (fixtures)
     ScriptedGeneration,
     ScriptedInference,
@@ -41,7 +41,7 @@ def script(inference: ScriptedInference, *outputs: list[str]) -> None:
 
 async def submit(bus: EventBus, run: dict, outputs: list[dict]) -> tuple[dict, int]:
     async with bus.transaction() as tx:
-        return await run_tools.submit_tool_outputs(tx, run["thread_id"], run["id"],
+        return await run_tools.submit_tool_outputs(tx.session, run["thread_id"], run["id"],
                                                    msgspec.convert(outputs, list[p.ToolOutput]))
 
 

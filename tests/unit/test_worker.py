@@ -18,11 +18,13 @@ from assistants import protocol as p
 from assistants import store
 from assistants.events import EventBus, EventFilter
 from assistants.inference.batcher import GenerationResult
-from assistants.runs import queue
-from assistants.runs.executor import Executor, Prompt, build_prompt
+from assistants.runs.cancel import CancelFlag
+from assistants.runs.executor import Executor
+from assistants.runs.prompt import Prompt, build_prompt
 from assistants.runs.worker import Worker
+from assistants.store import run_moves
 from assistants.store.migrate import upgrade_to_head
-from assistants.store.models import messages, run_events, run_steps, runs
+from assistants.store.models import messages, run_events, runs
 from assistants.store.records import all_records, first_record, record_columns
 
 
@@ -207,8 +209,12 @@ async def test_a_run_completes_with_the_full_event_sequence(
 
 async def test_claims_are_atomic(database: store.Database, bus: EventBus) -> None:
     ids = {(await new_run(database, bus, f"message {n}"))["id"] for n in range(12)}
-    claims = await asyncio.gather(*(queue.claim_runs(bus, 3) for _ in range(8)))
-    claimed = [run.id for batch in claims for run in batch]
+    async def claim(worker: str) -> list[dict[str, Any]]:
+        async with bus.transaction() as tx:
+            return await run_moves.claim_runs(tx.session, worker, 3)
+
+    claims = await asyncio.gather(*(claim(f"w{n}") for n in range(8)))
+    claimed = [run["id"] for batch in claims for run in batch]
     assert sorted(claimed) == sorted(ids)  # every run exactly once
     async with database.read() as session:
         attempts = (await session.execute(sa.select(runs.c.attempts))).scalars().all()
@@ -287,53 +293,114 @@ async def test_prompt_over_max_prompt_tokens_is_incomplete(
     assert await run_messages(database, run["id"]) == []
 
 
-async def test_crash_recovery_policy(
+async def claim_as(bus: EventBus, worker: str, limit: int, busy: int = 0) -> list[dict[str, Any]]:
+    async with bus.transaction() as tx:
+        return [dict(r) for r in await run_moves.claim_runs(tx.session, worker, limit, busy=busy)]
+
+
+async def recover(bus: EventBus, me: str = "survivor") -> dict[str, list[str]]:
+    async with bus.transaction() as tx:
+        return await run_moves.recover_stale_runs(tx.session, me=me, stale_after=5.0, max_crashes=3)
+
+
+async def age(database: store.Database, worker: str, seconds: float) -> None:
+    """Make `worker`'s heartbeat `seconds` old (a worker that stopped beating that long ago)."""
+    async with database.write() as session:
+        await session.execute(sa.update(runs).where(runs.c.worker_id == worker)
+                              .values(heartbeat_at=runs.c.heartbeat_at - seconds))
+
+
+async def statuses(database: store.Database) -> dict[str, tuple[str, bool, int]]:
+    async with database.read() as session:
+        rows = (await session.execute(
+            sa.select(runs.c.id, runs.c.status, runs.c.isolated, runs.c.crashes))).all()
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+async def test_recovery_touches_only_runs_of_workers_whose_heartbeat_is_stale(
     database: store.Database, bus: EventBus, inference: ScriptedInference
 ) -> None:
-    fresh, cancelling, exhausted = [await new_run(database, bus, f"m{n}") for n in range(3)]
-    await queue.claim_runs(bus, 3)
-    executor = Executor(bus, inference, inference.start)
-    for run in (fresh, cancelling, exhausted):
-        await executor._open_message(p.run_object(run))  # a partial message, as a crash leaves it
-    bus.emit("thread.message.delta", {"x": 1}, run_id=fresh["id"], thread_id=fresh["thread_id"])
+    dead_a, dead_b, cancelling, live = [await new_run(database, bus, f"m{n}") for n in range(4)]
+    await claim_as(bus, "dead", 3)
+    await claim_as(bus, "alive", 1)
+    executor = Executor(bus, inference, inference.start, worker_id="dead")
+    await executor._open_message(p.run_object(dead_a))  # a partial message, as a crash leaves it
+    bus.emit("thread.message.delta", {"x": 1}, run_id=dead_a["id"], thread_id=dead_a["thread_id"])
     async with database.write() as session:
         await session.execute(
-            sa.update(runs).where(runs.c.id == cancelling["id"]).values(status="cancelling")
-        )
-        await session.execute(sa.update(runs).where(runs.c.id == exhausted["id"]).values(attempts=3))
+            sa.update(runs).where(runs.c.id == cancelling["id"]).values(status="cancelling"))
     await bus.flush()
-    outcome = await queue.recover_runs(bus, max_attempts=3)
-    assert outcome == {
-        "cancelled": [cancelling["id"]],
-        "requeued": [fresh["id"]],
-        "failed": [exhausted["id"]],
-    }
-    assert await run_messages(database, fresh["id"]) == []
+    assert await recover(bus) == {"cancelled": [], "requeued": [], "failed": []}  # all heartbeats fresh
+    await age(database, "dead", 10)
+    outcome = await recover(bus)
+    assert outcome == {"cancelled": [cancelling["id"]], "requeued": [dead_a["id"], dead_b["id"]],
+                       "failed": []}
+    now = await statuses(database)
+    # Died with others: requeued, not charged, decoded alone from now on. The live worker's run: untouched.
+    assert now[dead_a["id"]] == now[dead_b["id"]] == ("queued", True, 0)
+    assert now[cancelling["id"]][0] == "cancelled" and now[live["id"]] == ("in_progress", False, 0)
+    assert await run_messages(database, dead_a["id"]) == []
+    events = [e.event for e in await bus.replay(EventFilter(run_id=dead_a["id"]))]
+    assert events == ["thread.run.created", "thread.run.queued", "thread.run.in_progress",
+                      "thread.run.queued"]
     async with database.read() as session:
-        steps = (await session.execute(sa.select(run_steps.c.run_id, run_steps.c.status))).all()
-        statuses = dict((await session.execute(sa.select(runs.c.id, runs.c.status))).all())
-        user_messages = (
-            await session.execute(sa.select(sa.func.count()).where(messages.c.role == "user"))
-        ).scalar()
-    assert statuses == {fresh["id"]: "queued", cancelling["id"]: "cancelled", exhausted["id"]: "failed"}
-    assert sorted(s.status for s in steps) == ["cancelled", "failed"]
-    assert user_messages == 3
-    fresh_events = [e.event for e in await bus.replay(EventFilter(run_id=fresh["id"]))]
-    assert fresh_events == [
-        "thread.run.created",
-        "thread.run.queued",
-        "thread.run.in_progress",
-        "thread.run.queued",
-    ]
-    (partial,) = await run_messages(database, cancelling["id"])
-    assert partial["incomplete_details"] == {"reason": "run_cancelled"}
+        users = (await session.execute(sa.select(sa.func.count()).where(messages.c.role == "user"))).scalar()
+    assert users == 4
+
+
+async def test_an_isolated_run_is_claimed_alone_by_an_idle_worker(
+    database: store.Database, bus: EventBus
+) -> None:
+    suspect, other = [await new_run(database, bus, f"m{n}") for n in range(2)]
+    await claim_as(bus, "dead", 2)
+    await age(database, "dead", 10)
+    await recover(bus)
+    assert await claim_as(bus, "busy", 4, busy=1) == []  # the isolated run heads the queue: wait
+    assert [r["id"] for r in await claim_as(bus, "idle", 4)] == [suspect["id"]]  # alone
+    assert [r["id"] for r in await claim_as(bus, "idle2", 4)] == [other["id"]]
+
+
+async def test_random_deaths_never_fail_a_run_but_a_poison_run_fails(
+    database: store.Database, bus: EventBus
+) -> None:
+    """The attempt rule both ways: deaths while decoding with others never charge a run; a run whose
+    worker dies each time it decodes it alone fails after max_crashes (3) such deaths."""
+    runs_ = [await new_run(database, bus, f"m{n}") for n in range(3)]
+    poison = runs_[0]
+    for death in range(6):  # six random deaths, each while all three decode together
+        claimed = await claim_as(bus, f"w{death}", 3)
+        if death == 0:
+            assert len(claimed) == 3
+        else:  # isolated now: one at a time; put the others back in the batch by hand
+            async with database.write() as session:
+                await session.execute(sa.update(runs).values(status="in_progress", worker_id=f"w{death}",
+                                                             heartbeat_at=1.0))
+        await age(database, f"w{death}", 10)
+        await recover(bus)
+    assert {status for status, _, crashes in (await statuses(database)).values()} == {"queued"}
+    assert {crashes for _, _, crashes in (await statuses(database)).values()} == {0}
+    outcomes = []
+    for death in range(3):  # the poison run, decoded alone, kills its worker every time
+        (claimed,) = await claim_as(bus, f"solo{death}", 3)
+        assert claimed["id"] == poison["id"]
+        await age(database, f"solo{death}", 10)
+        outcomes.append(await recover(bus))
+    assert [o["failed"] for o in outcomes] == [[], [], [poison["id"]]]
+    now = await statuses(database)
+    assert now[poison["id"]] == ("failed", True, 2)
+    assert {now[r["id"]][0] for r in runs_[1:]} == {"queued"}
+    async with database.read() as session:
+        error = (await session.execute(
+            sa.select(runs.c.last_error).where(runs.c.id == poison["id"]))).scalar()
+    assert "3 times" in error["message"]
 
 
 async def test_expired_queued_runs(database: store.Database, bus: EventBus) -> None:
     run = await new_run(database, bus)
     async with database.write() as session:
         await session.execute(sa.update(runs).values(expires_at=1))
-    assert await queue.expire_runs(bus) == [run["id"]]
+    async with bus.transaction() as tx:
+        assert await run_moves.expire_runs(tx.session) == [run["id"]]
     assert [e.event for e in await bus.replay(EventFilter(run_id=run["id"]))][-1] == "thread.run.expired"
 
 
@@ -397,3 +464,22 @@ def test_truncation_auto_drops_oldest_and_last_messages_keeps_n() -> None:
         max_completion_tokens=None,
     )
     assert "m18 " in prompt.text and "m17 " not in prompt.text
+
+
+async def test_a_worker_presumed_dead_cannot_write_a_run_another_worker_took(
+    database: store.Database, bus: EventBus, inference: ScriptedInference
+) -> None:
+    """A stalled worker whose runs were taken over comes back: its message and final writes are
+    refused (guarded by worker_id), so the run never gets a second assistant message."""
+    run = await new_run(database, bus)
+    await claim_as(bus, "stalled", 1)
+    await age(database, "stalled", 10)
+    await recover(bus)
+    await claim_as(bus, "successor", 1)
+    zombie = Executor(bus, inference, inference.start, worker_id="stalled")
+    assert await zombie.execute(p.run_object(run), CancelFlag()) == "lost"
+    assert await run_messages(database, run["id"]) == []
+    async with database.read() as session:
+        owner = (await session.execute(sa.select(runs.c.worker_id, runs.c.status)
+                                       .where(runs.c.id == run["id"]))).one()
+    assert tuple(owner) == ("successor", "in_progress")

@@ -20,6 +20,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from assistants import metrics, store
 from assistants.errors import InvalidRequest
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
+from assistants.protocol.events import RunEventName, StreamError, StreamErrorBody
 from assistants.services import Services
 
 KEEPALIVE_SECONDS = 15.0
@@ -42,9 +43,10 @@ def _error_frame(run_event: Event) -> ServerSentEventMessage:
     """`event: error` after `thread.run.failed`, in the wrapped form the SDK's helpers raise on."""
     run = msgspec.json.decode(run_event.data)
     last_error = run.get("last_error") or {}
-    error = {"message": last_error.get("message") or "The run failed.", "type": "server_error",
-             "param": None, "code": last_error.get("code") or "server_error"}
-    return ServerSentEventMessage(event="error", data=msgspec.json.encode({"error": error}).decode())
+    error = StreamError(StreamErrorBody(message=last_error.get("message") or "The run failed.",
+                                        type="server_error", param=None,
+                                        code=last_error.get("code") or "server_error"))
+    return ServerSentEventMessage(event="error", data=msgspec.json.encode(error).decode())
 
 
 class Frames(ServerSentEventMessage):
@@ -81,7 +83,7 @@ async def sse_frames(bus: EventBus, flt: EventFilter, after: int, *, stop: Calla
             wire = []
             for event in batch:
                 wire.append(encode_event(event))
-                if event.event == "thread.run.failed" and stop is not None:
+                if event.event == RunEventName.RUN_FAILED and stop is not None:
                     wire.append(_error_frame(event).encode())
                 if stop is not None and stop(event):
                     wire.append(DONE_FRAME)

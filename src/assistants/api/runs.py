@@ -18,8 +18,8 @@ from assistants import protocol as p
 from assistants.api.events import run_stream
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.errors import InvalidRequest
+from assistants.runs import tools as run_tools
 from assistants.services import Services
-from assistants.tools import runs as run_tools
 
 POLL_AFTER = [ResponseHeader(name="openai-poll-after-ms", value="100")]
 
@@ -103,7 +103,7 @@ class RunsController(Controller):
             raise InvalidRequest("Tool outputs need the run worker, which this server does not run.",
                                  param="run_id")
         async with services.events.transaction() as tx:
-            row, after = await run_tools.submit_tool_outputs(tx, thread_id, run_id, body.tool_outputs)
+            row, after = await run_tools.submit_tool_outputs(tx.session, thread_id, run_id, body.tool_outputs)
         notify_run_queued(services)
         if body.stream:
             return run_stream(services, run_id, after=after)
@@ -116,8 +116,9 @@ class RunsController(Controller):
             async with services.database.write() as session:
                 row = await store.cancel_run(session, thread_id, run_id)
             return p.run_object(row)
-        # Through the bus: the `thread.run.cancelling` event is published once it commits. Then the
-        # executor's flag flips before this answers: no token is appended after the cancel returns.
+        # Through the bus: the `thread.run.cancelling` event is published once it commits. When this
+        # process decodes the run, its executor's flag flips before this answers (no token is appended
+        # after the cancel returns); another process's worker sees the event within a poll tick.
         async with services.events.transaction() as tx:
             row = await store.cancel_run(tx.session, thread_id, run_id)
         if row["status"] == "cancelling" and services.run_queue is not None:

@@ -42,7 +42,7 @@ import llama_cpp as L
 import numpy as np
 
 from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
-from assistants.inference.grammar import GrammarSampler, single_char_tokens
+from assistants.inference.grammar import GrammarSampler, hidden_tokens, single_char_tokens
 from assistants.inference.sampling import Sampler
 
 log = logging.getLogger("assistants.inference.gguf")
@@ -152,6 +152,7 @@ class GGUFEngine:
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
         self._single_chars: list[int] | None = None  # for grammar sampling, computed on first use
+        self._hidden: np.ndarray | None = None  # likewise
 
     def _read_info(self, path: Path) -> ModelInfo:
         template = L.llama_model_chat_template(self._model, None)
@@ -232,7 +233,10 @@ class GGUFEngine:
         if self._single_chars is None:
             self._single_chars = single_char_tokens(
                 lambda text: self.tokenize(text, add_special=False, parse_special=False))
-        return GrammarSampler(self._vocab, params, self.n_vocab, ends, single_chars=self._single_chars)
+        if self._hidden is None:
+            self._hidden = hidden_tokens(self._vocab, self.n_vocab)
+        return GrammarSampler(self._vocab, params, self.n_vocab, ends, single_chars=self._single_chars,
+                              hidden=self._hidden)
 
     def remove_sequence(self, seq_id: int) -> None:
         sequence = self._sequences.pop(seq_id, None)

@@ -18,8 +18,13 @@ chosen in up to three tries, cheapest first:
    fragments far down the model's list, but the one-character piece of the next letter is allowed;
 5. only if none of those is allowed, ask about the whole vocabulary: for a JSON grammar that check
    costs ~100-250 ms on this CPU, so it is kept for the step where all of the above are refused.
-The chosen token is then `accept`ed, advancing the grammar. Sequences without a grammar never come
-here: they keep the plain numpy sampler and pay nothing.
+The chosen token is then `accept`ed, advancing the grammar (llama.cpp aborts the process if it was
+not allowed, so no path here can emit a token the grammar refuses). Sequences without a grammar never
+come here: they keep the plain numpy sampler and pay nothing.
+
+Control tokens (`<mask>`, `<unused0>`, ...) are never candidates: the grammar judges a token by its
+special-token text, but the output shows such a token as nothing, so the grammar's view of the string
+(`"<mask>"` fills a minLength) would differ from what the client gets.
 """
 
 from __future__ import annotations
@@ -59,6 +64,14 @@ class _Candidates:
         return np.flatnonzero(np.isfinite(view["logit"]))
 
 
+def hidden_tokens(vocab: L.llama_vocab_p, n_vocab: int) -> np.ndarray:
+    """Mask of the tokens the output shows as nothing but the grammar reads as text (control and
+    unknown tokens; end-of-generation ones excepted, the grammar handles those): computed once."""
+    special = L.LLAMA_TOKEN_ATTR_CONTROL | L.LLAMA_TOKEN_ATTR_UNKNOWN
+    return np.array([bool(L.llama_vocab_get_attr(vocab, token) & special)
+                     and not L.llama_vocab_is_eog(vocab, token) for token in range(n_vocab)], dtype=bool)
+
+
 def single_char_tokens(tokenize: Callable[[str], list[int]]) -> list[int]:
     """Token ids whose piece is one printable ASCII character (or tab / newline), found by
     tokenizing each character: computed once per engine."""
@@ -75,7 +88,8 @@ class GrammarSampler:
 
     def __init__(self, vocab: L.llama_vocab_p, params: SamplingParams, n_vocab: int,
                  end_tokens: Sequence[int], top_k: int = 64, window: float = 12.0,
-                 wide_k: int = 4096, single_chars: Sequence[int] = ()) -> None:
+                 wide_k: int = 4096, single_chars: Sequence[int] = (),
+                 hidden: np.ndarray | None = None) -> None:
         assert params.grammar is not None
         self._grammar = L.llama_sampler_init_grammar(vocab, params.grammar.encode("utf-8"), b"root")
         if not self._grammar:
@@ -86,7 +100,9 @@ class GrammarSampler:
         self.window = window
         self.wide_k = min(wide_k, n_vocab)
         self.end_tokens = np.array(sorted(set(end_tokens)), dtype=np.int32)
-        self.single_chars = np.array(sorted(set(single_chars) | set(end_tokens)), dtype=np.int32)
+        self.hidden = np.zeros(n_vocab, dtype=bool) if hidden is None else hidden
+        chars = np.array(sorted(set(single_chars) | set(end_tokens)), dtype=np.int32)
+        self.single_chars = self._visible(chars)
         self._small = _Candidates(max(top_k, self.wide_k, len(self.single_chars)) + len(self.end_tokens) + 1)
         self._full: _Candidates | None = None  # 3 MB: only built when a sequence first needs it
         self.full_scans = 0
@@ -95,17 +111,17 @@ class GrammarSampler:
     def sample(self, logits: np.ndarray) -> int:
         token = self.plain.sample(logits)
         one = np.array([token], dtype=np.int32)
-        if len(self._small.filter(self._grammar, one, logits[one])):
+        if not self.hidden[token] and len(self._small.filter(self._grammar, one, logits[one])):
             return self._accept(token)
         best = logits[token] if self.plain.greedy else logits.max()  # greedy drew the argmax already
         top = np.flatnonzero(logits >= best - self.window)
         if len(top) > self.top_k:
             top = top[np.argpartition(logits[top], -self.top_k)[-self.top_k:]]
-        ids = np.union1d(top, self.end_tokens).astype(np.int32)
+        ids = self._visible(np.union1d(top, self.end_tokens).astype(np.int32))
         allowed = self._small.filter(self._grammar, ids, logits[ids])
         if not len(allowed):
             top = np.argpartition(logits, -self.wide_k)[-self.wide_k:]
-            ids = np.union1d(top, self.end_tokens).astype(np.int32)
+            ids = self._visible(np.union1d(top, self.end_tokens).astype(np.int32))
             allowed = self._small.filter(self._grammar, ids, logits[ids])
         if not len(allowed):
             ids = self.single_chars
@@ -114,13 +130,16 @@ class GrammarSampler:
             self.full_scans += 1
             if self._full is None:
                 self._full = _Candidates(self.n_vocab)
-                self._all_ids = np.arange(self.n_vocab, dtype=np.int32)
+                self._all_ids = np.flatnonzero(~self.hidden).astype(np.int32)
             ids = self._all_ids
-            allowed = self._full.filter(self._grammar, ids, logits)
+            allowed = self._full.filter(self._grammar, ids, logits[ids])
             if not len(allowed):
                 raise EngineError("the grammar allows no token here")
         ids = ids[allowed]
         return self._accept(self._choose(ids, logits[ids]))
+
+    def _visible(self, ids: np.ndarray) -> np.ndarray:
+        return ids[~self.hidden[ids]]
 
     def _choose(self, ids: np.ndarray, logits: np.ndarray) -> int:
         plain = self.plain

@@ -1,7 +1,7 @@
 """A response from request to stored row: the history it continues, its prompt, its generation.
 
 The seams into the shared machinery are narrow on purpose: the prompt is rendered and truncated by
-`runs.executor.build_prompt` (as a run's), decoded by `Inference.generate` (the one batcher), and
+`runs.prompt.build_prompt` (as a run's), decoded by `Inference.generate` (the one batcher), and
 its output is read by `assistants.responses.decode` (the tool-call hold-back runs and chat use).
 """
 
@@ -27,7 +27,7 @@ from assistants.protocol.responses import (
 from assistants.responses import items as it
 from assistants.responses.decode import Generation, Outcome, decode
 from assistants.responses.events import ResponseEvents
-from assistants.runs.executor import Prompt, PromptDoesNotFit, build_prompt
+from assistants.runs.prompt import Prompt, PromptDoesNotFit, build_prompt
 from assistants.store import conversations as conversation_store
 from assistants.store import responses as response_store
 from assistants.store.ids import new_id, now

@@ -10,6 +10,8 @@ RunStatus = Literal["queued", "in_progress", "requires_action", "cancelling", "c
 TERMINAL: frozenset[str] = frozenset({"cancelled", "failed", "completed", "incomplete", "expired"})
 ACTIVE: frozenset[str] = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 CANCELLABLE: frozenset[str] = frozenset({"queued", "in_progress", "requires_action"})
+OWNED: frozenset[str] = frozenset({"in_progress", "cancelling"})
+"""A worker decodes the run: it carries that worker's id and heartbeat."""
 EXPIRABLE: frozenset[str] = frozenset({"queued", "requires_action"})
 """Expiry applies to runs waiting on somebody; an in_progress run is bounded by its token budget."""
 

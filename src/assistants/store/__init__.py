@@ -12,7 +12,7 @@ from assistants.store.assistants import (
     update_assistant,
 )
 from assistants.store.database import Database
-from assistants.store.events import append_event, events_after
+from assistants.store.events import append_event
 from assistants.store.ids import new_id, now
 from assistants.store.messages import (
     create_message,
@@ -33,13 +33,11 @@ from assistants.store.runs import (
     RUN_TTL_SECONDS,
     active_run_id,
     cancel_run,
-    claim_next_run,
     count_runs_by_status,
     create_run,
     effective_run_values,
     get_run,
     list_runs,
-    runs_in_status,
     update_run,
     update_run_columns,
 )
@@ -48,12 +46,12 @@ from assistants.store.threads import create_thread, delete_thread, get_thread, u
 
 __all__ = [
     "RUN_TTL_SECONDS", "Base", "Database", "Page", "PageRequest", "Record", "active_run_id", "append_event",
-    "cancel_run", "claim_next_run", "count_runs_by_status", "create_assistant", "create_message",
+    "cancel_run", "count_runs_by_status", "create_assistant", "create_message",
     "create_run", "create_run_message",
     "create_step", "create_thread", "delete_assistant", "delete_message", "delete_thread",
-    "effective_run_values", "events_after", "get_assistant", "get_message", "get_run", "get_step",
+    "effective_run_values", "get_assistant", "get_message", "get_run", "get_step",
     "get_thread", "insert_messages", "list_assistants", "list_messages", "list_runs", "list_steps",
-    "list_thread_messages", "new_id", "now", "page_request", "require_thread", "runs_in_status",
+    "list_thread_messages", "new_id", "now", "page_request", "require_thread",
     "steps_of_run", "update_assistant", "update_message", "update_message_columns", "update_run",
     "update_run_columns", "update_step_columns", "update_thread",
 ]

@@ -7,7 +7,8 @@ another writer got in between, and no busy timeout helps then. Inside one proces
 on an asyncio lock, so they wait on the event loop instead of in SQLite's sleep-and-retry busy handler.
 Reads run in autocommit mode on their own small pool: under WAL they never block nor take the lock.
 SQLite calls run inline on the event loop (`sqlite_inline`): cheaper than a thread hand-off per call.
-Any other URL (PostgreSQL) uses its driver's defaults and the database's own locking.
+Any other URL (PostgreSQL) uses its driver's defaults and the database's own locking; transactions
+that append events also take the log's advisory lock (`store.events`).
 """
 
 from __future__ import annotations
@@ -73,10 +74,6 @@ class Database:
         self._write_lock = write_lock
         self._write_sessions = async_sessionmaker(write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.write_engine.dialect.name == "sqlite"
 
     @classmethod
     async def open(cls, url: str) -> Database:

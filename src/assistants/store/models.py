@@ -124,7 +124,17 @@ class Run(Base):
     parallel_tool_calls: Mapped[bool]
     response_format: Mapped[JSONValue] = mapped_column(sa.JSON)
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
-    """How many times a worker has claimed this run (crash recovery gives up after a few)."""
+    """How many times a worker has claimed this run."""
+    worker_id: Mapped[str | None] = mapped_column(sa.String(128))
+    """The worker that claimed it while it is in_progress / cancelling (null otherwise)."""
+    heartbeat_at: Mapped[float | None] = mapped_column(sa.Float)
+    """Unix seconds; the owning worker refreshes it. Stale means the owner is gone (runs/recovery)."""
+    cancel_requested_at: Mapped[float | None] = mapped_column(sa.Float)
+    """When a cancel was asked for: the owning worker, in whatever process, acts on it."""
+    isolated: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    """Its worker died while decoding it with other runs: it is decoded alone from now on."""
+    crashes: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Worker deaths while it was the only run decoded: proof it kills workers (poison rule)."""
 
 
 class RunStep(Base):
@@ -160,7 +170,9 @@ class RunEvent(Base):
         {"sqlite_autoincrement": True},
     )
 
-    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                                     autoincrement=True)
+    """64-bit (the log keeps every delta); INTEGER on SQLite, where only that is a rowid/AUTOINCREMENT."""
     run_id: Mapped[str | None] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
     thread_id: Mapped[str] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"))
     assistant_id: Mapped[str | None] = mapped_column(sa.String(64))
@@ -168,7 +180,8 @@ class RunEvent(Base):
     """SSE event name: thread.run.created, thread.message.delta, ..."""
     data: Mapped[str] = mapped_column(sa.Text)
     """The event's JSON payload, as sent on the `data:` line."""
-    created_at: Mapped[int]
+    created_at: Mapped[float] = mapped_column(sa.Float)
+    """Unix seconds with sub-second precision (pickup latency is measured from it)."""
 
 
 class Response(Base):

@@ -43,8 +43,10 @@ _check_names()
 @functools.cache
 def record_columns(table: sa.Table) -> tuple[sa.Label[Any], ...]:
     """Select list for records: JSON columns as their stored text, every label a plain `str` (a
-    column given an explicit name, `metadata`, is otherwise keyed by SQLAlchemy's `quoted_name`)."""
-    return tuple((sa.type_coerce(column, sa.Text) if isinstance(column.type, sa.JSON) else column)
+    column given an explicit name, `metadata`, is otherwise keyed by SQLAlchemy's `quoted_name`).
+    A CAST, not only a type coercion: asyncpg would otherwise parse `json` values itself, and a JSON
+    string ("auto") would come back indistinguishable from JSON text."""
+    return tuple((sa.cast(column, sa.Text) if isinstance(column.type, sa.JSON) else column)
                  .label(str(column.name)) for column in table.c)
 
 

@@ -1,10 +1,12 @@
-"""Run rows: creation (with the effective settings resolved once), reads, cancel, and the worker's claims.
+"""Run rows: creation (with the effective settings resolved once), reads and cancel. The worker's
+writes (claim, heartbeat, status moves, recovery) are in `run_moves`.
 
 A run row in status `queued` IS the queue entry; `sequence` is its place in the queue.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,15 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
 from assistants.errors import InvalidRequest, NotFound, not_found
+from assistants.protocol.events import RunEventName as E
+from assistants.runs import state
 from assistants.store.assistants import get_assistant
-from assistants.store.events import append_event
+from assistants.store.events import append_event, insert_events, lock_log, run_event
 from assistants.store.ids import new_id, now
 from assistants.store.messages import insert_messages
 from assistants.store.models import runs, threads
 from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.records import (
     Record,
-    all_records,
     first_record,
     record_columns,
     select_records,
@@ -67,7 +70,7 @@ def _first(*values: Any) -> Any:
 
 async def active_run_id(session: AsyncSession, thread_id: str) -> str | None:
     return (await session.execute(sa.select(runs.c.id).where(
-        runs.c.thread_id == thread_id, runs.c.status.in_(p.ACTIVE_STATUSES)).limit(1))).scalar()
+        runs.c.thread_id == thread_id, runs.c.status.in_(state.ACTIVE)).limit(1))).scalar()
 
 
 async def create_run(session: AsyncSession, thread_id: str,
@@ -77,6 +80,7 @@ async def create_run(session: AsyncSession, thread_id: str,
 
     `new_thread` (create-and-run) puts `thread.created` first in the run's event log.
     """
+    await lock_log(session)
     if new_thread is None:
         # FOR UPDATE (PostgreSQL; SQLite's write lock already serializes): two concurrent creates on
         # one thread must not both pass the active-run check.
@@ -104,10 +108,10 @@ async def create_run(session: AsyncSession, thread_id: str,
     })
     await session.execute(sa.insert(runs), values)
     if new_thread is not None:
-        await append_event(session, values, "thread.created", p.thread_object(new_thread))
+        await append_event(session, values, E.THREAD_CREATED, p.thread_object(new_thread))
     run = p.run_object(values)
-    await append_event(session, values, "thread.run.created", run)
-    await append_event(session, values, "thread.run.queued", run)
+    await insert_events(session, [run_event(values, E.RUN_CREATED, run),
+                                  run_event(values, E.RUN_QUEUED, run)])
     return values
 
 
@@ -138,39 +142,21 @@ async def update_run(session: AsyncSession, thread_id: str, run_id: str,
 
 async def cancel_run(session: AsyncSession, thread_id: str, run_id: str) -> Record:
     """queued -> cancelled at once (nothing runs it yet); in_progress / requires_action -> cancelling,
-    which the worker finishes. Anything else cannot be cancelled (400)."""
+    which the worker owning it finishes (in whatever process: it watches `cancel_requested_at` and the
+    `thread.run.cancelling` event). Anything else cannot be cancelled (400)."""
+    await lock_log(session)
     run = await get_run(session, thread_id, run_id)
     status = run["status"]
     if status == "queued":
         changes: dict[str, Any] = {"status": "cancelled", "cancelled_at": now()}
-        event = "thread.run.cancelled"
+        event = E.RUN_CANCELLED
     elif status in ("in_progress", "requires_action"):
-        changes, event = {"status": "cancelling"}, "thread.run.cancelling"
+        changes, event = {"status": "cancelling", "cancel_requested_at": time.time()}, E.RUN_CANCELLING
     else:
         raise InvalidRequest(f"Cannot cancel run with status '{status}'.", param="run_id")
     row = await update_run_columns(session, run_id, **changes)
     await append_event(session, row, event, p.run_object(row))
     return row
-
-
-# --- for the run worker -------------------------------------------------------------------------
-
-
-async def claim_next_run(session: AsyncSession) -> Record | None:
-    """Move the oldest `queued` run to `in_progress` (started_at set once, attempts + 1) and return it.
-
-    Atomic under the write transaction (`database.write()`): two workers never claim the same run.
-    """
-    run_id = (await session.execute(sa.select(runs.c.id).where(runs.c.status == "queued")
-                                    .order_by(runs.c.sequence).limit(1)
-                                    .with_for_update(skip_locked=True))).scalar()
-    if run_id is None:
-        return None
-    return first_record(await session.execute(
-        sa.update(runs).where(runs.c.id == run_id, runs.c.status == "queued")
-        .values(status="in_progress", started_at=sa.func.coalesce(runs.c.started_at, now()),
-                attempts=runs.c.attempts + 1)
-        .returning(*record_columns(runs))))
 
 
 async def update_run_columns(session: AsyncSession, run_id: str, **columns: Any) -> Record:
@@ -185,13 +171,6 @@ async def update_run_columns(session: AsyncSession, run_id: str, **columns: Any)
     if row is None:
         raise not_found("run", run_id)
     return row
-
-
-async def runs_in_status(session: AsyncSession, *statuses: str) -> list[Record]:
-    """Runs in these statuses, oldest first (start-up recovery, expiry sweeps)."""
-    result = await session.execute(select_records(runs).where(runs.c.status.in_(statuses))
-                                   .order_by(runs.c.sequence))
-    return all_records(result)
 
 
 async def count_runs_by_status(session: AsyncSession) -> dict[str, int]:

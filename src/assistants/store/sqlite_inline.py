@@ -8,8 +8,9 @@ Given to `create_async_engine(..., async_creator=...)`, this class keeps SQLAlch
 each call runs directly. That is safe here because:
 - in-process writers queue on the Database's asyncio lock, so `BEGIN IMMEDIATE` never waits on
   another of our own transactions, and WAL readers never wait at all;
-- only another *process* writing the same file can make a statement wait (up to the busy timeout),
-  and one server process per database file is the supported deployment.
+- only another *process* writing the same file (`serve` + `worker` on one file) can make `BEGIN
+  IMMEDIATE` wait, and then the event loop waits with it: for the length of that process's write
+  transaction, which is short by design (no model calls inside one), bounded by the busy timeout.
 """
 
 from __future__ import annotations

@@ -1,16 +1,26 @@
 """JSON-schema support for constrained decoding: what we accept, and the GBNF grammars built from it.
 
-The grammar comes from llama-cpp-python's converter (`llama_cpp.llama_grammar.json_schema_to_gbnf`);
-nothing here converts schemas by hand. What we add is the *subset check*: a keyword the grammar cannot
-enforce would let the model write JSON that does not validate, so such schemas are refused (400) rather
-than silently half-honoured.
+The grammar comes from llama-cpp-python's converter (`llama_cpp.llama_grammar.SchemaConverter`);
+nothing here converts schemas by hand. What we add:
+* the *subset check*: a keyword the grammar cannot enforce would let the model write JSON that does
+  not validate, so such schemas are refused (400) rather than silently half-honoured;
+* corrections where that converter's grammar allows output that is invalid JSON or breaks the schema
+  (measured: 1 invalid of 239 finished outputs under load before them, a raw newline in a string):
+  its string character rule lets raw control characters through (JSON needs `\n`, not a newline) and
+  its `.` lets `"` and backslashes through; its literals (enum, const, property names) do not escape a
+  backslash; it drops every keyword beside a `type` list or beside `anyOf`/`oneOf`, resolves a `$ref`
+  by the last name in its path (a property of that name wins), ignores `items`, `minItems` and
+  `maxItems` beside `prefixItems`, and copies a `pattern`'s classes as they are (see `patterns.py`).
+  So references are inlined, `type` lists and `anyOf`/`oneOf` siblings are distributed over the
+  alternatives, patterns are rewritten, and the converter runs with JSON-safe string rules.
 
 Supported keywords (everything the grammar enforces, plus annotations):
 * types: `type` (string, number, integer, boolean, null, object, array, or a list of them)
 * objects: `properties`, `required`, `additionalProperties` (false, true or a schema)
 * arrays: `items` (one schema), `prefixItems`, `minItems`, `maxItems`
-* strings: `minLength`, `maxLength`, `pattern` (anchored with ^...$), `format` (date, time,
-  date-time, uuid)
+* strings: `minLength`, `maxLength`, `pattern` (anchored with ^...$; not beside a length or
+  `format`: the grammar enforces only one of them; see `patterns.py` for the regex subset), `format`
+  (date, time, date-time, uuid)
 * `enum`, `const`, `anyOf`, `oneOf` (generated as anyOf: alternatives of a oneOf should not overlap)
 * `$ref` to `#/$defs/...` or `#/definitions/...` (with those sections)
 * annotations, ignored: `title`, `description`, `default`, `examples`, `$schema`, `$id`, `$comment`,
@@ -31,7 +41,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from llama_cpp.llama_grammar import json_schema_to_gbnf
+from llama_cpp.llama_grammar import SchemaConverter
+
+from assistants.tools.patterns import json_safe_pattern
 
 ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$schema", "$id", "$comment",
                          "deprecated", "readOnly", "writeOnly", "strict"})
@@ -59,7 +71,7 @@ def check_schema(schema: Any, path: str = "") -> None:
     or refers to a definition that is missing or recursive."""
     _check(schema, path)
     try:
-        inline_refs(schema)
+        prepared(schema)
     except SchemaError as exc:
         raise SchemaError(str(exc).partition(" (at ")[0], _join(path, exc.path)) from None
 
@@ -82,10 +94,19 @@ def _check(schema: Any, path: str) -> None:
         raise SchemaError(f"the string format {json.dumps(schema['format'])} is not supported "
                           f"(supported: {', '.join(sorted(FORMATS))})", _join(path, "format"))
     pattern = schema.get("pattern")
-    if pattern is not None and not (isinstance(pattern, str) and pattern.startswith("^")
-                                    and pattern.endswith("$")):
-        raise SchemaError("a pattern must be anchored: start with '^' and end with '$'",
-                          _join(path, "pattern"))
+    if pattern is not None:
+        if not isinstance(pattern, str):
+            raise SchemaError("a pattern must be a string", _join(path, "pattern"))
+        try:
+            json_safe_pattern(pattern)
+        except ValueError as exc:
+            raise SchemaError(str(exc), _join(path, "pattern")) from None
+        for other in ("minLength", "maxLength", "format"):
+            if other in schema:
+                raise SchemaError(f"'pattern' beside '{other}' is not supported (the grammar enforces one "
+                                  "of them): put the length into the pattern, e.g. '{1,20}'",
+                                  _join(path, other))
+    _check_bounds(schema, path)
     ref = schema.get("$ref")
     if ref is not None and not (isinstance(ref, str) and _LOCAL_REF.match(ref)):
         raise SchemaError("only local references to '#/$defs/...' or '#/definitions/...' are supported",
@@ -116,6 +137,23 @@ def _check(schema: Any, path: str) -> None:
                 raise SchemaError(f"'{several}' must be a non-empty list of schemas", _join(path, several))
             for index, option in enumerate(options):
                 _check(option, f"{_join(path, several)}[{index}]")
+
+
+def _check_bounds(schema: Mapping[str, Any], path: str) -> None:
+    """Lengths and counts are non-negative integers, each minimum at most its maximum; `prefixItems`
+    (generated as exactly that tuple) within `minItems`..`maxItems`."""
+    for key in ("minLength", "maxLength", "minItems", "maxItems"):
+        value = schema.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            raise SchemaError(f"'{key}' must be a non-negative integer", _join(path, key))
+    for low, high in (("minLength", "maxLength"), ("minItems", "maxItems")):
+        if low in schema and high in schema and schema[low] > schema[high]:
+            raise SchemaError(f"'{low}' is greater than '{high}'", _join(path, low))
+    prefix = schema.get("prefixItems")
+    if isinstance(prefix, list) and not (schema.get("minItems", 0) <= len(prefix)
+                                         <= schema.get("maxItems", len(prefix))):
+        raise SchemaError("'prefixItems' is generated as exactly that tuple: 'minItems' / 'maxItems' must "
+                          "allow its length", _join(path, "prefixItems"))
 
 
 def _join(path: str, key: str) -> str:
@@ -161,11 +199,81 @@ def inline_refs(schema: Any, root: Any = None, depth: int = 0) -> Any:
             for key, value in schema.items() if key not in ("$defs", "definitions")}
 
 
+def prepared(schema: Any) -> Any:
+    """`schema` as the converter needs it to generate exactly what validates (module docstring):
+    references inlined, objects closed, `type` lists and union siblings distributed, patterns rewritten."""
+    return _for_converter(closed(inline_refs(schema)))
+
+
+_SUBSCHEMA = ("items", "additionalProperties")
+_SUBSCHEMA_LISTS = ("prefixItems", "anyOf", "oneOf")
+
+
+def _for_converter(schema: Any) -> Any:
+    if not isinstance(schema, Mapping):
+        return schema
+    union = "anyOf" if "anyOf" in schema else "oneOf" if "oneOf" in schema else None
+    siblings = {key: value for key, value in schema.items() if key != union and key not in ANNOTATIONS}
+    if union and siblings:  # the converter keeps only the alternatives
+        return _for_converter({union: [_merged(siblings, option) for option in schema[union]]})
+    kinds = schema.get("type")
+    if isinstance(kinds, list):  # the converter keeps only the bare types
+        rest = {key: value for key, value in schema.items() if key != "type"}
+        return _for_converter({"anyOf": [{**rest, "type": kind} for kind in kinds]})
+    out = dict(schema)
+    for key in _SUBSCHEMA:
+        if key in out:
+            out[key] = _for_converter(out[key])
+    for key in _SUBSCHEMA_LISTS:
+        if key in out:
+            out[key] = [_for_converter(option) for option in out[key]]
+    if "properties" in out:
+        out["properties"] = {name: _for_converter(child) for name, child in out["properties"].items()}
+    for name in out.get("required", ()):
+        if name not in out.get("properties", {}):  # the grammar writes only the listed properties
+            raise SchemaError(f"the required property '{name}' is not among 'properties'", "required")
+    if "prefixItems" in out:  # generated as exactly the tuple, which `_check_bounds` found in range
+        for key in ("items", "minItems", "maxItems"):
+            out.pop(key, None)
+    if "pattern" in out:
+        out["pattern"] = json_safe_pattern(out["pattern"])
+    return out
+
+
+def _merged(siblings: Mapping[str, Any], option: Any) -> dict[str, Any]:
+    if not isinstance(option, Mapping):
+        raise SchemaError("an alternative must be a JSON object", "anyOf")
+    clash = [key for key in siblings if key in option and option[key] != siblings[key]]
+    if clash:
+        raise SchemaError(f"'{clash[0]}' both beside and inside an alternative is not supported", clash[0])
+    return {**siblings, **option}
+
+
+_JSON_SAFE_RULES = {
+    "char": r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])',
+    "dot": r'[^"\\\x7F\x00-\x1F]',
+}
+"""The converter's string character allows raw control characters and its `.` a raw quote or
+backslash: what JSON allows unescaped instead (llama.cpp's own converter writes the same `char`)."""
+
+
+class _JsonSafeConverter(SchemaConverter):
+    def _add_rule(self, name: str, rule: str) -> str:
+        # `char` and `dot` are reserved: a schema's own rules never get these names.
+        return super()._add_rule(name, _JSON_SAFE_RULES.get(name, rule))
+
+    def _format_literal(self, literal: str) -> str:
+        # A JSON literal's own escapes (`\\`, `\n`, `\"`) must reach the output as written.
+        return super()._format_literal(literal.replace("\\", "\\\\"))
+
+
 def grammar_for_schema(schema: Mapping[str, Any] | None) -> str:
     """GBNF for one JSON value conforming to `schema` (None: any JSON object)."""
-    target = closed(schema) if schema else {"type": "object"}
+    target = prepared(schema) if schema else {"type": "object"}
     try:
-        return json_schema_to_gbnf(json.dumps(target))
+        converter = _JsonSafeConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+        converter.visit(converter.resolve_refs(json.loads(json.dumps(target)), "stdin"), "")
+        return converter.format_grammar()
     except Exception as exc:  # the converter asserts on shapes the subset check let through
         raise SchemaError(f"the schema cannot be turned into a grammar: {exc}", "") from exc
 

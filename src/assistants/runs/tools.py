@@ -17,16 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
 from assistants import store
 from assistants.errors import InvalidRequest
-from assistants.events import Transaction
-from assistants.runs import queue
+from assistants.protocol.events import RunEventName as E
+from assistants.store import events as log
+from assistants.store import run_moves
 from assistants.store.ids import now
-from assistants.store.models import run_events
 from assistants.tools.calls import ToolCall, step_call_deltas
 
 
@@ -66,33 +65,34 @@ def step_usage(steps: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
     return sum(u["prompt_tokens"] for u in usages), sum(u["completion_tokens"] for u in usages)
 
 
-async def require_action(tx: Transaction, run: p.Run, calls: list[ToolCall], usage: dict[str, int]) -> None:
-    """in_progress -> requires_action: the tool_calls step, its streamed deltas, required_action."""
-    ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
+async def require_action(session: AsyncSession, run: p.Run, calls: list[ToolCall], usage: p.Usage, *,
+                         owner: str | None = None) -> None:
+    """in_progress -> requires_action: the tool_calls step, its streamed deltas, required_action.
+    The run leaves its worker: nobody decodes it until the outputs come."""
+    await log.lock_log(session)
+    ids = {"id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
     details = {"type": "tool_calls", "tool_calls": [
         {"id": c.id, "type": "function",
          "function": {"name": c.name, "arguments": c.arguments, "output": None}}
         for c in calls]}
-    step = await store.create_step(tx.session, ids | {"id": run.id}, details)
-    step = await store.update_step_columns(tx.session, step["id"], usage=usage)
+    step = await store.create_step(session, ids, details)
+    step = await store.update_step_columns(session, step["id"], usage=usage)
     # created / in_progress carry no calls yet: the deltas below build them (SDK accumulates deltas).
     empty = p.step_object({**step, "step_details": {"type": "tool_calls", "tool_calls": []}})
-    tx.emit("thread.run.step.created", empty, **ids)
-    tx.emit("thread.run.step.in_progress", empty, **ids)
-    for payload in step_call_deltas(step["id"], calls):
-        tx.emit("thread.run.step.delta", payload, **ids)
+    events = [log.run_event(ids, E.STEP_CREATED, empty), log.run_event(ids, E.STEP_IN_PROGRESS, empty)]
+    events += [log.run_event(ids, E.STEP_DELTA, payload) for payload in step_call_deltas(step["id"], calls)]
     required = {"type": "submit_tool_outputs",
                 "submit_tool_outputs": {"tool_calls": [c.wire() for c in calls]}}
-    row = await queue.set_run(tx.session, run.id, "in_progress", status="requires_action",
-                              required_action=required)
-    queue.emit_run(tx, row)
+    row = await run_moves.move_run(session, run.id, "in_progress", owner=owner, status="requires_action",
+                                   required_action=required, worker_id=None, heartbeat_at=None)
+    await log.insert_events(session, [*events, run_moves.run_announcement(row)])
 
 
-async def submit_tool_outputs(tx: Transaction, thread_id: str, run_id: str,
+async def submit_tool_outputs(session: AsyncSession, thread_id: str, run_id: str,
                               outputs: Sequence[p.ToolOutput]) -> tuple[Mapping[str, Any], int]:
     """Check and store the outputs; the run goes back to `queued`. Returns the run row and the seq of
     the run's last event before this submission (a `stream=true` answer starts after it)."""
-    session = tx.session
+    await log.lock_log(session)
     run = await store.get_run(session, thread_id, run_id)
     if run["status"] != "requires_action":
         raise InvalidRequest(f"Runs in status '{run['status']}' do not accept tool outputs.", param="run_id")
@@ -110,10 +110,9 @@ async def submit_tool_outputs(tx: Transaction, thread_id: str, run_id: str,
             problems.append("a tool_call_id is given more than once")
         raise InvalidRequest("Tool outputs must answer every pending tool call exactly once: "
                              + "; ".join(problems) + ".", param="tool_outputs")
-    after = (await session.execute(sa.select(sa.func.coalesce(sa.func.max(run_events.c.seq), 0))
-                                   .where(run_events.c.run_id == run_id))).scalar_one()
+    after = await log.last_seq(session, run_id)
     by_id = {o.tool_call_id: o.output for o in outputs}
-    ids = {"run_id": run_id, "thread_id": thread_id, "assistant_id": run["assistant_id"]}
+    events = []
     current = now()
     for step in await store.steps_of_run(session, run_id, "in_progress"):
         if step["type"] != "tool_calls":
@@ -124,7 +123,7 @@ async def submit_tool_outputs(tx: Transaction, thread_id: str, run_id: str,
             for c in details["tool_calls"]]
         updated = await store.update_step_columns(session, step["id"], step_details=details,
                                                   status="completed", completed_at=current)
-        tx.emit("thread.run.step.completed", p.step_object(updated), **ids)
-    row = await queue.set_run(session, run_id, "requires_action", status="queued", required_action=None)
-    queue.emit_run(tx, row)
-    return row, int(after)
+        events.append(log.run_event(run, E.STEP_COMPLETED, p.step_object(updated)))
+    row = await run_moves.move_run(session, run_id, "requires_action", status="queued", required_action=None)
+    await log.insert_events(session, [*events, run_moves.run_announcement(row)])
+    return row, after

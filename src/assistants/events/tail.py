@@ -1,0 +1,115 @@
+"""Publishing: hand the log's tail (every event committed since the last publish) to the fan-out.
+
+Tailing the log, rather than publishing what one transaction wrote, covers every writer in every
+process, and keeps publish order == seq order by construction. What wakes it:
+* a commit of this process's bus (at once, `catch_up()` right after the commit);
+* a commit of another process: on PostgreSQL its `NOTIFY run_events` (LISTEN on a connection of our
+  own); on SQLite a poll of the log every `poll_interval` (25 ms) while anyone here subscribes.
+A slower poll (`idle_interval`) only moves the high-water mark while nobody subscribes, so the first
+subscriber after a quiet spell does not make the tail read everything it skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from assistants.events.fanout import Fanout
+from assistants.store import events as log
+
+if TYPE_CHECKING:
+    from assistants.store import Database
+
+_log = logging.getLogger("assistants.events")
+_ALL = log.EventFilter()
+
+
+class LogTail:
+    def __init__(self, database: Database, fanout: Fanout, *, poll_interval: float = 0.025,
+                 idle_interval: float = 1.0) -> None:
+        self._database = database
+        self._fanout = fanout
+        self.poll_interval = poll_interval
+        self.idle_interval = idle_interval
+        self._published = 0
+        """Highest seq handed to the fan-out; everything at or below it has been published."""
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: Any = None
+
+    @property
+    def published(self) -> int:
+        return self._published
+
+    async def start(self) -> None:
+        async with self._database.read() as session:
+            self._published = await log.last_seq(session)
+        if sa.make_url(self._database.url).get_backend_name() == "postgresql":
+            await self._listen()
+        self._task = asyncio.create_task(self._loop(), name="events-tail")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+
+    def wake(self) -> None:
+        """Something was committed (here or elsewhere): publish it soon."""
+        self._wake.set()
+
+    async def catch_up(self) -> None:
+        """Publish every event committed since the last publish, in seq order."""
+        async with self._lock:
+            if not self._fanout.has_subscribers:
+                joined = self._fanout.joined
+                async with self._database.read() as session:
+                    mark = await log.last_seq(session)
+                # Skipping is safe only if nobody subscribed while the mark was read (see fanout).
+                if joined == self._fanout.joined and not self._fanout.has_subscribers:
+                    self._published = max(self._published, mark)
+                    return
+            while True:
+                async with self._database.read() as session:
+                    page = await log.read_after(session, _ALL, self._published)
+                if page:
+                    self._published = page[-1].seq
+                    self._fanout.publish(page)
+                if len(page) < log.PAGE_SIZE:
+                    return
+
+    async def _loop(self) -> None:
+        while True:
+            interval = self.poll_interval if self._fanout.has_subscribers else self.idle_interval
+            if self._listener is not None:
+                interval = self.idle_interval  # NOTIFY wakes us; the poll is only a safety net
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
+            try:
+                await self.catch_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("reading the event log failed; retrying")
+                await asyncio.sleep(0.5)
+
+    async def _listen(self) -> None:
+        """LISTEN run_events on a dedicated asyncpg connection (any notification wakes the tail)."""
+        try:
+            import asyncpg
+        except ImportError:  # another driver: the poll still delivers, just later
+            _log.warning("asyncpg is not installed: cross-process events are polled every %.0f ms",
+                         self.poll_interval * 1000)
+            return
+        url = sa.make_url(self._database.url).set(drivername="postgresql")
+        self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
+        await self._listener.add_listener(log.NOTIFY_CHANNEL, lambda *_: self._wake.set())
