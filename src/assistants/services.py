@@ -55,7 +55,12 @@ class Services:
                 if inference is not None and settings.run_worker:
                     from assistants.responses.worker import BackgroundResponses
 
-                    background = BackgroundResponses(database, inference, capacity=settings.parallel)
+                    # One worker id per process: runs and responses are leased by the same worker.
+                    background = BackgroundResponses(
+                        database, inference, capacity=settings.parallel,
+                        heartbeat_timeout=settings.heartbeat_timeout,
+                        poll_interval=min(1.0, settings.heartbeat_timeout / 5),
+                        worker_id=worker.worker_id if worker is not None else None)
                     await background.start()
                 try:
                     yield cls(settings=settings, database=database, inference=inference, events=events,

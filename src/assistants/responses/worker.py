@@ -19,8 +19,9 @@ decodes them (the routes' side is `assistants.responses.background`).
   output removed) up to `max_attempts` times, then `failed`. A live owner's responses are never
   touched, and a worker presumed dead cannot finish a response another one took over.
 
-[seam] The run worker (runs/worker.py) is being reworked to own leases in the database; once it has a
-generic job hook, `BackgroundResponses` becomes one more job kind of it instead of a second loop.
+A second loop beside the run worker (runs/worker.py), with the same lease rules (`store.run_moves`'s
+worker id and dead-owner check) and the same worker id in one process. [seam] Once the run worker
+has a generic job hook, `BackgroundResponses` becomes one more job kind of it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -43,6 +42,7 @@ from assistants.responses import service
 from assistants.responses.decode import Outcome, decode
 from assistants.responses.events import Event, ResponseEvents
 from assistants.store import responses as response_store
+from assistants.store import run_moves
 
 log = logging.getLogger("assistants.responses.worker")
 
@@ -70,28 +70,10 @@ class Followers:
                 del self._events[response_id]
 
 
-def new_worker_id() -> str:
-    """`host:pid:random`: unique, and tells a worker on the same host whether the owner still lives.
-    [seam] The same rule as the run worker's lease (store.run_moves on the owner branch); one copy once
-    both are on main."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
 def owner_is_gone(worker_id: str | None, me: str) -> bool:
-    """A worker on this host whose process no longer exists (no need to wait for its heartbeat)."""
-    if worker_id is None:
-        return True
-    host, _, rest = worker_id.partition(":")
-    pid = rest.partition(":")[0]
-    if worker_id == me or host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # exists (another user's) or cannot tell: wait for the heartbeat
-    return False
+    """No owner, or one on this host whose process no longer exists (no need to wait for its
+    heartbeat): the run lease's rule (`store.run_moves`)."""
+    return worker_id is None or (worker_id != me and run_moves._dead_on_this_host(worker_id))
 
 
 class BackgroundResponses:
@@ -105,7 +87,7 @@ class BackgroundResponses:
         self.flush_interval = flush_interval
         self.max_attempts = max_attempts
         self.heartbeat_timeout = heartbeat_timeout
-        self.worker_id = worker_id or new_worker_id()
+        self.worker_id = worker_id or run_moves.new_worker_id()
         self.followers = Followers()
         self._wake = asyncio.Event()
         self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
