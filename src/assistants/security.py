@@ -1,7 +1,8 @@
 """API-key auth and CORS: both off unless the operator configures them.
 
 Auth is app-level middleware, so it covers every route (SSE streams and re-attach included) except
-handlers marked `opt={"public": True}` (only `/health`). It runs after routing but before body
+handlers marked `opt={"public": True}`: `/health` and the playground's static files (which hold no
+data; the page sends the key on its API calls). It runs after routing but before body
 parsing and the handler, so a bad key gets 401 before any 400/404/413 could reveal anything.
 Browser preflights (OPTIONS with Origin) are answered by the CORS layer before routing and carry no
 credentials by design, so they never reach it.

@@ -12,8 +12,11 @@ from assistants.events import EventBus
 # A runtime import, not TYPE_CHECKING: litestar/msgspec resolve this dataclass's annotations when they
 # inject it. `assistants.inference` does not import an engine until a model is loaded.
 from assistants.inference import Inference
+from assistants.ingestion import IngestionWorker
+from assistants.retrieval.service import Retrieval
 from assistants.settings import Settings
 from assistants.store import Database
+from assistants.store.files import FileBlobs
 
 if TYPE_CHECKING:
     from assistants.responses.worker import BackgroundResponses
@@ -34,11 +37,21 @@ class Services:
     """The run worker; None without a model or with --no-worker (another process's worker runs them)."""
     responses: BackgroundResponses | None = None
     """Decodes background responses; None as `run_queue` is."""
+    retrieval: Retrieval = None  # type: ignore[assignment]
+    """The embedding model and the chunk index (loaded on first use; with or without a chat model)."""
+    file_blobs: FileBlobs = None  # type: ignore[assignment]
+    """Uploaded files' bytes under the data dir."""
+    ingestion: IngestionWorker | None = None
+    """Turns files added to vector stores into indexed chunks (a durable background job); None with
+    --no-worker."""
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Services]:
         database = await Database.open(settings.database_url)
+        retrieval = Retrieval(settings.embedding_model, settings.data_dir / "chunks.sqlite3")
+        blobs = FileBlobs(settings.data_dir)
+        ingestion = await IngestionWorker.start(database, retrieval, blobs) if settings.run_worker else None
         events = EventBus(database)
         await events.start()
         try:
@@ -50,7 +63,7 @@ class Services:
                 if inference is not None and settings.run_worker:
                     from assistants.runs.worker import start_worker
 
-                    worker = await start_worker(settings, events, inference)
+                    worker = await start_worker(settings, events, inference, retrieval)
                 background = None
                 if inference is not None and settings.run_worker:
                     from assistants.responses.worker import BackgroundResponses
@@ -64,7 +77,8 @@ class Services:
                     await background.start()
                 try:
                     yield cls(settings=settings, database=database, inference=inference, events=events,
-                              run_queue=worker, responses=background)
+                              run_queue=worker, responses=background, retrieval=retrieval, file_blobs=blobs,
+                              ingestion=ingestion)
                 finally:
                     if background is not None:
                         await background.close()
@@ -75,4 +89,7 @@ class Services:
                     await inference.close()
         finally:
             await events.close()
+            if ingestion is not None:
+                await ingestion.close()
+            retrieval.close()
             await database.close()

@@ -1,4 +1,8 @@
-"""/v1/threads: create (with initial messages), retrieve, modify, delete."""
+"""/v1/threads: create (with initial messages), retrieve, modify, delete, and list.
+
+The list is our extension (OpenAI documents no thread list); the playground page reads it. It pages
+like every other list (`limit`, `order`, `after`, `before`), newest first by default.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from litestar import Controller, Request, delete, get, post
 
 from assistants import openapi, store
 from assistants import protocol as p
+from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.services import Services
 
 
@@ -23,6 +28,11 @@ class ThreadsController(Controller):
         async with services.database.write() as session:
             row = await store.create_thread(session, body)
         return p.thread_object(row)
+
+    @get("/", dependencies=PAGE_DEPENDENCY)
+    async def list_threads(self, services: Services, page: PageRequest) -> p.ListResponse[p.Thread]:
+        async with services.database.read() as session:
+            return list_body(await store.list_threads(session, page), p.thread_object)
 
     @get("/{thread_id:str}")
     async def retrieve_thread(self, thread_id: str, services: Services) -> p.Thread:

@@ -42,7 +42,7 @@ from assistants.store.runs import (
     update_run_columns,
 )
 from assistants.store.steps import create_step, get_step, list_steps, steps_of_run, update_step_columns
-from assistants.store.threads import create_thread, delete_thread, get_thread, update_thread
+from assistants.store.threads import create_thread, delete_thread, get_thread, list_threads, update_thread
 
 __all__ = [
     "RUN_TTL_SECONDS", "Base", "Database", "Page", "PageRequest", "Record", "active_run_id", "append_event",
@@ -51,7 +51,7 @@ __all__ = [
     "create_step", "create_thread", "delete_assistant", "delete_message", "delete_thread",
     "effective_run_values", "get_assistant", "get_message", "get_run", "get_step",
     "get_thread", "insert_messages", "list_assistants", "list_messages", "list_runs", "list_steps",
-    "list_thread_messages", "new_id", "now", "page_request", "require_thread",
-    "steps_of_run", "update_assistant", "update_message", "update_message_columns", "update_run",
-    "update_run_columns", "update_step_columns", "update_thread",
+    "list_thread_messages", "list_threads", "new_id", "now", "page_request", "require_thread",
+    "steps_of_run", "update_assistant", "update_message", "update_message_columns",
+    "update_run", "update_run_columns", "update_step_columns", "update_thread",
 ]

@@ -1,7 +1,7 @@
 """responses, their items and background event logs; conversations and their items
 
 Revision ID: 0004_responses_conversations
-Revises: 0002
+Revises: 0003_files_vector_stores
 Create Date: 2026-12-01 08:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0004_responses_conversations'
-down_revision: str | None = '0002'
+down_revision: str | None = '0003_files_vector_stores'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
