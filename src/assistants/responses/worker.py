@@ -205,14 +205,21 @@ class BackgroundResponses:
             prepared = await self._prepare(row)
             await self._flush(response_id, pending)
             generation = await service.start_generation(self.inference, prepared)
+            # A cancel reaches the engine at once, even while the prompt waits for a slot or is
+            # being evaluated (no piece arrives then for `decode` to check the flag on).
+            watcher = asyncio.ensure_future(cancel.wait())
+            watcher.add_done_callback(lambda done: None if done.cancelled() else generation.cancel())
             last_flush = time.monotonic()
-            async with generation:
-                async for _ in decode(generation, prepared.plan, events, outcome,
-                                      max_tool_calls=row["max_tool_calls"], cancelled=cancel.is_set):
-                    due = time.monotonic() - last_flush >= self.flush_interval
-                    if outcome.status == "in_progress" and due:
-                        await self._flush(response_id, pending)
-                        last_flush = time.monotonic()
+            try:
+                async with generation:
+                    async for _ in decode(generation, prepared.plan, events, outcome,
+                                          max_tool_calls=row["max_tool_calls"], cancelled=cancel.is_set):
+                        due = time.monotonic() - last_flush >= self.flush_interval
+                        if outcome.status == "in_progress" and due:
+                            await self._flush(response_id, pending)
+                            last_flush = time.monotonic()
+            finally:
+                watcher.cancel()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
