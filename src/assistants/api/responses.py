@@ -18,12 +18,11 @@ from litestar import Controller, Request, delete, get, post
 from litestar.response import ServerSentEvent
 
 from assistants import openapi
-from assistants.api.chat import ClientDisconnected
 from assistants.api.chat import _disconnected as disconnected  # the chat routes' hang-up watch
 from assistants.api.events import SSE_HEADERS, Frames, KeepAlive
 from assistants.api.models import DEFAULT_MODEL, resolve_model
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest
-from assistants.errors import InvalidRequest
+from assistants.errors import ClientDisconnected, InvalidRequest, ServiceUnavailable
 from assistants.protocol import decode
 from assistants.protocol.conversations import ItemList
 from assistants.protocol.responses import (
@@ -62,6 +61,12 @@ def background_stream(services: Services, response_id: str, after: int) -> Serve
     return ServerSentEvent(body(), headers=SSE_HEADERS)
 
 
+def _model(services: Services, model: str | None) -> Any:
+    if services.inference is None:
+        raise ServiceUnavailable("This server runs without a model (--no-model).")
+    return resolve_model(services.inference, model or DEFAULT_MODEL)
+
+
 class ResponsesController(Controller):
     path = "/v1/responses"
     tags = ["responses"]
@@ -70,7 +75,7 @@ class ResponsesController(Controller):
     async def create_response(self, request: Request[Any, Any, Any],
                               services: Services) -> ResponseObject | ServerSentEvent:
         body = decode(CreateResponseRequest, await request.body())
-        inference = resolve_model(services, body.model or DEFAULT_MODEL)
+        inference = _model(services, body.model)
         prepared = await responses.prepare(inference, services.database, body)
         if body.background:
             row = await background.enqueue(services, prepared)
@@ -87,8 +92,7 @@ class ResponsesController(Controller):
     @post("/input_tokens", status_code=200, opt=openapi.body(CreateResponseRequest))
     async def count_input_tokens(self, request: Request[Any, Any, Any], services: Services) -> InputTokens:
         body = decode(CreateResponseRequest, await request.body())
-        prepared = await responses.prepare(resolve_model(services, body.model or DEFAULT_MODEL),
-                                           services.database, body)
+        prepared = await responses.prepare(_model(services, body.model), services.database, body)
         return InputTokens(prepared.prompt.tokens)
 
     @get("/{response_id:str}")

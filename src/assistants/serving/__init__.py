@@ -1,0 +1,5 @@
+"""Serving: what sits between a front door's wire types and the inference engine (vLLM's `serving_*`).
+
+`sampling.py` turns request fields into engine parameters (the one place their defaults apply);
+`chat.py` answers chat and text completions, plain or streamed.
+"""
