@@ -69,8 +69,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('sequence')
     )
     with op.batch_alter_table('response_items', schema=None) as batch_op:
-        batch_op.create_index('ix_response_items_order', ['response_id', 'direction', 'created_at', 'sequence'],
-                              unique=False)
+        batch_op.create_index('ix_response_items_order',
+                              ['response_id', 'direction', 'created_at', 'sequence'], unique=False)
         batch_op.create_index('ix_response_items_id', ['id'], unique=False)
 
     op.create_table('response_events',

@@ -84,15 +84,15 @@ class ResponseEvents:
                    output_index=len(self.output) - 1, content_index=0, delta=piece, logprobs=[])
 
     def _open_text(self) -> None:
-        item = {"id": new_item_id("message"), "type": "message", "status": "in_progress", "role": "assistant",
-                "content": []}
+        item: dict[str, Any] = {"id": new_item_id("message"), "type": "message", "status": "in_progress",
+                                "role": "assistant", "content": []}
         self.output.append(item)
         index = len(self.output) - 1
         self._emit("response.output_item.added", output_index=index, item=dict(item, content=[]))
         part = {"type": "output_text", "text": "", "annotations": []}
         self._emit("response.content_part.added", item_id=item["id"], output_index=index, content_index=0,
                    part=part)
-        item["content"] = [dict(part)]
+        item["content"] = [part.copy()]
         self._text = []
 
     def close_text(self, status: str = "completed") -> None:

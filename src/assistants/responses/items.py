@@ -57,7 +57,7 @@ def normalize_item(item: Any, where: str) -> Item:
         for key, field in (("call_id", call_id), ("name", name), ("arguments", arguments)):
             if not isinstance(field, str) or (key != "arguments" and not field):
                 raise _bad(f"{where}.{key}", f"{where} (function_call) needs a string '{key}'.")
-        _json_object(arguments, f"{where}.arguments")
+        _json_object(str(arguments), f"{where}.arguments")
         return {"id": _given_id(item) or new_item_id("function_call"), "type": "function_call",
                 "status": "completed", "call_id": call_id, "name": name, "arguments": arguments}
     if kind == "function_call_output":

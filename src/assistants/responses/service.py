@@ -164,7 +164,8 @@ def request_of(row: Mapping[str, Any], inputs: list[dict[str, Any]]) -> CreateRe
 
 async def start_generation(inference: Inference, prepared: Prepared) -> Generation:
     """Queue the prompt in the shared batch (the same call a run's executor makes)."""
-    return await inference.generate(prepared.prompt.ids, prepared.params)  # type: ignore[no-any-return]
+    generation: Generation = await inference.generate(prepared.prompt.ids, prepared.params)
+    return generation
 
 
 async def run_foreground(database: Database, prepared: Prepared, generation: Generation,

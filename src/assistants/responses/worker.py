@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -162,7 +163,7 @@ class BackgroundResponses:
                         flag = asyncio.Event()
                         task = asyncio.create_task(self._execute(row, flag), name=f"response-{row['id']}")
                         self._running[row["id"]] = (task, flag)
-                        task.add_done_callback(lambda _, rid=row["id"]: self._finished(rid))
+                        task.add_done_callback(functools.partial(self._finished, row["id"]))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -170,7 +171,7 @@ class BackgroundResponses:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
-    def _finished(self, response_id: str) -> None:
+    def _finished(self, response_id: str, _: object = None) -> None:
         if not self._stopping:
             self._running.pop(response_id, None)
             self._wake.set()
@@ -211,7 +212,7 @@ class BackgroundResponses:
             watcher.add_done_callback(lambda done: None if done.cancelled() else generation.cancel())
             last_flush = time.monotonic()
             try:
-                async with generation:
+                async with generation:  # type: ignore[attr-defined]
                     async for _ in decode(generation, prepared.plan, events, outcome,
                                           max_tool_calls=row["max_tool_calls"], cancelled=cancel.is_set):
                         due = time.monotonic() - last_flush >= self.flush_interval
@@ -258,7 +259,8 @@ class BackgroundResponses:
 
 
 def snapshot(row: Mapping[str, Any]) -> dict[str, Any]:
-    return msgspec.to_builtins(response_object(row))  # type: ignore[no-any-return]
+    wire: dict[str, Any] = msgspec.to_builtins(response_object(row))
+    return wire
 
 
 async def next_sequence(session: Any, response_id: str) -> int:

@@ -24,9 +24,10 @@ from assistants.store.records import (
 
 async def create_conversation(session: AsyncSession, metadata: dict[str, str] | None,
                               items: Sequence[Mapping[str, Any]]) -> Record:
-    values = {"id": new_id("conv_"), "created_at": now(), "metadata": metadata or {}}
+    conversation_id = new_id("conv_")
+    values = {"id": conversation_id, "created_at": now(), "metadata": metadata or {}}
     await session.execute(sa.insert(conversations), values)
-    await append_items(session, values["id"], items)
+    await append_items(session, conversation_id, items)
     return values
 
 
