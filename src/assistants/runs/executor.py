@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -28,6 +29,7 @@ from assistants import protocol as p
 from assistants import store
 from assistants.errors import InvalidRequest
 from assistants.events import EventBus
+from assistants.protocol.common import PromptTokensDetails
 from assistants.protocol.events import MessageDelta
 from assistants.protocol.events import RunEventName as E
 from assistants.protocol.runs import Run
@@ -51,9 +53,10 @@ StartGeneration = Callable[["Prompt", float, float, int, str | None], Awaitable[
 `.cancel()`). Bound to the real Inference by the worker, which decodes the prompt's token ids."""
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> p.Usage:
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> p.Usage:
     return p.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                   total_tokens=prompt_tokens + completion_tokens)
+                   total_tokens=prompt_tokens + completion_tokens,
+                   prompt_tokens_details=PromptTokensDetails(cached_tokens=cached_tokens))
 
 
 class Executor:
@@ -112,6 +115,7 @@ class Executor:
                 tools=plan.tools)
         except PromptDoesNotFit as exc:
             return await self._prompt_does_not_fit(run, exc)
+        prompt = replace(prompt, cache_key=run.thread_id)
         return await self._generate(run, prompt, cancel, plan, run_tools.step_usage(steps))
 
     async def _with_file_search(self, run: Run, history: list[dict[str, str]]) -> str:
@@ -217,7 +221,8 @@ class Executor:
                 if calls:
                     async with self.bus.transaction() as tx:
                         await run_tools.require_action(
-                            tx.session, run, calls, usage(result.prompt_tokens, result.completion_tokens),
+                            tx.session, run, calls,
+                            usage(result.prompt_tokens, result.completion_tokens, result.cached_tokens),
                             owner=self.worker_id)
                     return "requires_action"
                 if held:
@@ -236,7 +241,8 @@ class Executor:
         assert result is not None
         return await self._finish(run, opened, text, cancelled=False, prompt_tokens=result.prompt_tokens,
                                   completion_tokens=result.completion_tokens,
-                                  finish_reason=result.finish_reason, earlier=earlier)
+                                  finish_reason=result.finish_reason, earlier=earlier,
+                                  cached_tokens=result.cached_tokens)
 
     async def _open_message(self, run: Run) -> tuple[str, str]:
         async with self.bus.transaction() as tx:
@@ -245,7 +251,7 @@ class Executor:
 
     async def _finish(self, run: Run, opened: tuple[str, str] | None, text: str, *, cancelled: bool,
                       prompt_tokens: int, completion_tokens: int, finish_reason: str,
-                      earlier: tuple[int, int] = (0, 0)) -> str:
+                      earlier: tuple[int, int] = (0, 0), cached_tokens: int = 0) -> str:
         run_values: dict[str, Any]
         if cancelled:
             status, run_values = "cancelled", {"cancelled_at": now()}
@@ -259,8 +265,8 @@ class Executor:
             # The run's usage also counts its earlier tool rounds (each tool_calls step holds its own).
             await run_moves.finish_run(
                 tx.session, _record(run), status, opened=opened, text=text,
-                usage=usage(prompt_tokens, completion_tokens),
-                run_usage=usage(prompt_tokens + earlier[0], completion_tokens + earlier[1]),
+                usage=usage(prompt_tokens, completion_tokens, cached_tokens),
+                run_usage=usage(prompt_tokens + earlier[0], completion_tokens + earlier[1], cached_tokens),
                 owner=self.worker_id, annotations=self._citations(run.id, text), **run_values)
         return status
 

@@ -215,7 +215,7 @@ async def start_worker(settings: Settings, bus: EventBus, inference: Inference,
     async def start_generation(prompt: Prompt, temperature: float, top_p: float, max_tokens: int,
                                grammar: str | None = None) -> Generation:
         params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, grammar=grammar)
-        return await inference.generate(prompt.ids, params)
+        return await inference.generate(prompt.ids, params, cache_key=prompt.cache_key)
 
     executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds,
                         worker_id=run_moves.new_worker_id(),
