@@ -38,6 +38,7 @@ __all__ = [
     "observe_kv_preemption",
     "observe_kv_reused",
     "observe_queue_wait",
+    "observe_response_finished",
     "observe_run_finished",
     "observe_tokens",
     "observe_ttft",
@@ -61,6 +62,11 @@ RUN_QUEUE_DEPTH = Gauge("assistants_run_queue_depth", "Runs waiting in status qu
 RUNS_IN_PROGRESS = Gauge("assistants_runs_in_progress", "Runs being executed.", registry=REGISTRY)
 RUNS_FINISHED = Counter("assistants_runs_finished", "Runs that reached a terminal status, by status.",
                         ["status"], registry=REGISTRY)
+RESPONSES = Gauge("assistants_responses", "Stored responses, by status (read from the store at scrape time).",
+                  ["status"], registry=REGISTRY)
+RESPONSES_FINISHED = Counter("assistants_responses_finished",
+                             "Responses that reached a terminal status (stored or not), by status and mode.",
+                             ["status", "mode"], registry=REGISTRY)
 # Counted by the batcher, so chat completions and runs are both included.
 PROMPT_TOKENS = Counter("assistants_prompt_tokens", "Prompt tokens given to the engine.", registry=REGISTRY)
 COMPLETION_TOKENS = Counter("assistants_completion_tokens", "Completion tokens generated.", registry=REGISTRY)
@@ -99,6 +105,7 @@ HTTP_REQUESTS = Counter("assistants_http_requests", "HTTP responses, by method, 
                         ["method", "route", "status"], registry=REGISTRY)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+RESPONSE_STATUSES = ("queued", "in_progress", "completed", "failed", "cancelled", "incomplete")
 
 
 def observe_ttft(seconds: float) -> None:
@@ -140,6 +147,11 @@ def observe_run_finished(status: str, duration_seconds: float | None = None) -> 
         RUN_DURATION.labels(status).observe(duration_seconds)
 
 
+def observe_response_finished(status: str, mode: str) -> None:
+    """A response ended; `mode` is `sync`, `stream` or `background`."""
+    RESPONSES_FINISHED.labels(status, mode).inc()
+
+
 def run_task_observer() -> Callable[[asyncio.Task[str]], None]:
     """A done-callback for a run's task (its result is the terminal status): counts it, times it.
     A cancelled task (shutdown: the run is rewound to queued) did not finish and is not counted."""
@@ -172,8 +184,12 @@ def sse_subscriber() -> Iterator[None]:
 
 
 def set_live(*, runs_by_status: dict[str, int] | None = None, active_sequences: int | None = None,
-             slots: int | None = None, waiting_requests: int | None = None) -> None:
+             slots: int | None = None, waiting_requests: int | None = None,
+             responses_by_status: dict[str, int] | None = None) -> None:
     """Scrape-time facts. Statuses absent from `runs_by_status` are zero (a series must not go stale)."""
+    if responses_by_status is not None:
+        for status in sorted({*RESPONSE_STATUSES, *responses_by_status}):
+            RESPONSES.labels(status).set(responses_by_status.get(status, 0))
     if runs_by_status is not None:
         for status in sorted({*state.ACTIVE, *state.TERMINAL, *runs_by_status}):
             RUNS.labels(status).set(runs_by_status.get(status, 0))
