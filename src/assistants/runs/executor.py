@@ -29,10 +29,10 @@ from assistants import store
 from assistants.errors import InvalidRequest
 from assistants.events import EventBus
 from assistants.inference.engine import SamplingParams
+from assistants.protocol import run_status
 from assistants.protocol.events import MessageDelta
 from assistants.protocol.events import RunEventName as E
 from assistants.protocol.runs import Run
-from assistants.runs import state
 from assistants.runs import tools as run_tools
 from assistants.runs.cancel import CancelFlag
 from assistants.runs.prompt import Inference, Prompt, PromptDoesNotFit, build_prompt
@@ -82,7 +82,7 @@ class Executor:
             return await self._execute(run, cancel)
         except asyncio.CancelledError:
             raise
-        except state.IllegalTransition as exc:
+        except run_status.IllegalTransition as exc:
             log.warning("run %s changed under us (%s); leaving it", run.id, exc)
             return "lost"
         except Exception as exc:
