@@ -33,11 +33,16 @@ __all__ = [
     "count_http_response",
     "exposition",
     "observe_batch_step",
+    "observe_kv_eviction",
+    "observe_kv_lookup",
+    "observe_kv_preemption",
+    "observe_kv_reused",
     "observe_queue_wait",
     "observe_run_finished",
     "observe_tokens",
     "observe_ttft",
     "run_task_observer",
+    "set_kv_cached_bytes",
     "set_live",
     "sse_subscriber",
 ]
@@ -73,6 +78,22 @@ BATCH_ACTIVE = Gauge("assistants_engine_active_sequences", "Sequences in the bat
 BATCH_SLOTS = Gauge("assistants_engine_slots", "Sequences the engine can decode together.", registry=REGISTRY)
 BATCH_WAITING = Gauge("assistants_engine_waiting_requests", "Generation requests waiting for a batch slot.",
                       registry=REGISTRY)
+KV_LOOKUPS = Counter("assistants_kv_cache_lookups",
+                     "Prompts looked up in the prefix KV cache, by outcome (hit, miss, restored from disk, "
+                     "restore_failed).", ["outcome"], registry=REGISTRY)
+for _outcome in ("hit", "miss", "restored", "restore_failed"):
+    KV_LOOKUPS.labels(_outcome)  # every outcome is a series from the start, at 0
+KV_CACHED_TOKENS = Counter("assistants_kv_cache_reused_tokens",
+                           "Prompt tokens reused from the prefix KV cache.",
+                           registry=REGISTRY)
+KV_EVICTIONS = Counter("assistants_kv_cache_evictions", "Cached prefixes evicted from the KV pool.",
+                       registry=REGISTRY)
+KV_PREEMPTIONS = Counter("assistants_kv_cache_preemptions",
+                         "Live sequences preempted because the KV pool ran out (re-admitted later).",
+                         registry=REGISTRY)
+KV_CACHED_BYTES = Gauge("assistants_kv_cache_bytes",
+                        "KV memory held by cached prefixes (not live sequences).",
+                        registry=REGISTRY)
 SSE_SUBSCRIBERS = Gauge("assistants_sse_subscribers", "Open server-sent-event streams.", registry=REGISTRY)
 HTTP_REQUESTS = Counter("assistants_http_requests", "HTTP responses, by method, route template and status.",
                         ["method", "route", "status"], registry=REGISTRY)
@@ -88,6 +109,26 @@ def observe_tokens(prompt: int, completion: int) -> None:
     """Once per finished generation (cancelled ones included: their tokens were computed)."""
     PROMPT_TOKENS.inc(prompt)
     COMPLETION_TOKENS.inc(completion)
+
+
+def observe_kv_lookup(outcome: str) -> None:
+    KV_LOOKUPS.labels(outcome).inc()
+
+
+def observe_kv_reused(tokens: int) -> None:
+    KV_CACHED_TOKENS.inc(tokens)
+
+
+def observe_kv_eviction() -> None:
+    KV_EVICTIONS.inc()
+
+
+def observe_kv_preemption() -> None:
+    KV_PREEMPTIONS.inc()
+
+
+def set_kv_cached_bytes(value: int) -> None:
+    KV_CACHED_BYTES.set(value)
 
 
 def observe_run_finished(status: str, duration_seconds: float | None = None) -> None:

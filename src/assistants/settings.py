@@ -40,8 +40,15 @@ class Settings:
     """Model path (a GGUF file, or an MLX directory); None means the bundled Gemma 3 270M."""
     model_alias: str | None = None
     """Id the model is served under; defaults to the file or directory name."""
-    ctx_size: int = 8192
-    """Total KV context shared by all parallel sequences."""
+    ctx_size: int = 16384
+    """KV cells shared by all sequences (live and cached prefixes); one sequence may use all of them.
+    The bundled model's KV costs 18 KiB a cell: 288 MiB at the default."""
+    ctx_size_per_seq: int = 0
+    """Most tokens one sequence may hold; 0 means the whole --ctx-size."""
+    kv_cache_slots: int | None = None
+    """Finished sequences kept as cached prefixes for reuse; None means 2 x parallel, 0 turns reuse off."""
+    kv_cache_disk: int = 1024
+    """MiB of thread caches kept on disk (data_dir/kvcache) across restarts; 0 turns persistence off."""
     parallel: int = 8
     """Maximum sequences decoded together in one batch; more requests wait in a queue."""
     max_tool_rounds: int = 10
@@ -153,7 +160,14 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
     serve.add_argument("--model", type=Path,
                        help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
     serve.add_argument("--model-alias", help="model id to serve under")
-    serve.add_argument("--ctx-size", type=int, help="total context shared by parallel sequences")
+    serve.add_argument("--ctx-size", type=int,
+                       help="KV cells shared by all sequences; one may use all of them (default 16384)")
+    serve.add_argument("--ctx-size-per-seq", type=int,
+                       help="cap on one sequence's tokens (default: --ctx-size)")
+    serve.add_argument("--kv-cache-slots", type=int,
+                       help="finished sequences kept for prefix reuse (default 2 x --parallel; 0: off)")
+    serve.add_argument("--kv-cache-disk", type=int, metavar="MIB",
+                       help="MiB of thread KV caches persisted in the data dir (default 1024; 0: off)")
     serve.add_argument("--parallel", type=int, help="sequences decoded together")
     serve.add_argument("--threads", type=int, help="decode threads")
     serve.add_argument("--max-tool-rounds", type=_positive_int,
@@ -172,7 +186,8 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
 
 
 _CASTS: dict[str, Callable[[str], object]] = {
-    "port": int, "ctx_size": int, "parallel": int, "threads": int, "max_body_bytes": int,
+    "port": int, "ctx_size": int, "ctx_size_per_seq": int, "kv_cache_slots": int, "kv_cache_disk": int,
+    "parallel": int, "threads": int, "max_body_bytes": int,
     "max_tool_rounds": _positive_int,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
     "run_worker": _bool, "heartbeat_timeout": float,

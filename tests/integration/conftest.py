@@ -40,9 +40,11 @@ MODEL_SERVER_TOOL_ROUNDS = 3
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) -> Iterator[ServerProcess]:
-    """A server with the bundled model, 8 parallel sequences, and the --debug inference view."""
+    """A server with the bundled model, 8 parallel sequences sharing 8192 KV cells, each capped at 1024
+    tokens (the truncation and context-length tests overflow that cap with short prompts), and the
+    --debug inference view."""
     server = ServerProcess(tmp_path_factory.mktemp("model-data"), "--model", str(bundled_model),
-                           "--parallel", "8", "--ctx-size", "8192", "--debug",
+                           "--parallel", "8", "--ctx-size", "8192", "--ctx-size-per-seq", "1024", "--debug",
                            "--max-tool-rounds", str(MODEL_SERVER_TOOL_ROUNDS))
     server.start(timeout=300)  # loading competes with other work on a busy machine
     try:
@@ -73,7 +75,7 @@ def mlx_server(tmp_path_factory: pytest.TempPathFactory, mlx_dir: Path) -> Itera
     import mlx_lm  # noqa: F401  (the test extra installs it: a missing extra must fail, not skip)
 
     server = ServerProcess(tmp_path_factory.mktemp("mlx-data"), "--engine", "mlx", "--model", str(mlx_dir),
-                           "--parallel", "8", "--ctx-size", "8192", "--debug")
+                           "--parallel", "8", "--ctx-size", "8192", "--ctx-size-per-seq", "1024", "--debug")
     server.start(timeout=300)
     try:
         yield server

@@ -175,7 +175,8 @@ async def test_a_run_completes_with_the_full_event_sequence(
     run = await new_run(database, bus)
     worker.notify()
     done = await wait_status(database, run["id"], "completed")
-    assert done["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    assert done["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
+                             "prompt_tokens_details": {"cached_tokens": 0}}
     assert done["started_at"] is not None and done["completed_at"] is not None and done["attempts"] == 1
     assert "<system> Be brief." in inference.prompts[0] and "<user> Say hi" in inference.prompts[0]
     (message,) = await run_messages(database, run["id"])

@@ -94,8 +94,9 @@ class CompletionUsage(msgspec.Struct):
     )
 
     @classmethod
-    def of(cls, prompt_tokens: int, completion_tokens: int) -> CompletionUsage:
-        return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+    def of(cls, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> CompletionUsage:
+        return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens,
+                   prompt_tokens_details=PromptTokensDetails(cached_tokens))
 
 
 class ChatMessageOut(msgspec.Struct):
@@ -125,10 +126,11 @@ class Timings(msgspec.Struct):
     predicted_per_token_ms: float
     predicted_per_second: float
     cache_n: int = 0
-    """Prompt tokens reused from a cache (this server does not reuse prompts yet)."""
+    """Prompt tokens reused from the prefix KV cache (prompt_n counts only those evaluated)."""
 
     @classmethod
-    def of(cls, prompt_n: int, prompt_ms: float, predicted_n: int, predicted_ms: float) -> Timings:
+    def of(cls, prompt_n: int, prompt_ms: float, predicted_n: int, predicted_ms: float,
+           cache_n: int = 0) -> Timings:
         def per_token(ms: float, n: int) -> float:
             return ms / n if n else 0.0
 
@@ -139,7 +141,7 @@ class Timings(msgspec.Struct):
         prompt_ms, predicted_ms = round(prompt_ms, 3), round(predicted_ms, 3)
         return cls(prompt_n, prompt_ms, per_token(prompt_ms, prompt_n),
                    per_second(prompt_ms, prompt_n), predicted_n, predicted_ms,
-                   per_token(predicted_ms, predicted_n), per_second(predicted_ms, predicted_n))
+                   per_token(predicted_ms, predicted_n), per_second(predicted_ms, predicted_n), cache_n)
 
 
 class ChatCompletion(msgspec.Struct):

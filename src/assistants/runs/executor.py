@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -30,6 +31,7 @@ from assistants.errors import InvalidRequest
 from assistants.events import EventBus
 from assistants.inference.engine import SamplingParams
 from assistants.protocol import run_status
+from assistants.protocol.common import PromptTokensDetails
 from assistants.protocol.events import MessageDelta
 from assistants.protocol.events import RunEventName as E
 from assistants.protocol.runs import Run
@@ -54,9 +56,10 @@ StartGeneration = Callable[["Prompt", SamplingParams], Awaitable[Any]]
 `.cancel()`). Bound to the real Inference by the worker, which decodes the prompt's token ids."""
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> p.Usage:
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> p.Usage:
     return p.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                   total_tokens=prompt_tokens + completion_tokens)
+                   total_tokens=prompt_tokens + completion_tokens,
+                   prompt_tokens_details=PromptTokensDetails(cached_tokens=cached_tokens))
 
 
 class Executor:
@@ -115,6 +118,7 @@ class Executor:
                 tools=plan.tools)
         except PromptDoesNotFit as exc:
             return await self._prompt_does_not_fit(run, exc)
+        prompt = replace(prompt, cache_key=run.thread_id)
         return await self._generate(run, prompt, cancel, plan, run_tools.step_usage(steps))
 
     async def _with_file_search(self, run: Run, history: list[dict[str, str]]) -> str:
@@ -216,7 +220,8 @@ class Executor:
                     async with self.bus.transaction() as tx:
                         await run_tools.require_action(
                             tx.session, run, rest.calls,
-                            usage(result.prompt_tokens, result.completion_tokens), owner=self.worker_id)
+                            usage(result.prompt_tokens, result.completion_tokens, result.cached_tokens),
+                            owner=self.worker_id)
                     return "requires_action"
                 if rest.content:
                     await append(rest.content)
@@ -234,7 +239,8 @@ class Executor:
         assert result is not None
         return await self._finish(run, opened, text, cancelled=False, prompt_tokens=result.prompt_tokens,
                                   completion_tokens=result.completion_tokens,
-                                  finish_reason=result.finish_reason, earlier=earlier)
+                                  finish_reason=result.finish_reason, earlier=earlier,
+                                  cached_tokens=result.cached_tokens)
 
     async def _open_message(self, run: Run) -> tuple[str, str]:
         async with self.bus.transaction() as tx:
@@ -243,7 +249,7 @@ class Executor:
 
     async def _finish(self, run: Run, opened: tuple[str, str] | None, text: str, *, cancelled: bool,
                       prompt_tokens: int, completion_tokens: int, finish_reason: str,
-                      earlier: tuple[int, int] = (0, 0)) -> str:
+                      earlier: tuple[int, int] = (0, 0), cached_tokens: int = 0) -> str:
         run_values: dict[str, Any]
         if cancelled:
             status, run_values = "cancelled", {"cancelled_at": now()}
@@ -257,8 +263,8 @@ class Executor:
             # The run's usage also counts its earlier tool rounds (each tool_calls step holds its own).
             await run_moves.finish_run(
                 tx.session, _record(run), status, opened=opened, text=text,
-                usage=usage(prompt_tokens, completion_tokens),
-                run_usage=usage(prompt_tokens + earlier[0], completion_tokens + earlier[1]),
+                usage=usage(prompt_tokens, completion_tokens, cached_tokens),
+                run_usage=usage(prompt_tokens + earlier[0], completion_tokens + earlier[1], cached_tokens),
                 owner=self.worker_id, annotations=self._citations(run.id, text), **run_values)
         return status
 

@@ -25,6 +25,8 @@ class Prompt:
     text: str
     ids: list[int]
     """Its tokens, counted for truncation and then decoded as they are (tokenized once)."""
+    cache_key: str | None = None
+    """Whose KV cache it prefers and is persisted under (the run's thread)."""
 
     @property
     def tokens(self) -> int:

@@ -211,7 +211,7 @@ async def start_worker(settings: Settings, bus: EventBus, inference: Inference,
     """The worker for a served model: one run per engine sequence, so a claimed run decodes at once."""
 
     async def start_generation(prompt: Prompt, params: SamplingParams) -> Generation:
-        return await inference.generate(prompt.ids, params)
+        return await inference.generate(prompt.ids, params, cache_key=prompt.cache_key)
 
     executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds,
                         worker_id=run_moves.new_worker_id(),

@@ -67,6 +67,7 @@ class MlxEngine:
         *,
         ctx_size: int,
         parallel: int,
+        ctx_size_per_seq: int | None = None,
         prompt_chunk: int = 128,
         record_steps: int = 512,
     ) -> None:
@@ -103,8 +104,11 @@ class MlxEngine:
             n_params=sum(int(v.size) for _, v in params),
             size=sum(int(v.nbytes) for _, v in params),
         )
+        # mlx-lm grows each sequence's KV as it goes: there is no shared pool to admit by (n_ctx 0), and
+        # a sequence may use the whole context.
         self.limits = EngineLimits(
-            max_sequences=parallel, n_ctx_seq=max(ctx_size // parallel, 2), constrained_decoding=False)
+            max_sequences=parallel, n_ctx_seq=max(min(ctx_size_per_seq or ctx_size, ctx_size), 2),
+            constrained_decoding=False)
         self._generator = BatchGenerator(
             self._model,
             completion_batch_size=parallel,
@@ -137,7 +141,9 @@ class MlxEngine:
 
     # -- sequences (engine thread only) ---------------------------------------------------------
 
-    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams) -> None:
+    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams,
+                     cache_key: str | None = None) -> int:
+        """No prefix reuse on mlx yet: every prompt is prefilled (returns 0 reused tokens)."""
         if params.grammar is not None:
             raise EngineError("grammar-constrained sampling is not supported by the mlx engine")
         if not 0 <= seq_id < self.limits.max_sequences or seq_id in self._uid_of or seq_id in self._waiting:
@@ -145,6 +151,13 @@ class MlxEngine:
         if not prompt or len(prompt) >= self.limits.n_ctx_seq:
             raise EngineError(f"a prompt must have 1..{self.limits.n_ctx_seq - 1} tokens, got {len(prompt)}")
         self._waiting[seq_id] = (list(prompt), None if params.greedy else seeded_sampler(params))
+        return 0
+
+    def admissible(self, requests: Sequence[tuple[int, int]]) -> int:
+        return len(requests)  # admission.py paces prefill; memory grows per sequence
+
+    def forget_cache(self, key: str) -> None:
+        pass  # nothing is cached
 
     def remove_sequence(self, seq_id: int) -> None:
         if self._waiting.pop(seq_id, None) is not None:
