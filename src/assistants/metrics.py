@@ -25,7 +25,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from assistants.runs import state
+from assistants.protocol import run_status
 
 __all__ = [
     "CONTENT_TYPE",
@@ -140,7 +140,7 @@ def set_kv_cached_bytes(value: int) -> None:
 
 def observe_run_finished(status: str, duration_seconds: float | None = None) -> None:
     """A run's execution ended; only terminal statuses count (requires_action pauses it)."""
-    if status not in state.TERMINAL:
+    if status not in run_status.TERMINAL:
         return
     RUNS_FINISHED.labels(status).inc()
     if duration_seconds is not None:
@@ -191,7 +191,7 @@ def set_live(*, runs_by_status: dict[str, int] | None = None, active_sequences: 
         for status in sorted({*RESPONSE_STATUSES, *responses_by_status}):
             RESPONSES.labels(status).set(responses_by_status.get(status, 0))
     if runs_by_status is not None:
-        for status in sorted({*state.ACTIVE, *state.TERMINAL, *runs_by_status}):
+        for status in sorted({*run_status.ACTIVE, *run_status.TERMINAL, *runs_by_status}):
             RUNS.labels(status).set(runs_by_status.get(status, 0))
         RUN_QUEUE_DEPTH.set(runs_by_status.get("queued", 0))
         RUNS_IN_PROGRESS.set(runs_by_status.get("in_progress", 0))

@@ -17,6 +17,7 @@ from assistants import protocol as p
 from assistants import store
 from assistants.events import EventBus, EventFilter
 from assistants.inference.batcher import GenerationResult
+from assistants.inference.engine import SamplingParams
 from assistants.runs.cancel import CancelFlag
 from assistants.runs.executor import Executor
 from assistants.runs.prompt import Prompt, build_prompt
@@ -83,9 +84,7 @@ class ScriptedInference:
     def tokenize(self, text: str) -> list[int]:
         return list(range(len(text.split())))  # a "token" per word
 
-    async def start(
-        self, prompt: Prompt, temperature: float, top_p: float, max_tokens: int, grammar: str | None = None
-    ) -> ScriptedGeneration:
+    async def start(self, prompt: Prompt, params: SamplingParams) -> ScriptedGeneration:
         self.prompts.append(prompt.text)
         generation = self.script()
         self.generations.append(generation)

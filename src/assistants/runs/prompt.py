@@ -41,12 +41,6 @@ class PromptDoesNotFit(Exception):
         self.message = message
 
 
-def message_text(content: Sequence[Mapping[str, Any]]) -> str:
-    """The text parts of a stored message (images and refusals are not sent to a text model)."""
-    return "\n".join(part["text"]["value"] for part in content
-                     if part.get("type") == "text" and part["text"]["value"])
-
-
 def completion_reserve(ctx_size: int, max_completion_tokens: int | None) -> int:
     return min(max_completion_tokens or DEFAULT_COMPLETION_RESERVE, ctx_size // 2)
 
