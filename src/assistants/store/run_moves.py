@@ -347,7 +347,7 @@ async def recover_stale_runs(session: AsyncSession, *, me: str, stale_after: flo
     # heartbeat in flight: its owner lives) is skipped, so recovery never waits on, nor deadlocks
     # with, a heartbeat. SQLite's write lock already made the snapshot current (no FOR UPDATE there).
     locked = all_records(await session.execute(
-        sa.select(*record_columns(runs)).where(runs.c.id.in_(candidates), runs.c.status.in_(state.OWNED))
+        sa.select(*record_columns(runs)).where(runs.c.id.in_(candidates), runs.c.status.in_(run_status.OWNED))
         .order_by(runs.c.sequence).with_for_update(skip_locked=True)))
     for row in locked:
         owner = row["worker_id"]
