@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import secrets
@@ -15,9 +14,8 @@ from litestar import Request, Response, post
 from litestar.response import ServerSentEvent
 
 from assistants.api.models import resolve_model
-from assistants.errors import APIError, InvalidRequest, envelope
+from assistants.errors import APIError, envelope
 from assistants.inference import Generation, GenerationResult
-from assistants.prompt import TemplateError
 from assistants.protocol.chat import (
     ChatChoice,
     ChatChunkChoice,
@@ -37,6 +35,7 @@ from assistants.protocol.chat import (
     sampling_params,
 )
 from assistants.services import Services
+from assistants.serving.turn import collect, render_turn
 from assistants.tools import chat as tool_chat
 from assistants.tools.chat import check_tool_fields, check_tool_messages
 from assistants.tools.plan import TurnPlan
@@ -49,12 +48,6 @@ COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 _encoder = msgspec.json.Encoder()
 
 
-class ClientDisconnected(APIError):
-    """Nobody will read this response (nginx's 499); raised only to end the handler."""
-
-    status_code = 499
-
-
 @post("/v1/chat/completions", status_code=200, tags=["chat"])
 async def create_chat_completion(
     data: ChatCompletionRequest, services: Services, request: Request
@@ -63,13 +56,8 @@ async def create_chat_completion(
     check_chat(data)
     plan = check_tool_fields(data.tools, data.tool_choice, data.parallel_tool_calls, data.response_format)
     check_tool_messages(data.messages)
-    try:
-        prompt = inference.render_chat(chat_messages(data.messages), tools=plan.tools)
-    except TemplateError as exc:
-        raise InvalidRequest(str(exc), param="messages") from exc
+    prompt = render_turn(inference, chat_messages(data.messages), plan)
     max_tokens = data.max_completion_tokens if data.max_completion_tokens is not None else data.max_tokens
-    if plan.grammar is not None:
-        inference.require_constrained_decoding("response_format" if plan.json_output else "tool_choice")
     params = dataclasses.replace(sampling_params(data, max_tokens), grammar=plan.grammar)
     generation = await inference.generate(prompt, params)
     completion_id, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
@@ -82,9 +70,7 @@ async def create_chat_completion(
         return ServerSentEvent(
             _chat_stream(generation, completion_id, created, inference.model_id, include_usage)
         )
-    text = await _collect(generation, request)
-    result = generation.result
-    assert result is not None
+    text, result = await collect(generation, lambda: wait_disconnected(request))
     content, calls, reason = tool_chat.answer(text, plan, _finish(result.finish_reason))
     message = ChatMessageOut(content=content, tool_calls=[c.wire() for c in calls] if calls else None)
     return Response(
@@ -177,9 +163,7 @@ async def create_completion(
                 usage=(lambda u: chunk([], u)) if include_usage else None,
             )
         )
-    text = await _collect(generation, request)
-    result = generation.result
-    assert result is not None
+    text, result = await collect(generation, lambda: wait_disconnected(request))
     return Response(
         Completion(
             id=completion_id,
@@ -191,23 +175,7 @@ async def create_completion(
     )
 
 
-async def _collect(generation: Generation, request: Request) -> str:
-    """The whole text; a client that hangs up meanwhile cancels the generation instead of waiting for it."""
-    async with generation:
-        text = asyncio.ensure_future(generation.text())
-        gone = asyncio.ensure_future(_disconnected(request))
-        try:
-            await asyncio.wait({text, gone}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            gone.cancel()
-        if not text.done():
-            generation.cancel()
-            text.cancel()
-            raise ClientDisconnected("The client closed the connection.")
-        return text.result()
-
-
-async def _disconnected(request: Request) -> None:
+async def wait_disconnected(request: Request) -> None:
     # The body has been read: the next ASGI message is `http.disconnect`, sent when the client leaves.
     while (await request.receive())["type"] != "http.disconnect":
         pass

@@ -25,7 +25,8 @@ def resolve_model(services: Services, model: str) -> Inference:
     inference = require_inference(services)
     if model not in (inference.model_id, DEFAULT_MODEL):
         raise NotFound(
-            f"The model '{model}' does not exist or you do not have access to it.",
+            f"The model '{model}' does not exist or you do not have access to it. Available models: "
+            f"'{inference.model_id}' (also as '{DEFAULT_MODEL}').",
             param="model",
             code="model_not_found",
         )

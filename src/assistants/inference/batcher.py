@@ -34,6 +34,8 @@ class GenerationResult:
     """From joining the batch to the first sampled token (prompt evaluation, llama-server's sense)."""
     predicted_ms: float = 0.0
     """From the first sampled token to the end."""
+    stop_sequence: str | None = None
+    """The stop string that ended it (finish_reason `stop`), None for an end-of-generation token."""
 
 
 @dataclass(frozen=True)
@@ -279,7 +281,8 @@ class Batcher:
                 outbox.setdefault(job, []).append(tail)
         self._remove(job)
         job.done = True
-        result = GenerationResult(reason, len(job.prompt), job.completion_tokens, *_timings(job))
+        result = GenerationResult(reason, len(job.prompt), job.completion_tokens, *_timings(job),
+                                  stop_sequence=job.matcher.matched)
         metrics.observe_tokens(result.prompt_tokens, result.completion_tokens)
         outbox.setdefault(job, []).append(_Done(result))
 

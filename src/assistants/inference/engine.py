@@ -24,6 +24,8 @@ class SamplingParams:
 
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = 0
+    """Sample among the k most likely tokens only; 0 means no such cut."""
     seed: int | None = None
     """Fixed seed: the same prompt and params reproduce the same output."""
     max_tokens: int | None = None
