@@ -77,7 +77,7 @@ def test_protected_route_needs_a_valid_key(auth_server: ServerProcess, method: s
                                  timeout=10)
         assert response.status_code == 401, (headers, response.text)
         body = response.json()
-        if path.startswith("/v1/messages"):  # Anthropic's routes answer in Anthropic's envelope
+        if path.startswith("/v1/messages") and method == "POST":  # Anthropic's handlers, their envelope
             assert body["type"] == "error" and body["error"]["type"] == "authentication_error"
         else:
             assert set(body["error"]) == {"message", "type", "param", "code"}
