@@ -137,8 +137,8 @@ def stress(model: Path, args: argparse.Namespace) -> int:
         print(f"INVALID {case}: {text!r}: {why}")
     print(report.summary())
     print(json.dumps({"invalid": len(report.invalid), "finished": report.finished,
-                      "constrained": report.constrained, "cut": report.cut, "cancelled": report.cancelled,
-                      "plain": report.plain}))
+                      "failed": report.failed, "constrained": report.constrained, "cut": report.cut,
+                      "cancelled": report.cancelled, "plain": report.plain}))
     return 1 if report.invalid else 0
 
 

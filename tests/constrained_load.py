@@ -134,13 +134,16 @@ class Report:
     cut: int = 0
     """Ended by max_tokens: their output is a prefix, not a value, so not validated."""
     cancelled: int = 0
+    failed: int = 0
+    """Ended with an error (a grammar the engine could not use): each counts as invalid."""
     plain: int = 0
     invalid: list[tuple[str, str, str]] = field(default_factory=list)
-    """(case, output, what is wrong), also for generations that failed with an error."""
+    """(case, output, what is wrong)."""
 
     def summary(self) -> str:
-        return (f"{len(self.invalid)} invalid of {self.finished} finished constrained outputs "
-                f"({self.constrained} constrained: {self.cut} cut by max_tokens, {self.cancelled} cancelled; "
+        return (f"{len(self.invalid)} invalid of {self.finished + self.failed} checked constrained outputs "
+                f"({self.finished} finished, {self.failed} failed with an error; of {self.constrained} "
+                f"constrained, {self.cut} cut by max_tokens, {self.cancelled} cancelled; "
                 f"{self.plain} unconstrained beside them)")
 
 
@@ -166,6 +169,7 @@ async def run_load(engine: Engine, constrained: int, *, max_tokens: int = 56, pl
                 if index % cancel_every == cancel_every - 1:
                     generation.cancel()
         except Exception as exc:  # a grammar the engine could not use is a failure too
+            report.failed += 1
             report.invalid.append((case.name, "".join(pieces), f"{type(exc).__name__}: {exc}"))
             return
         assert generation.result is not None

@@ -141,6 +141,8 @@ def check_files(settings: Settings) -> None:
         raise StartupError(f"model not found: {settings.model}")
     if settings.chat_template is not None and not settings.chat_template.is_file():
         raise StartupError(f"chat template not found: {settings.chat_template}")
+    if settings.embedding_model is not None and not settings.embedding_model.is_file():
+        raise StartupError(f"embedding model not found: {settings.embedding_model}")
 
 
 def convert_gguf(args: argparse.Namespace) -> int:

@@ -70,6 +70,10 @@ class Settings:
     """Origins allowed by CORS; empty means CORS is closed. `*` only when given explicitly."""
     log_format: str = "text"
     """`text` (human) or `json` (one object per line, with request_id/run_id/thread_id)."""
+    embedding_model: Path | None = None
+    """Embedding model: a GGUF file, or an ONNX file with tokenizer.json beside it; None = bundled MiniLM."""
+    max_file_bytes: int = 512 * 1024 * 1024
+    """Largest file accepted by POST /v1/files (413 above it); OpenAI's limit is 512 MB."""
 
     @property
     def database_url(self) -> str:
@@ -114,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key-file", type=Path, metavar="FILE", help="file with one API key per line")
     serve.add_argument("--cors-origin", dest="cors_origins", action="append", metavar="ORIGIN",
                        help="allow this browser origin (repeatable; `*` allows any)")
+    serve.add_argument("--embedding-model", type=Path,
+                       help="embedding model: GGUF, or ONNX with tokenizer.json beside it "
+                            "(default: bundled MiniLM)")
+    serve.add_argument("--max-file-bytes", type=_positive_int, help="largest uploaded file (default 512 MiB)")
     serve.add_argument("--no-model", dest="load_model", action="store_const", const=False,
                        help="serve store routes only, without loading a model")
     serve.add_argument("--no-worker", dest="run_worker", action="store_const", const=False,
@@ -167,6 +175,7 @@ _CASTS = {
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
     "run_worker": _bool, "heartbeat_timeout": float,
     "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,
+    "embedding_model": Path, "max_file_bytes": _positive_int,
 }
 
 # Fields whose flag is singular (`--api-key`, repeatable) are mirrored by the singular variable name.

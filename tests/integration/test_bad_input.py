@@ -107,15 +107,21 @@ def test_wrong_types_and_missing_fields(
     ("path", "body", "param"),
     [
         ("/v1/assistants", b'{"model": "m", "tools": [{"type": "code_interpreter"}]}', "tools"),
-        ("/v1/assistants", b'{"model": "m", "tools": [{"type": "file_search"}]}', "tools"),
         (
             "/v1/assistants",
-            b'{"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"]}}}',
-            "tool_resources",
+            b'{"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["vs_1"], '
+            b'"vector_stores": [{}]}}}',
+            "tool_resources.file_search",
+        ),
+        (
+            "/v1/threads",
+            b'{"tool_resources": {"code_interpreter": {"file_ids": ["f"]}}}',
+            "tool_resources.code_interpreter",
         ),
         (
             "/v1/threads/{thread}/messages",
-            b'{"role": "user", "content": "x", "attachments": [{"file_id": "f"}]}',
+            b'{"role": "user", "content": "x", "attachments": [{"file_id": "f", "tools": [{"type": '
+            b'"code_interpreter"}]}]}',
             "attachments",
         ),
         (
@@ -178,6 +184,18 @@ def test_metadata_over_limits(
             "max_prompt_tokens",
         ),
         ("/v1/threads/{thread}/runs", b'{"assistant_id": "{assistant}", "temperature": -1}', "temperature"),
+        ("/v1/assistants", b'{"model": "m", "tools": [{"type": "file_search", "file_search": '
+                           b'{"max_num_results": 0}}]}', "tools[0].file_search.max_num_results"),
+        (
+            "/v1/assistants",
+            b'{"model": "m", "tool_resources": {"file_search": {"vector_store_ids": ["vs_1", "vs_2"]}}}',
+            "tool_resources.file_search.vector_store_ids",
+        ),
+        (
+            "/v1/threads",
+            b'{"tool_resources": {"file_search": {"vector_store_ids": ["vs_1", "vs_2"]}}}',
+            "tool_resources.file_search.vector_store_ids",
+        ),
     ],
 )
 def test_out_of_range_numbers_and_lengths(
@@ -292,7 +310,7 @@ def test_body_over_the_limit(http: httpx.Client, store_server: ServerProcess) ->
     [
         ("GET", "/v1/nothing-here", 404),
         ("POST", "/v2/assistants", 404),
-        ("GET", "/", 404),
+        ("GET", "/v1", 404),
         ("DELETE", "/v1/threads", 405),
         ("PUT", "/v1/assistants", 405),
         ("DELETE", "/v1/threads/x/runs/y", 405),

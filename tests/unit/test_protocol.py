@@ -90,19 +90,35 @@ def test_partial_update_distinguishes_absent_from_null() -> None:
     (p.CreateAssistantRequest, b'{"model": "m", "metadata": {"k": "' + b"v" * 513 + b'"}}', "metadata"),
     (p.CreateAssistantRequest, b'{"model": "m", "metadata": {"k": 1}}', "metadata"),
     (p.CreateAssistantRequest, b'{"model": "m", "tools": [{"type": "code_interpreter"}]}', "tools"),
-    (p.CreateAssistantRequest, b'{"model": "m", "tools": [{"type": "file_search"}]}', "tools"),
+    (p.CreateAssistantRequest, b'{"model": "m", "tools": [{"type": "file_search", "file_search": '
+                               b'{"max_num_results": 51}}]}', "tools[0].file_search.max_num_results"),
+    (p.CreateAssistantRequest, b'{"model": "m", "tools": [{"type": "file_search", "file_search": '
+                               b'{"ranking_options": {"score_threshold": 2}}}]}',
+     "tools[0].file_search.ranking_options.score_threshold"),
+    (p.CreateAssistantRequest, b'{"model": "m", "tool_resources": {"file_search": {"vector_store_ids": '
+                               b'["vs_1", "vs_2"]}}}', "tool_resources.file_search.vector_store_ids"),
+    (p.CreateAssistantRequest, b'{"model": "m", "tool_resources": {"file_search": {"vector_stores": '
+                               b'[{"file_ids": ["f"]}, {}]}}}', "tool_resources.file_search.vector_stores"),
+    (p.CreateThreadRequest, b'{"tool_resources": {"file_search": {"vector_store_ids": ["vs_1"], '
+                            b'"vector_stores": [{}]}}}', "tool_resources.file_search"),
+    (p.CreateThreadRequest, b'{"tool_resources": {"file_search": {"vector_stores": [{"chunking_strategy": '
+                            b'{"type": "static", "static": {"max_chunk_size_tokens": 50, '
+                            b'"chunk_overlap_tokens": 0}}}]}}}',
+     "tool_resources.file_search.vector_stores[0].chunking_strategy.static.max_chunk_size_tokens"),
     (p.CreateAssistantRequest, b'{"model": "m", "tools": [{"type": "bogus"}]}', "tools[0].type"),
     (p.CreateAssistantRequest,
      b'{"model": "m", "tools": [{"type": "function", "function": {"name": "a b"}}]}',
      "tools[0].function.name"),
     (p.CreateAssistantRequest, b'{"model": "m", "response_format": "json"}', "response_format"),
     (p.CreateAssistantRequest, b'{"model": "m", "tool_resources": {"code_interpreter": {"file_ids": ["f"]}}}',
-     "tool_resources"),
+     "tool_resources.code_interpreter"),
     (p.CreateMessageRequest, b'{"role": "system", "content": "x"}', "role"),
     (p.CreateMessageRequest, b'{"role": "user", "content": ""}', "content"),
     (p.CreateMessageRequest, b'{"role": "user", "content": []}', "content"),
-    (p.CreateMessageRequest, b'{"role": "user", "content": "x", "attachments": [{"file_id": "f"}]}',
-     "attachments"),
+    (p.CreateMessageRequest, b'{"role": "user", "content": "x", "attachments": [{"file_id": "f", '
+                             b'"tools": [{"type": "code_interpreter"}]}]}', "attachments"),
+    (p.CreateMessageRequest, b'{"role": "user", "content": "x", "attachments": [{"tools": []}]}',
+     "attachments[0].file_id"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "max_completion_tokens": 0}', "max_completion_tokens"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "tool_choice": "sometimes"}', "tool_choice"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "tool_choice": {"type": "file_search"}}', "tool_choice"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.response import ServerSentEvent
@@ -53,8 +54,11 @@ def notify_run_queued(services: Services) -> None:
 async def create_thread_and_run(request: Request[Any, Any, Any],
                                 services: Services) -> p.Run | ServerSentEvent:
     body = p.decode(p.CreateThreadAndRunRequest, await request.body())
+    thread_request = body.thread or p.CreateThreadRequest()
+    if body.tool_resources is not None and thread_request.tool_resources is None:
+        thread_request = msgspec.structs.replace(thread_request, tool_resources=body.tool_resources)
     async with services.database.write() as session:
-        thread = await store.create_thread(session, body.thread)
+        thread = await store.create_thread(session, thread_request)
         row = await store.create_run(session, thread["id"], body, new_thread=thread)
     notify_run_queued(services)
     return answer(services, row, body.stream)

@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Annotated, Any
+
 from litestar import Controller, get
+from litestar.params import Parameter
 
 from assistants import protocol as p
 from assistants import store
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
+from assistants.file_search import INCLUDE_CONTENT, without_content
 from assistants.services import Services
+
+Include = Annotated[list[str] | None, Parameter(query="include[]", required=False)]
+"""`include[]=step_details.tool_calls[*].file_search.results[*].content` shows file_search result text."""
+
+
+def _shown(include: list[str] | None) -> Any:
+    def convert(row: Mapping[str, Any]) -> p.RunStep:
+        if row["type"] == "tool_calls" and INCLUDE_CONTENT not in (include or ()):
+            row = {**row, "step_details": without_content(row["step_details"])}
+        return p.step_object(row)
+    return convert
 
 
 class StepsController(Controller):
     path = "/v1/threads/{thread_id:str}/runs/{run_id:str}/steps"
     tags = ["runs"]
 
-    # `include[]` asks for file_search result content, which never exists here: accepted, ignored.
     @get("/", dependencies=PAGE_DEPENDENCY)
     async def list_steps(self, thread_id: str, run_id: str, services: Services,
-                         page: PageRequest) -> p.ListResponse[p.RunStep]:
+                         page: PageRequest, include: Include = None) -> p.ListResponse[p.RunStep]:
         async with services.database.read() as session:
-            return list_body(await store.list_steps(session, thread_id, run_id, page), p.step_object)
+            return list_body(await store.list_steps(session, thread_id, run_id, page), _shown(include))
 
     @get("/{step_id:str}")
-    async def retrieve_step(self, thread_id: str, run_id: str, step_id: str, services: Services) -> p.RunStep:
+    async def retrieve_step(self, thread_id: str, run_id: str, step_id: str, services: Services,
+                            include: Include = None) -> p.RunStep:
         async with services.database.read() as session:
-            return p.step_object(await store.get_step(session, thread_id, run_id, step_id))
+            return _shown(include)(await store.get_step(session, thread_id, run_id, step_id))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from assistants.protocol.common import Metadata
-from assistants.protocol.tools import FunctionTool, ResponseFormat, Tool, ToolResources
+from assistants.protocol.tools import EffectiveTool, ResponseFormat, Tool, ToolResources
 
 Model = Annotated[str, Meta(min_length=1, max_length=256)]
 Name = Annotated[str, Meta(max_length=256)]
@@ -57,7 +57,7 @@ class Assistant(Struct, kw_only=True):
     description: str | None
     model: str
     instructions: str | None
-    tools: list[FunctionTool]
+    tools: list[EffectiveTool]
     tool_resources: dict[str, Any] | None
     metadata: dict[str, str]
     temperature: float | None

@@ -57,21 +57,32 @@ class RefusalContent(Struct, tag="refusal", tag_field="type"):
 MessageContent = TextContent | ImageFilePart | ImageURLPart | RefusalContent
 
 
+class FileSearchAttachmentTool(Struct, tag="file_search", tag_field="type"):
+    pass
+
+
+class CodeInterpreterAttachmentTool(Struct, tag="code_interpreter", tag_field="type"):
+    def __post_init__(self) -> None:
+        raise InvalidRequest("Attachments for code_interpreter are not supported by this server.",
+                             param="attachments")
+
+
 class Attachment(Struct):
-    file_id: str | None = None
-    tools: list[dict[str, Any]] | None = None
+    """A file for the thread's tools: with `file_search`, it joins the thread's vector store (created on
+    first use, expiring after 7 days idle, as OpenAI does)."""
+
+    file_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    tools: list[FileSearchAttachmentTool | CodeInterpreterAttachmentTool] = []
+
+    def searched(self) -> bool:
+        return any(isinstance(tool, FileSearchAttachmentTool) for tool in self.tools)
 
 
 class CreateMessageRequest(Struct):
     role: Literal["user", "assistant"]
     content: Annotated[str, Meta(min_length=1)] | Annotated[list[InputPart], Meta(min_length=1)]
-    attachments: list[Attachment] | None = None
+    attachments: Annotated[list[Attachment], Meta(max_length=20)] | None = None
     metadata: Metadata | None = None
-
-    def __post_init__(self) -> None:
-        if self.attachments:
-            raise InvalidRequest("Message attachments are not supported by this server (it stores no files).",
-                                 param="attachments")
 
     def output_content(self) -> list[MessageContent]:
         """The stored (output) form of the content."""

@@ -11,7 +11,7 @@ from assistants.protocol.common import LastError, Metadata, Usage
 from assistants.protocol.messages import CreateMessageRequest
 from assistants.protocol.threads import CreateThreadRequest
 from assistants.protocol.tools import (
-    FunctionTool,
+    EffectiveTool,
     ResponseFormat,
     Tool,
     ToolChoice,
@@ -117,7 +117,7 @@ class Run(Struct, kw_only=True):
     incomplete_details: RunIncompleteDetails | None
     model: str
     instructions: str
-    tools: list[FunctionTool]
+    tools: list[EffectiveTool]
     metadata: dict[str, str]
     usage: Usage | None
     temperature: float | None

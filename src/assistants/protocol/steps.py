@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from msgspec import Struct
+from msgspec import UNSET, Struct, UnsetType
 
 from assistants.protocol.common import LastError, Usage
 
@@ -29,8 +29,31 @@ class FunctionToolCall(Struct, tag="function", tag_field="type"):
     function: FunctionCall
 
 
+class FileSearchResultContent(Struct):
+    text: str
+    type: str = "text"
+
+
+class FileSearchResult(Struct, kw_only=True):
+    file_id: str
+    file_name: str
+    score: float
+    content: list[FileSearchResultContent] | UnsetType = UNSET
+    """Stored always; shown only when the request's `include[]` asks for it (see api/steps.py)."""
+
+
+class FileSearchCall(Struct, kw_only=True):
+    ranking_options: dict[str, Any]
+    results: list[FileSearchResult]
+
+
+class FileSearchToolCall(Struct, tag="file_search", tag_field="type"):
+    id: str
+    file_search: FileSearchCall
+
+
 class ToolCallsDetails(Struct, tag="tool_calls", tag_field="type"):
-    tool_calls: list[FunctionToolCall]
+    tool_calls: list[FunctionToolCall | FileSearchToolCall]
 
 
 StepDetails = MessageCreationDetails | ToolCallsDetails

@@ -1,7 +1,7 @@
 """Tools, tool choice, response format, truncation strategy, tool resources.
 
-Only `function` tools run here. `code_interpreter` and `file_search` decode (so the error can say what
-is wrong) and are then refused: silently ignoring a tool would change what the run does.
+`function` and `file_search` tools run here. `code_interpreter` decodes (so the error can say what is
+wrong) and is then refused: silently ignoring a tool would change what the run does.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Struct
 
 from assistants.errors import InvalidRequest
+from assistants.protocol.common import Metadata
+from assistants.protocol.vector_stores import ChunkingStrategy, FileIds
 from assistants.tools.schema import check_schema
 
 FunctionName = Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
@@ -39,15 +41,27 @@ class CodeInterpreterTool(Struct, tag="code_interpreter", tag_field="type"):
                              param="tools")
 
 
-class FileSearchTool(Struct, tag="file_search", tag_field="type"):
-    file_search: dict[str, Any] | None = None
+class FileSearchRankingOptions(Struct):
+    score_threshold: Annotated[float, Meta(ge=0, le=1)]
+    ranker: Literal["auto", "default_2024_08_21"] = "auto"
 
-    def __post_init__(self) -> None:
-        raise InvalidRequest("Tools of type 'file_search' are not supported by this server.", param="tools")
+
+class FileSearchSettings(Struct):
+    max_num_results: Annotated[int, Meta(ge=1, le=50)] | None = None
+    ranking_options: FileSearchRankingOptions | None = None
+
+
+class FileSearchTool(Struct, tag="file_search", tag_field="type"):
+    """Searches the assistant's and the thread's vector stores with the user's latest message before
+    the model answers (see assistants.file_search)."""
+
+    file_search: FileSearchSettings | None = None
 
 
 Tool = FunctionTool | CodeInterpreterTool | FileSearchTool
-"""What a request may name; only FunctionTool survives decoding."""
+"""What a request may name; FunctionTool and FileSearchTool survive decoding."""
+EffectiveTool = FunctionTool | FileSearchTool
+"""What an assistant or run object lists."""
 
 
 class ResponseFormatText(Struct, tag="text", tag_field="type"):
@@ -109,24 +123,44 @@ class CodeInterpreterResources(Struct):
     file_ids: list[str] | None = None
 
 
+class VectorStoreHelper(Struct, kw_only=True):
+    """`tool_resources.file_search.vector_stores[]`: a store created with the assistant or thread."""
+
+    file_ids: FileIds | None = None
+    chunking_strategy: ChunkingStrategy | None = None
+    metadata: Metadata | None = None
+
+
+StoreIds = Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]], Meta(max_length=1)]
+
+
 class FileSearchResources(Struct):
-    vector_store_ids: list[str] | None = None
-    vector_stores: list[dict[str, Any]] | None = None
+    vector_store_ids: StoreIds | None = None
+    """At most one store, as OpenAI allows on an assistant and on a thread."""
+    vector_stores: Annotated[list[VectorStoreHelper], Meta(max_length=1)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.vector_store_ids and self.vector_stores:
+            raise InvalidRequest("Give either 'vector_store_ids' or 'vector_stores', not both: at most one "
+                                 "vector store is allowed.", param="tool_resources.file_search")
 
 
 class ToolResources(Struct):
-    """Accepted only when empty: there is no file storage behind this server."""
+    """`file_search` only (store ids, or one store to create); code_interpreter files are refused."""
 
     code_interpreter: CodeInterpreterResources | None = None
     file_search: FileSearchResources | None = None
 
     def __post_init__(self) -> None:
-        files = self.code_interpreter.file_ids if self.code_interpreter else None
-        search = self.file_search
-        stores = (search.vector_store_ids or search.vector_stores) if search else None
-        if files or stores:
-            raise InvalidRequest("tool_resources with files or vector stores are not supported by this "
-                                 "server.", param="tool_resources")
+        if self.code_interpreter and self.code_interpreter.file_ids:
+            raise InvalidRequest("tool_resources.code_interpreter is not supported by this server.",
+                                 param="tool_resources.code_interpreter")
+
+    def vector_store_ids(self) -> list[str]:
+        return list(self.file_search.vector_store_ids or []) if self.file_search else []
+
+    def new_vector_stores(self) -> list[VectorStoreHelper]:
+        return list(self.file_search.vector_stores or []) if self.file_search else []
 
 
 def check_tool_choice(tool_choice: Any, tool_names: set[str]) -> None:

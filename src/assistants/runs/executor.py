@@ -20,7 +20,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -40,6 +40,10 @@ from assistants.store.ids import now
 from assistants.tools.calls import may_become_call, parse_tool_calls
 from assistants.tools.plan import TurnPlan, plan_turn
 
+if TYPE_CHECKING:
+    from assistants.file_search import FileSearchResult
+    from assistants.retrieval.service import Retrieval
+
 log = logging.getLogger("assistants.runs.executor")
 
 StartGeneration = Callable[["Prompt", float, float, int, str | None], Awaitable[Any]]
@@ -55,7 +59,7 @@ def usage(prompt_tokens: int, completion_tokens: int) -> p.Usage:
 class Executor:
     def __init__(self, bus: EventBus, inference: Inference, start_generation: StartGeneration,
                  max_tool_rounds: int = 10, *, worker_id: str | None = None,
-                 crash_on_metadata: str | None = None) -> None:
+                 crash_on_metadata: str | None = None, retrieval: Retrieval | None = None) -> None:
         self.bus = bus
         self.max_tool_rounds = max_tool_rounds
         self.inference = inference
@@ -64,6 +68,9 @@ class Executor:
         """Every write on a claimed run is guarded by it: a run taken from us is never written."""
         self._crash_on = tuple(crash_on_metadata.split("=", 1)) if crash_on_metadata else None
         """Test-only (`--debug-crash-on-metadata KEY=VALUE`): the process dies decoding such a run."""
+        self.retrieval = retrieval
+        self._sources: dict[str, list[FileSearchResult]] = {}
+        """Per running run: the file_search results its answer may cite."""
 
     async def execute(self, run: Run, cancel: CancelFlag) -> str:
         """Run to a terminal status and return it. Raises CancelledError on shutdown (run left
@@ -78,9 +85,12 @@ class Executor:
         except Exception as exc:
             log.exception("run %s failed", run.id)
             return await self._fail(run, f"The server had an error while running: {exc}")
+        finally:
+            self._sources.pop(run.id, None)
 
     async def _execute(self, run: Run, cancel: CancelFlag) -> str:
         history = await self._history(run)
+        instructions = await self._with_file_search(run, history)
         async with self.bus.database.read() as session:
             steps = await run_tools.tool_steps(session, run.id)
         history += run_tools.tool_turns(steps)
@@ -96,13 +106,53 @@ class Executor:
                 return await self._fail(run, exc.message, code="invalid_prompt")
         try:
             prompt = await asyncio.to_thread(
-                build_prompt, self.inference, run.instructions, history,
+                build_prompt, self.inference, instructions, history,
                 truncation=msgspec.to_builtins(run.truncation_strategy),
                 max_prompt_tokens=run.max_prompt_tokens, max_completion_tokens=run.max_completion_tokens,
                 tools=plan.tools)
         except PromptDoesNotFit as exc:
             return await self._prompt_does_not_fit(run, exc)
         return await self._generate(run, prompt, cancel, plan, run_tools.step_usage(steps))
+
+    async def _with_file_search(self, run: Run, history: list[dict[str, str]]) -> str:
+        """The run's instructions, plus the excerpts its file_search tool retrieved (searched once per
+        run, recorded as a completed `tool_calls` step of type file_search; a later turn of the same run
+        reuses that step's results)."""
+        from assistants import file_search
+        from assistants.store import vector_stores as vs_store
+
+        tool = next((t for t in msgspec.to_builtins(run.tools) if t["type"] == "file_search"), None)
+        if tool is None or self.retrieval is None:
+            return run.instructions
+        options = file_search.FileSearchOptions.from_tool(tool)
+        async with self.bus.database.read() as session:
+            earlier = [step for step in await store.steps_of_run(session, run.id, "completed")
+                       if step["type"] == "tool_calls"
+                       and file_search.results_from_step(step["step_details"])]
+            store_ids = await vs_store.run_vector_store_ids(session, run.assistant_id, run.thread_id)
+        if earlier:
+            results = file_search.results_from_step(earlier[0]["step_details"])
+        else:
+            query = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+            results = await file_search.search_for_run(self.bus.database, self.retrieval, store_ids, query,
+                                                       options)
+            details = file_search.step_details(results, options, include_content=True)
+            async with self.bus.transaction() as tx:
+                await run_moves.record_file_search(tx.session, _record(run), details,
+                                                   file_search.without_content(details), owner=self.worker_id)
+        self._sources[run.id] = results
+        budget = self.inference.ctx_size // 2
+        block = await asyncio.to_thread(file_search.context_block, results, budget,
+                                        lambda text: len(self.inference.tokenize(text)))
+        return "\n\n".join(part for part in (run.instructions, block) if part)
+
+    def _citations(self, run_id: str, text: str) -> list[dict[str, Any]]:
+        sources = self._sources.get(run_id)
+        if not sources:
+            return []
+        from assistants.file_search import file_citations
+
+        return file_citations(text, sources)
 
     async def _history(self, run: Run) -> list[dict[str, str]]:
         async with self.bus.database.read() as session:
@@ -210,7 +260,7 @@ class Executor:
                 tx.session, _record(run), status, opened=opened, text=text,
                 usage=usage(prompt_tokens, completion_tokens),
                 run_usage=usage(prompt_tokens + earlier[0], completion_tokens + earlier[1]),
-                owner=self.worker_id, **run_values)
+                owner=self.worker_id, annotations=self._citations(run.id, text), **run_values)
         return status
 
     async def _prompt_does_not_fit(self, run: Run, exc: PromptDoesNotFit) -> str:

@@ -30,8 +30,10 @@ from assistants.tools.calls import ToolCall, step_call_deltas
 
 
 async def tool_steps(session: AsyncSession, run_id: str) -> list[Mapping[str, Any]]:
-    """The run's tool_calls steps with their outputs in (completed), oldest first."""
-    return [s for s in await store.steps_of_run(session, run_id, "completed") if s["type"] == "tool_calls"]
+    """The run's function tool_calls steps with their outputs in (completed), oldest first (a
+    file_search step is no round of calls: see assistants.file_search)."""
+    return [s for s in await store.steps_of_run(session, run_id, "completed") if s["type"] == "tool_calls"
+            and all(call["type"] == "function" for call in s["step_details"]["tool_calls"])]
 
 
 def tool_turns(steps: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from assistants.store import run_moves
 
 if TYPE_CHECKING:
     from assistants.inference import Generation, Inference
+    from assistants.retrieval.service import Retrieval
 
 log = logging.getLogger("assistants.runs.worker")
 
@@ -204,7 +205,8 @@ class Worker:
             self._wake.set()  # a slot is free
 
 
-async def start_worker(settings: Settings, bus: EventBus, inference: Inference) -> Worker:
+async def start_worker(settings: Settings, bus: EventBus, inference: Inference,
+                       retrieval: Retrieval | None = None) -> Worker:
     """The worker for a served model: one run per engine sequence, so a claimed run decodes at once."""
 
     from assistants.inference import SamplingParams
@@ -216,7 +218,7 @@ async def start_worker(settings: Settings, bus: EventBus, inference: Inference) 
 
     executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds,
                         worker_id=run_moves.new_worker_id(),
-                        crash_on_metadata=settings.debug_crash_on_metadata)
+                        crash_on_metadata=settings.debug_crash_on_metadata, retrieval=retrieval)
     worker = Worker(bus, executor, capacity=settings.parallel, heartbeat_timeout=settings.heartbeat_timeout,
                     poll_interval=min(1.0, settings.heartbeat_timeout / 5))
     await worker.start()

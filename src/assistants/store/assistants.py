@@ -11,6 +11,7 @@ from assistants.store.ids import new_id, now
 from assistants.store.models import assistants
 from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.records import Record, first_record, record_columns, select_records
+from assistants.store.vector_stores import stored_tool_resources
 
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_P = 1.0
@@ -25,7 +26,7 @@ async def create_assistant(session: AsyncSession, request: p.CreateAssistantRequ
         "model": request.model,
         "instructions": request.instructions,
         "tools": p.to_json_value(request.tools or []),
-        "tool_resources": {},
+        "tool_resources": await stored_tool_resources(session, request.tool_resources),
         "metadata": request.metadata or {},
         "temperature": DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
         "top_p": DEFAULT_TOP_P if request.top_p is None else request.top_p,
@@ -55,7 +56,7 @@ async def update_assistant(session: AsyncSession, assistant_id: str,
         elif field == "tools":
             value = p.to_json_value(value or [])
         elif field == "tool_resources":
-            value = {}
+            value = await stored_tool_resources(session, value)
         elif field == "response_format":
             value = p.to_json_value(value or "auto")
         elif field == "temperature" and value is None:

@@ -22,6 +22,7 @@ from assistants.store.records import (
     select_records,
     update_metadata,
 )
+from assistants.store.vector_stores import attach_to_thread_store
 
 
 def _active_run_of(thread_id: Any) -> sa.ScalarSelect[Any]:
@@ -54,7 +55,7 @@ def _user_message_values(thread_id: str, request: p.CreateMessageRequest, create
         "incomplete_at": None,
         "assistant_id": None,
         "run_id": None,
-        "attachments": [],
+        "attachments": p.to_json_value(request.attachments or []),
         "metadata": request.metadata or {},
     }
 
@@ -70,6 +71,7 @@ async def insert_messages(session: AsyncSession, thread_id: str,
     # but its RETURNING/ordering guarantees differ between drivers).
     for row in rows:
         await session.execute(sa.insert(messages), row)
+    await attach_to_thread_store(session, thread_id, [a for r in requests for a in r.attachments or ()])
     return rows
 
 
@@ -96,6 +98,7 @@ async def create_message(session: AsyncSession, thread_id: str, request: p.Creat
     if (await direct.execute(session, _INSERT_IF_THREAD_OPEN, values)).rowcount != 1:
         await require_thread_without_active_run(session, thread_id)  # raises the precise 404 / 400
         raise RuntimeError(f"message insert into {thread_id} refused for no known reason")
+    await attach_to_thread_store(session, thread_id, request.attachments or ())
     return values
 
 

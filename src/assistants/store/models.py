@@ -185,10 +185,88 @@ class RunEvent(Base):
     """Unix seconds with sub-second precision (pickup latency is measured from it)."""
 
 
+class File(Base):
+    """An uploaded file's metadata; its bytes live at `<data_dir>/files/<id>` (see store.files)."""
+
+    __tablename__ = "files"
+    __table_args__ = (sa.Index("ix_files_order", "created_at", "sequence"),)
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = _id_column()
+    created_at: Mapped[int]
+    bytes: Mapped[int]
+    filename: Mapped[str] = mapped_column(sa.String(512))
+    purpose: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    expires_at: Mapped[int | None]
+    status_details: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class VectorStore(Base):
+    """`status`, `file_counts` and `usage_bytes` are not columns: they are counted from its files on read,
+    so they are always true."""
+
+    __tablename__ = "vector_stores"
+    __table_args__ = (sa.Index("ix_vector_stores_order", "created_at", "sequence"),)
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = _id_column()
+    created_at: Mapped[int]
+    name: Mapped[str | None] = mapped_column(sa.String(256))
+    description: Mapped[str | None] = mapped_column(sa.String(512))
+    last_active_at: Mapped[int]
+    metadata_: Mapped[dict[str, Any]] = _metadata_column()
+    expires_after: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    expires_at: Mapped[int | None]
+
+
+class VectorStoreFile(Base):
+    """A file in a store. `id` is the file's id (as OpenAI has it), unique within the store.
+
+    A row `in_progress` IS the ingestion job: the ingestion worker picks them up (also after a crash)."""
+
+    __tablename__ = "vector_store_files"
+    __table_args__ = (
+        sa.UniqueConstraint("vector_store_id", "id", name="uq_vector_store_files_store_file"),
+        sa.Index("ix_vector_store_files_order", "vector_store_id", "created_at", "sequence"),
+        sa.Index("ix_vector_store_files_status", "status", "sequence"),
+        sa.Index("ix_vector_store_files_file", "id"),
+    )
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(sa.ForeignKey("files.id", ondelete="CASCADE"))
+    vector_store_id: Mapped[str] = mapped_column(sa.ForeignKey("vector_stores.id", ondelete="CASCADE"))
+    created_at: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    usage_bytes: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    chunking_strategy: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    batch_id: Mapped[str | None] = mapped_column(sa.String(64))
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    """How many times ingestion started on this file (a file that crashes the server fails after a few)."""
+
+
+class VectorStoreFileBatch(Base):
+    """`status` is stored only once cancelled; otherwise it and `file_counts` are counted from its files."""
+
+    __tablename__ = "vector_store_file_batches"
+    __table_args__ = (sa.Index("ix_vector_store_file_batches_store", "vector_store_id"),)
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = _id_column()
+    vector_store_id: Mapped[str] = mapped_column(sa.ForeignKey("vector_stores.id", ondelete="CASCADE"))
+    created_at: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16))
+
+
 assistants = Assistant.__table__
 threads = Thread.__table__
 messages = Message.__table__
 runs = Run.__table__
 run_steps = RunStep.__table__
 run_events = RunEvent.__table__
-
+files = File.__table__
+vector_stores = VectorStore.__table__
+vector_store_files = VectorStoreFile.__table__
+vector_store_file_batches = VectorStoreFileBatch.__table__

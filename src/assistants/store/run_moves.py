@@ -170,21 +170,41 @@ async def open_message(session: AsyncSession, run: Mapping[str, Any], *,
     return message, step
 
 
+async def record_file_search(session: AsyncSession, run: Mapping[str, Any], details: Mapping[str, Any],
+                             shown: Mapping[str, Any], *, owner: str | None = None) -> Record:
+    """The run's file_search `tool_calls` step, completed at once (`details` as stored, with result
+    content; `shown` as its events carry it, without). With `owner`, only while the run is that worker's."""
+    await lock_log(session)
+    if owner is not None:
+        current = (await session.execute(sa.select(runs.c.status, runs.c.worker_id)
+                                         .where(runs.c.id == run["id"]).with_for_update())).first()
+        if current is None or current.worker_id != owner or current.status not in state.OWNED:
+            raise state.IllegalTransition(current.status if current else "deleted", "a file_search step")
+    step = await create_step(session, run, dict(details), status="completed")
+    wire = p.step_object({**step, "step_details": dict(shown)})
+    await insert_events(session, [run_event(run, E.STEP_CREATED, wire),
+                                  run_event(run, E.STEP_IN_PROGRESS, wire),
+                                  run_event(run, E.STEP_COMPLETED, wire)])
+    return step
+
+
 FINAL_FROM = ("in_progress", "cancelling")
 """A run ends from in_progress, or from cancelling when a cancel raced with its end."""
 
 
 async def finish_run(session: AsyncSession, run: Mapping[str, Any], status: str, *,
                      opened: tuple[str, str] | None, text: str, usage: p.Usage, run_usage: p.Usage,
-                     owner: str | None = None, **run_values: Any) -> Record:
-    """The run's terminal transaction: its message's text and status, its step, its usage and status."""
+                     owner: str | None = None, annotations: Sequence[Mapping[str, Any]] = (),
+                     **run_values: Any) -> Record:
+    """The run's terminal transaction: its message's text (and annotations, e.g. file citations) and
+    status, its step, its usage and status."""
     await lock_log(session)
     current = now()
     events: list[PendingEvent] = []
     if opened is not None:
         message_id, step_id = opened
         reason = state.MESSAGE_INCOMPLETE_REASON.get(status)
-        content = [{"type": "text", "text": {"value": text, "annotations": []}}]
+        content = [{"type": "text", "text": {"value": text, "annotations": list(annotations)}}]
         if reason:
             message = await update_message_columns(
                 session, message_id, content=content, status="incomplete", incomplete_at=current,

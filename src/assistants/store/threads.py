@@ -14,13 +14,14 @@ from assistants.store.messages import insert_messages
 from assistants.store.models import threads
 from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.records import Record, first_record, select_records, update_metadata
+from assistants.store.vector_stores import stored_tool_resources
 
 
 async def create_thread(session: AsyncSession, request: p.CreateThreadRequest | None) -> Record:
     """The thread and its initial messages, in the caller's transaction."""
     request = request or p.CreateThreadRequest()
     values = {"id": new_id("thread_"), "created_at": now(), "metadata": request.metadata or {},
-              "tool_resources": {}}
+              "tool_resources": await stored_tool_resources(session, request.tool_resources)}
     await session.execute(sa.insert(threads), values)
     await insert_messages(session, values["id"], request.messages or ())
     return values
@@ -35,7 +36,12 @@ async def get_thread(session: AsyncSession, thread_id: str) -> Record:
 
 
 async def update_thread(session: AsyncSession, thread_id: str, request: p.UpdateThreadRequest) -> Record:
-    # tool_resources can only be empty (see protocol.tools.ToolResources), which is what is stored.
+    if request.tool_resources is not p.UNSET:
+        resources = await stored_tool_resources(session, request.tool_resources)
+        result = await session.execute(sa.update(threads).where(threads.c.id == thread_id)
+                                       .values(tool_resources=resources))
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise not_found("thread", thread_id)
     if request.metadata is p.UNSET:
         return await get_thread(session, thread_id)
     return await update_metadata(session, threads, "thread", thread_id, request.metadata)

@@ -5,7 +5,8 @@ nothing here converts schemas by hand. What we add:
 * the *subset check*: a keyword the grammar cannot enforce would let the model write JSON that does
   not validate, so such schemas are refused (400) rather than silently half-honoured;
 * corrections where that converter's grammar allows output that is invalid JSON or breaks the schema
-  (measured: 1 invalid of 239 finished outputs under load before them, a raw newline in a string):
+  (issue 11; before them the stress load of `benchmarks/constrained.py --stress` had every checked
+  output invalid, after them none, see benchmarks/README.md):
   its string character rule lets raw control characters through (JSON needs `\n`, not a newline) and
   its `.` lets `"` and backslashes through; its literals (enum, const, property names) do not escape a
   backslash; it drops every keyword beside a `type` list or beside `anyOf`/`oneOf`, resolves a `$ref`
@@ -236,7 +237,10 @@ def _for_converter(schema: Any) -> Any:
         for key in ("items", "minItems", "maxItems"):
             out.pop(key, None)
     if "pattern" in out:
-        out["pattern"] = json_safe_pattern(out["pattern"])
+        try:
+            out["pattern"] = json_safe_pattern(out["pattern"])
+        except ValueError as exc:  # `check_schema` reports these with their path first
+            raise SchemaError(str(exc), "pattern") from None
     return out
 
 
