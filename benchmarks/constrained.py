@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.constrained_load import run_load
 
 from assistants.inference.engine import SamplingParams
+from assistants.inference.gbnf import grammar_for_schema
 from assistants.inference.gguf import GGUFEngine
 from assistants.inference.grammar import GrammarSampler
-from assistants.tools.schema import grammar_for_schema
 
 PROMPT = "<start_of_turn>user\nTell me about your day, as JSON.<end_of_turn>\n<start_of_turn>model\n"
 GRAMMARS = {

@@ -2,12 +2,13 @@
 through the real engine and batcher, beside unconstrained ones, every finished output validated.
 
 Shared by tests/integration/test_constrained_stress.py (small) and `benchmarks/constrained.py
---stress N` (long). The schemas are the shapes that broke "valid by construction" before the
-grammar fixes in `assistants.tools.schema` (strings that could hold a raw newline, a `pattern`
-behind a `$ref` or a `type` list, a negated class, `\\d`, literals with backslashes and quotes) plus
-plain nested objects, arrays with `maxItems` and enums. Every fourth round of the cases is greedy, the
-others seeded at temperature 1; some are cancelled after their first piece, so sequence slots are
-reused by new grammars mid-load; unconstrained generations share every batch.
+--stress N` (long). The schemas are the shapes that broke "valid by construction" before the grammar
+fixes in `assistants.protocol.jsonschema` and `assistants.inference.gbnf` (strings that could hold a
+raw newline, a `pattern` behind a `$ref` or a `type` list, a negated class, `\\d`, literals with
+backslashes and quotes) plus plain nested objects, arrays with `maxItems` and enums. Every fourth
+round of the cases is greedy, the others seeded at temperature 1; some are cancelled after their
+first piece, so sequence slots are reused by new grammars mid-load; unconstrained generations share
+every batch.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import jsonschema
 
 from assistants.inference.batcher import Batcher
 from assistants.inference.engine import Engine, SamplingParams
-from assistants.tools.schema import grammar_for_schema, tool_calls_schema
+from assistants.inference.gbnf import grammar_for_schema
+from assistants.tools.plan import tool_calls_schema
 
 CODE = {"type": "string", "pattern": "^[a-z]{2}-[a-z]{2}$"}
 SCHEMAS: dict[str, dict[str, Any]] = {

@@ -41,12 +41,12 @@ class ServerProcess:
     def start(self, timeout: float = 120.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1", **self.env}
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "assistants", "serve", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *self.args],
-            stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
-        )
+        with self.log_path.open("ab") as log:  # the server writes its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "assistants", "serve", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir), *self.args],
+                stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL,
+            )
         self.wait_healthy(timeout)
         return self
 

@@ -22,18 +22,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 
+from assistants.errors import StartupError
 from assistants.logs import setup_logging
 from assistants.settings import Settings, parse_cli_args
 
 log = logging.getLogger("assistants")
 
 
-class StartupError(Exception):
-    """A start-up failure the operator can fix; its message is the whole story."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    command, settings, args = parse_cli_args(argv, os.environ)
+    try:
+        command, settings, args = parse_cli_args(argv, os.environ)
+    except StartupError as exc:  # a bad flag value or variable: there are no settings to log with yet
+        print(f"assistants: error: {exc}", file=sys.stderr)
+        return 1
     setup_logging(log_format=settings.log_format, debug=settings.debug)
     try:
         if command == "convert-gguf":
@@ -204,10 +205,10 @@ async def _work(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with Services.open(settings) as services:
-        if services.run_queue is None:
+        if services.worker is None:
             raise StartupError("a worker needs a model (drop --no-model)")
         model = services.inference.model_id if services.inference is not None else "?"
-        print(f"assistants: worker {services.run_queue.worker_id} decoding runs with {model} "
+        print(f"assistants: worker {services.worker.worker_id} decoding runs with {model} "
               f"({settings.engine}) — database {mask_url(settings.database_url)}",
               file=sys.stderr, flush=True)
         await stop.wait()

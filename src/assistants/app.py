@@ -1,9 +1,10 @@
-"""create_app(settings): wiring only. Services are opened in the lifespan and handed to handlers by DI."""
+"""create_app(settings): wiring only. Services open with the lifespan; each is its own dependency."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar, get
 from litestar.config.app import AppConfig
@@ -11,10 +12,14 @@ from litestar.di import Provide
 
 from assistants import logs, metrics, openapi, security
 from assistants.api import ROUTE_HANDLERS
-from assistants.errors import exception_handlers
+from assistants.api.errors import exception_handlers
+from assistants.errors import ServiceUnavailable
+from assistants.events import EventBus
+from assistants.inference import Inference
 from assistants.routing import install_allow_header_fix
 from assistants.services import Services
 from assistants.settings import Settings
+from assistants.store import Database
 
 
 @get("/health", sync_to_thread=False, include_in_schema=True, tags=["health"], opt=security.PUBLIC)
@@ -36,13 +41,28 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             holder["services"] = opened
             yield
 
-    def provide_services() -> Services:
-        return holder["services"]
+    def provide(read: Callable[[Services], Any]) -> Provide:
+        return Provide(lambda: read(holder["services"]), sync_to_thread=False)
+
+    def inference(opened: Services) -> Inference:
+        if opened.inference is None:
+            raise ServiceUnavailable("This server runs without a model (--no-model).")
+        return opened.inference
 
     app = Litestar(
         route_handlers=[health, *ROUTE_HANDLERS],
         lifespan=[lifespan],
-        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        dependencies={
+            "settings": provide(lambda opened: opened.settings),
+            "database": provide(lambda opened: opened.database),
+            "bus": provide(lambda opened: opened.bus),
+            "worker": provide(lambda opened: opened.worker),
+            "inference": provide(inference),
+            "loaded_inference": provide(lambda opened: opened.inference),
+            # The files and vector-store routes (merged from the file_search branch) still take the
+            # whole object; give them the services they use, as the other routes have.
+            "services": provide(lambda opened: opened),
+        },
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         middleware=[logs.RequestContextMiddleware(),
@@ -50,9 +70,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         before_send=[logs.add_request_id_header, metrics.count_http_response],
         cors_config=security.cors_config(settings.cors_origins),
         openapi_config=openapi.config(),
-        on_startup=[openapi.install],
         debug=False,
-        signature_namespace={"Services": Services},
+        signature_namespace={"Database": Database, "EventBus": EventBus, "Inference": Inference,
+                             "Services": Services, "Settings": Settings},
         on_app_init=[_no_default_logging],
     )
     install_allow_header_fix(app)
@@ -60,6 +80,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
 
 def _no_default_logging(config: AppConfig) -> AppConfig:
-    # Errors are logged once by errors.exception_handlers; litestar's own handler would log them twice.
+    # Errors are logged once by api.errors.exception_handlers; litestar's own handler would log them twice.
     config.logging_config = None
     return config

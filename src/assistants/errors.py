@@ -1,21 +1,18 @@
-"""Domain errors, and the one place they (and everything else) become an error envelope.
+"""Domain errors and the OpenAI error envelope `{"error": {"message", "type", "param", "code"}}`.
 
-The OpenAI envelope `{"error": {"message", "type", "param", "code"}}` on every route but Anthropic's
-Messages API, whose handlers install the same handlers with `anthropic_envelope`
-(`{"type": "error", "error": {"type", "message"}}`). A 4xx is deterministic, so it carries
-`x-should-retry: false`: the SDK would otherwise re-send a POST that got a 409/5xx and duplicate rows.
+Every layer raises these; none of them knows HTTP. `api/errors.py` is the one place they (and
+everything else) become responses.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+import re
 from typing import Any
 
-from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
 
-log = logging.getLogger("assistants.errors")
+class StartupError(Exception):
+    """A start-up failure the operator can fix (bad flag, missing model, port in use); its message is
+    the whole story. `assistants` prints it as one line and exits non-zero."""
 
 
 class APIError(Exception):
@@ -61,21 +58,54 @@ class ServiceUnavailable(APIError):
     default_code = "service_unavailable"
 
 
-def not_found(kind: str, object_id: str) -> NotFound:
-    return NotFound(f"No {kind} found with id '{object_id}'.", code=None)
+class ClientDisconnected(Exception):
+    """Nobody will read this response (nginx's 499): raised only to end a handler, never an API error."""
+
+
+def not_found(kind: str, object_id: str, *, param: str | None = None) -> NotFound:
+    """`param` names the request field that held the id, when it came from the body."""
+    return NotFound(f"No {kind} found with id '{object_id}'.", param=param)
 
 
 def envelope(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-Envelope = Callable[[int, str, str, str | None, str | None], dict[str, Any]]
-"""(status, message, OpenAI error type, param, code) -> the response body."""
+# -- msgspec's validation messages, in the API's terms ------------------------------------------
+
+_PATH = re.compile(r"`\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
 
 
-def openai_envelope(_: int, message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
-    return envelope(message, type_, param, code)
+def param_from_validation(message: str) -> str | None:
+    """The field a msgspec ValidationError names, as an API `param`:
+    "... - at `$.metadata[...]`" -> `metadata`; "... - at `key` in `$.metadata`" -> `metadata`;
+    "Object missing required field `name` - at `$.tools[0].function`" -> `tools[0].function.name`."""
+    paths = _PATH.findall(message)
+    path = paths[-1].removesuffix("[...]") if paths else ""
+    missing = _MISSING.search(message)
+    if missing:
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+    return path or None
 
+
+def invalid_request_from_validation(message: str, *, within: str | None = None) -> InvalidRequest:
+    """A msgspec ValidationError message as a 400; `within` prefixes the path when the value that
+    failed was one field of the request (`tools` + `[0].function` -> `tools[0].function`)."""
+    detail = message.partition(" - at ")[0]
+    param = param_from_validation(message)
+    if within is not None:
+        param = within + (param if param and param.startswith("[") else f".{param}" if param else "")
+    if _MISSING.search(message):
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+    detail = detail[:1].lower() + detail[1:]
+    if "`key`" in message:
+        detail += " (an object key)"
+    text = f"Invalid '{param}': {detail}." if param else f"Invalid request body: {detail}."
+    return InvalidRequest(text, param=param)
+
+
+# -- Anthropic's envelope (its Messages API routes only) ------------------------------------------
 
 ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                          404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
@@ -89,81 +119,9 @@ def anthropic_error_type(status: int) -> str:
     return "api_error" if status >= 500 else "invalid_request_error"
 
 
-def anthropic_envelope(status: int, message: str, _type: str, param: str | None,
-                       _code: str | None) -> dict[str, Any]:
-    # No `param` field in this envelope: the message names the field, as Anthropic's do ("max_tokens: ...").
+def anthropic_envelope(status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    """`{"type": "error", "error": {"type", "message"}}`. It has no `param`: the message names the
+    field instead, as Anthropic's own do ("max_tokens: Field required")."""
     if param and param not in message:
         message = f"{param}: {message}"
     return {"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}
-
-
-def _response(status: int, body: dict[str, Any],
-              extra_headers: dict[str, str] | None = None) -> Response[Any]:
-    headers = {"x-should-retry": "false"} if status < 500 else {}
-    return Response(content=body, status_code=status, media_type=MediaType.JSON,
-                    headers={**(extra_headers or {}), **headers})
-
-
-def _describe_validation(exc: ValidationException) -> tuple[str | None, str]:
-    """litestar puts msgspec's message in `extra`; surface the field path as `param`."""
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    for item in extra:
-        if isinstance(item, dict):
-            key = item.get("key")
-            detail = str(item.get("message") or exc.detail)
-            param = _param_from_message(detail) or (key if key and key != "body" else None)
-            return param, detail
-    return None, str(exc.detail)
-
-
-def _param_from_message(message: str) -> str | None:
-    # msgspec: "Expected `int`, got `str` - at `$.limit`" / "Object missing required field `model`"
-    if "at `$." in message:
-        return message.rsplit("at `$.", 1)[1].rstrip("`").split("`")[0]
-    if "required field `" in message:
-        return message.split("required field `", 1)[1].split("`", 1)[0]
-    return None
-
-
-def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> tuple[int, str, str, str | None,
-                                                                               dict[str, str] | None]:
-    """(status, message, type, code, extra headers) of a litestar HTTPException."""
-    status = exc.status_code
-    if status in (404, 405) and exc.detail in ("Not Found", "Method Not Allowed"):
-        # litestar's router found no route (or no method on it): say which, as OpenAI does.
-        # exc.headers carries `Allow` on a 405 (RFC 9110 requires it).
-        return status, f"Invalid URL ({request.method} {request.url.path})", "invalid_request_error", None, \
-            exc.headers
-    if status == 404:
-        return 404, str(exc.detail) or "Not found.", "invalid_request_error", None, None
-    if status == 413:
-        return 413, "Request body is too large.", "invalid_request_error", "request_too_large", None
-    type_ = "invalid_request_error" if status < 500 else "server_error"
-    return status, str(exc.detail), type_, None, None
-
-
-def exception_handlers(render: Envelope = openai_envelope) -> dict[type[Exception] | int, Any]:
-    """The handlers that turn every exception into `render`'s envelope."""
-
-    def api_error(_: Request[Any, Any, Any], exc: APIError) -> Response[Any]:
-        return _response(exc.status_code, render(exc.status_code, exc.message, exc.type, exc.param, exc.code))
-
-    def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-        param, message = _describe_validation(exc)
-        return _response(400, render(400, message, "invalid_request_error", param, None))
-
-    def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-        status, message, type_, code, headers = _http_error(request, exc)
-        return _response(status, render(status, message, type_, None, code), headers)
-
-    def unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-        log.exception("unhandled error", exc_info=exc)
-        return _response(500, render(500, "The server had an error while processing your request.",
-                                     "server_error", None, "server_error"))
-
-    return {
-        APIError: api_error,
-        ValidationException: validation_error,
-        HTTPException: http_error,
-        Exception: unexpected,
-    }

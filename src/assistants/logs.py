@@ -97,8 +97,8 @@ def setup_logging(*, log_format: str = "text", debug: bool = False) -> None:
 
 def request_id(scope: Scope) -> str:
     """This request's id, minted on first use (also for paths that matched no route)."""
-    current = scope.get(_SCOPE_KEY)  # type: ignore[misc]
-    if current is None:
+    current = scope.get(_SCOPE_KEY)
+    if not isinstance(current, str):
         sent = next((value for name, value in scope.get("headers", ()) if name == b"x-request-id"), b"")
         text = sent.decode("latin-1")
         current = text if _CLIENT_ID.fullmatch(text) else f"req_{uuid.uuid4().hex}"

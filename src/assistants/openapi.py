@@ -1,8 +1,9 @@
 """The OpenAPI document at /schema/openapi.json: litestar's, completed where it cannot know our shapes.
 
 litestar derives parameters and success bodies from the handlers. Three things it cannot see:
-* request bodies: handlers decode them with `protocol.decode` (for OpenAI-style 400 messages), so
-  a handler names its body Struct with `opt=openapi.body(T)`; msgspec writes its JSON Schema;
+* request bodies: the Assistants handlers decode them with `protocol.decode`, because litestar's
+  `data: T` converts with `strict=False` ("0.5" would pass as a temperature, where OpenAI answers
+  400); a handler names its body Struct with `opt=openapi.body(T)`; msgspec writes its JSON Schema;
 * errors: every error is the OpenAI envelope (errors.py), not litestar's `{status_code, detail}`, or
   the envelope a handler names with `opt=openapi.error_body(T)` (Anthropic's routes);
 * SSE: a handler returning `ServerSentEvent` answers `text/event-stream`.
@@ -15,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import msgspec
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.response import ServerSentEvent
@@ -67,7 +68,7 @@ def config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="assistants", version=package_version, path="/schema",
         description="A self-hosted, OpenAI-compatible Assistants API server.",
-        render_plugins=[JsonRenderPlugin()],  # the JSON document only: the UIs would load JS from a CDN
+        render_plugins=[CompletedJson()],  # the JSON document only: the UIs would load JS from a CDN
     )
 
 
@@ -109,12 +110,18 @@ def document(app: Litestar) -> dict[str, Any]:
     return schema
 
 
-def install(app: Litestar) -> None:
-    """Serve the completed document (an on_startup hook: the routes are all known by then)."""
-    from litestar._openapi.plugin import OpenAPIPlugin
+class CompletedJson(JsonRenderPlugin):
+    """Serves `document(app)` rather than litestar's own, built on the first request (every route
+    is known by then) and kept."""
 
-    plugin = app.plugins.get(OpenAPIPlugin)
-    plugin._openapi_schema = document(app)  # what the /schema routes serve
+    def __init__(self) -> None:
+        super().__init__()
+        self._document: dict[str, Any] | None = None
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        if self._document is None:
+            self._document = document(request.app)
+        return self.render_json(request, self._document)
 
 
 def _returns_sse(fn: Any) -> bool:

@@ -9,7 +9,7 @@ most published templates expect.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from assistants.protocol.messages import content_text
 from assistants.tools import render as tool_render
 
 # Gemma's turn format. Unlike Gemma's published template this one does not insist on strict
@@ -77,6 +78,9 @@ class ChatTemplate:
     eos_token: str
     origin: str
     """Where the template came from: `file`, `model` or `builtin:<name>` (for logs)."""
+    supports_tools: bool = field(init=False, compare=False)
+    """Whether the template reads `tools` (else tools are rendered by the generic fallback)."""
+    _compiled: jinja2.Template = field(init=False, repr=False, compare=False)
 
     @classmethod
     def choose(
@@ -104,6 +108,7 @@ class ChatTemplate:
             compiled = env.from_string(self.source)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"chat template syntax error: {exc}") from exc
+        # Derived once from `source`; a frozen dataclass sets them through object.__setattr__.
         object.__setattr__(self, "_compiled", compiled)
         object.__setattr__(self, "supports_tools", tool_render.template_supports_tools(self.source))
 
@@ -114,15 +119,14 @@ class ChatTemplate:
         tools: Sequence[Mapping[str, Any]] | None = None,
         add_generation_prompt: bool = True,
     ) -> str:
-        compiled: jinja2.Template = self._compiled  # type: ignore[attr-defined]
         if tools or tool_render.has_tool_content(messages):
             # Tool definitions, calls and results: the template's own way, or the generic fallback.
-            if self.supports_tools:  # type: ignore[attr-defined]
+            if self.supports_tools:
                 messages = tool_render.template_messages(messages)
             else:
                 messages, tools = tool_render.fallback_messages(messages, tools), None
         try:
-            return compiled.render(
+            return self._compiled.render(
                 messages=[normalize_message(m) for m in messages],
                 tools=list(tools) if tools else None,
                 add_generation_prompt=add_generation_prompt,
@@ -140,16 +144,3 @@ def normalize_message(message: Mapping[str, Any]) -> dict[str, Any]:
     normalized = dict(message)
     normalized["content"] = content_text(message.get("content"))
     return normalized
-
-
-def content_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for part in content:
-        if isinstance(part, Mapping) and part.get("type") in ("text", "input_text", "output_text"):
-            text = part.get("text")
-            texts.append(text if isinstance(text, str) else "")
-    return "\n".join(texts)

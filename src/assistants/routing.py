@@ -26,4 +26,4 @@ def install_allow_header_fix(app: Litestar) -> None:
         if methods and "allow" in headers:
             headers["allow"] = methods
 
-    app.before_send.append(correct_allow)  # type: ignore[arg-type]
+    app.before_send.append(correct_allow)

@@ -1,16 +1,19 @@
-"""The long-lived services one server owns, opened and closed together with the app's lifespan."""
+"""The long-lived services one server owns, opened and closed together (in reverse) with its lifespan.
+
+Handlers do not see this object: `app.py` provides each service as its own dependency.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistants.events import EventBus
 
-# A runtime import, not TYPE_CHECKING: litestar/msgspec resolve this dataclass's annotations when they
-# inject it. `assistants.inference` does not import an engine until a model is loaded.
+# Runtime imports, not TYPE_CHECKING: the files and vector-store routes take this whole object, and
+# litestar/msgspec resolve its annotations when they inject it. Neither loads an engine.
 from assistants.inference import Inference
 from assistants.ingestion import IngestionWorker
 from assistants.retrieval.service import Retrieval
@@ -28,16 +31,16 @@ else:
 class Services:
     settings: Settings
     database: Database
+    bus: EventBus
+    """Run events: persisted log + live subscribers (SSE)."""
+    retrieval: Retrieval
+    """The embedding model and the chunk index (loaded on first use; with or without a chat model)."""
+    file_blobs: FileBlobs
+    """Uploaded files' bytes under the data dir."""
     inference: Inference | None = None
     """None when the server runs without a model (`--no-model`): model routes answer 503."""
-    events: EventBus | None = None
-    """Run events: persisted log + live subscribers (SSE)."""
-    run_queue: Worker | None = None
+    worker: Worker | None = None
     """The run worker; None without a model or with --no-worker (another process's worker runs them)."""
-    retrieval: Retrieval = None  # type: ignore[assignment]
-    """The embedding model and the chunk index (loaded on first use; with or without a chat model)."""
-    file_blobs: FileBlobs = None  # type: ignore[assignment]
-    """Uploaded files' bytes under the data dir."""
     ingestion: IngestionWorker | None = None
     """Turns files added to vector stores into indexed chunks (a durable background job); None with
     --no-worker."""
@@ -45,34 +48,27 @@ class Services:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Services]:
-        database = await Database.open(settings.database_url)
-        retrieval = Retrieval(settings.embedding_model, settings.data_dir / "chunks.sqlite3")
-        blobs = FileBlobs(settings.data_dir)
-        ingestion = await IngestionWorker.start(database, retrieval, blobs) if settings.run_worker else None
-        events = EventBus(database)
-        await events.start()
-        try:
-            inference = None
+        async with AsyncExitStack() as stack:
+            database = await Database.open(settings.database_url)
+            stack.push_async_callback(database.close)
+            retrieval = Retrieval(settings.embedding_model, settings.data_dir / "chunks.sqlite3")
+            stack.callback(retrieval.close)
+            blobs = FileBlobs(settings.data_dir)
+            ingestion = None
+            if settings.run_worker:
+                ingestion = await IngestionWorker.start(database, retrieval, blobs)
+                stack.push_async_callback(ingestion.close)
+            bus = EventBus(database)
+            await bus.start()
+            stack.push_async_callback(bus.close)
+            inference = worker = None
             if settings.load_model:
-                inference = await Inference.start(settings)
-            try:
-                worker = None
-                if inference is not None and settings.run_worker:
-                    from assistants.runs.worker import start_worker
+                from assistants.runs.worker import start_worker
 
-                    worker = await start_worker(settings, events, inference, retrieval)
-                try:
-                    yield cls(settings=settings, database=database, inference=inference, events=events,
-                              run_queue=worker, retrieval=retrieval, file_blobs=blobs, ingestion=ingestion)
-                finally:
-                    if worker is not None:
-                        await worker.close()
-            finally:
-                if inference is not None:
-                    await inference.close()
-        finally:
-            await events.close()
-            if ingestion is not None:
-                await ingestion.close()
-            retrieval.close()
-            await database.close()
+                inference = await Inference.start(settings)
+                stack.push_async_callback(inference.close)
+                if settings.run_worker:
+                    worker = await start_worker(settings, bus, inference, retrieval)
+                    stack.push_async_callback(worker.close)
+            yield cls(settings=settings, database=database, bus=bus, retrieval=retrieval, file_blobs=blobs,
+                      inference=inference, worker=worker, ingestion=ingestion)

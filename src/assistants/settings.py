@@ -1,16 +1,18 @@
 """The one typed settings object. Built once from the CLI and the environment, then passed in.
 
 Every flag `--some-flag` is mirrored by the environment variable `ASSISTANTS_SOME_FLAG`; the flag wins.
-No other module reads `os.environ`.
+The environment is read here and by alembic's `migrations/env.py` (for a URL given to alembic directly).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from assistants.errors import StartupError
 
 ENV_PREFIX = "ASSISTANTS_"
 
@@ -169,7 +171,7 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--log-format", choices=["text", "json"], help="log line format (default text)")
 
 
-_CASTS = {
+_CASTS: dict[str, Callable[[str], object]] = {
     "port": int, "ctx_size": int, "parallel": int, "threads": int, "max_body_bytes": int,
     "max_tool_rounds": _positive_int,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
@@ -188,10 +190,10 @@ def read_api_key_file(path: Path) -> tuple[str, ...]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
-        raise SystemExit(f"assistants: error: --api-key-file {path}: {reason}") from None
+        raise StartupError(f"--api-key-file {path}: {reason}") from None
     keys = tuple(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
     if not keys:
-        raise SystemExit(f"assistants: error: --api-key-file {path}: no keys in file")
+        raise StartupError(f"--api-key-file {path}: no keys in file")
     return keys
 
 
@@ -213,7 +215,7 @@ def settings_from_args(
                 values[name] = cast(env_value)
             except (ValueError, argparse.ArgumentTypeError) as exc:
                 variable = ENV_PREFIX + env_name.upper()
-                raise SystemExit(f"assistants: error: {variable}={env_value!r}: {exc}") from None
+                raise StartupError(f"{variable}={env_value!r}: {exc}") from None
     if "data_dir" not in values:
         values["data_dir"] = default_data_dir(environ)
     values["cors_origins"] = tuple(values.get("cors_origins", ()))  # type: ignore[arg-type]
@@ -227,18 +229,13 @@ def _api_keys(values: Mapping[str, object]) -> tuple[str, ...]:
     if isinstance(key_file, Path):
         keys += read_api_key_file(key_file)
     if any(not key.isprintable() or not key or " " in key for key in keys):
-        raise SystemExit("assistants: error: --api-key: keys must be non-empty printable text without spaces")
+        raise StartupError("--api-key: keys must be non-empty printable text without spaces")
     return keys
-
-
-def parse_cli(argv: Sequence[str] | None, environ: Mapping[str, str]) -> tuple[str, Settings]:
-    command, settings, _ = parse_cli_args(argv, environ)
-    return command, settings
 
 
 def parse_cli_args(
     argv: Sequence[str] | None, environ: Mapping[str, str]
 ) -> tuple[str, Settings, argparse.Namespace]:
-    """Like parse_cli, plus the parsed arguments for commands whose inputs are not settings (convert-gguf)."""
+    """(command, settings, the parsed arguments): convert-gguf's inputs are arguments, not settings."""
     args = build_parser().parse_args(argv)
     return args.command, settings_from_args(args, environ), args

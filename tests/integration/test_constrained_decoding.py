@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from assistants.inference.engine import SamplingParams
+from assistants.inference.gbnf import grammar_for_schema
 from assistants.inference.gguf import GGUFEngine
-from assistants.tools.schema import grammar_for_schema
 from tests.constrained_load import SCHEMAS, run_load
 
 

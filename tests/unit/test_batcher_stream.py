@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 
-from assistants.api.chat import _chat_stream
 from assistants.inference.batcher import Batcher
 from assistants.inference.engine import EngineError, SamplingParams
+from assistants.serving.chat import chat_chunks
+from assistants.tools.plan import plan_turn
 from tests.unit.fake_engine import EOG, FakeEngine
+
+TEXT_ONLY = plan_turn(None, None, True, None)
 
 
 async def events(engine: FakeEngine, include_usage: bool) -> list[str]:
     batcher = Batcher(engine)
     try:
         generation = batcher.submit([10, 11, EOG], SamplingParams(temperature=0.0), max_tokens=10)
-        return [event async for event in _chat_stream(generation, "chatcmpl-1", 7, "m", include_usage)]
+        chunks = chat_chunks(generation, TEXT_ONLY, "chatcmpl-1", 7, "m", include_usage)
+        return [event async for event in chunks]
     finally:
         batcher.close()
 

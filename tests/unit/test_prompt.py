@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from assistants.prompt import ChatTemplate, TemplateError, content_text
+from assistants.prompt import ChatTemplate, TemplateError
+from assistants.protocol.messages import content_text
 
 
 def gemma() -> ChatTemplate:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
+from typing import get_args, get_type_hints
 
 import pytest
 
+from assistants import protocol as p
+from assistants.protocol.steps import RunStep
 from assistants.runs import state
 
-ALL = ["queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed", "completed",
-       "incomplete", "expired"]
+ALL = set(get_args(p.RunStatus))
+"""The statuses the wire knows: the state machine must classify exactly these."""
 
 
 @pytest.mark.parametrize("terminal", sorted(state.TERMINAL))
@@ -35,17 +37,31 @@ def test_moves_the_api_forbids() -> None:
         assert not state.can_move(current, target), (current, target)
 
 
-def test_every_status_is_classified_once() -> None:
-    assert set(ALL) == state.TERMINAL | state.ACTIVE
+def test_every_wire_status_is_classified_once() -> None:
+    assert state.TERMINAL | state.ACTIVE == ALL
     assert not state.TERMINAL & state.ACTIVE
     assert state.CANCELLABLE <= state.ACTIVE and state.EXPIRABLE <= state.CANCELLABLE
-    for current, target in itertools.product(state.ACTIVE, ALL):
-        if state.can_move(current, target):
-            assert target in ALL
+    assert set(p.ACTIVE_STATUSES) == state.ACTIVE
 
 
-def test_ending_steps_and_messages_follow_the_run() -> None:
-    assert state.MESSAGE_INCOMPLETE_REASON["cancelled"] == "run_cancelled"
-    assert state.MESSAGE_INCOMPLETE_REASON["incomplete"] == "max_tokens"
-    assert state.STEP_STATUS_FOR_RUN["cancelled"] == "cancelled"
+def test_moves_stay_among_wire_statuses_and_every_active_run_can_end() -> None:
+    assert set(state.TRANSITIONS) == state.ACTIVE
+    for current, targets in state.TRANSITIONS.items():
+        assert targets <= ALL, current
+        assert current not in targets, current
+    for start in state.ACTIVE:  # no status a run can get stuck in
+        seen, frontier = {start}, [start]
+        while frontier:
+            for target in state.TRANSITIONS.get(frontier.pop(), frozenset()):
+                if target not in seen:
+                    seen.add(target)
+                    frontier.append(target)
+        assert seen & state.TERMINAL, start
+
+
+def test_every_terminal_run_ends_its_step_and_message_in_wire_terms() -> None:
+    step_statuses = set(get_args(get_type_hints(RunStep)["status"]))
     assert set(state.STEP_STATUS_FOR_RUN) == state.TERMINAL
+    assert set(state.STEP_STATUS_FOR_RUN.values()) <= step_statuses
+    # A completed run leaves its message completed; every other end leaves it incomplete, with a reason.
+    assert set(state.MESSAGE_INCOMPLETE_REASON) == state.TERMINAL - {"completed"}

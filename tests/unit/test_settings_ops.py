@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from assistants.__main__ import mask_url
-from assistants.settings import parse_cli
+from assistants.errors import StartupError
+from assistants.settings import parse_cli_args
 
 
 def serve(*argv: str, env: dict[str, str] | None = None):
-    command, settings = parse_cli(["serve", *argv], env or {})
+    command, settings, _ = parse_cli_args(["serve", *argv], env or {})
     assert command == "serve"
     return settings
 
@@ -59,14 +60,14 @@ def test_unusable_key_file_is_a_one_line_error(tmp_path: Path, content: str | No
     key_file = tmp_path / "keys"
     if content is not None:
         key_file.write_text(content)
-    with pytest.raises(SystemExit) as raised:
+    with pytest.raises(StartupError) as raised:
         serve("--api-key-file", str(key_file))
-    message = str(raised.value.code)
-    assert message.startswith("assistants: error: --api-key-file") and "\n" not in message
+    message = str(raised.value)
+    assert message.startswith("--api-key-file") and "\n" not in message
 
 
 def test_key_with_space_is_rejected() -> None:
-    with pytest.raises(SystemExit, match="printable text without spaces"):
+    with pytest.raises(StartupError, match="printable text without spaces"):
         serve("--api-key", "two words")
 
 

@@ -9,9 +9,13 @@ import pytest
 
 from assistants import protocol as p
 from assistants.errors import InvalidRequest
+from assistants.inference.gbnf import grammar_for_schema
 from assistants.prompt import GEMMA_TEMPLATE, ChatTemplate
-from assistants.tools import calls, patterns, render, schema
-from assistants.tools.plan import plan_turn
+from assistants.protocol import jsonschema as schema
+from assistants.protocol import patterns
+from assistants.tools import calls, render
+from assistants.tools.holdback import CallHoldBack, TurnOutput
+from assistants.tools.plan import MAX_PARALLEL_CALLS, plan_turn, tool_calls_schema
 
 WEATHER = {"name": "get_weather", "description": "Current weather",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"},
@@ -46,7 +50,7 @@ def test_supported_schema_passes_and_builds_a_grammar():
                            "kind": {"anyOf": [{"const": "a"}, {"type": "null"}]}},
             "required": ["tags"], "title": "T", "description": "d"}
     schema.check_schema(good)
-    grammar = schema.grammar_for_schema(good)
+    grammar = grammar_for_schema(good)
     assert grammar.startswith("") and "root ::=" in grammar
 
 
@@ -54,7 +58,7 @@ def test_recursive_refs_are_refused():
     recursive = {"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}},
                  "$ref": "#/$defs/N"}
     with pytest.raises(schema.SchemaError):
-        schema.tool_calls_schema([{"name": "f", "parameters": recursive}], parallel=False)
+        tool_calls_schema([{"name": "f", "parameters": recursive}], parallel=False)
     with pytest.raises(schema.SchemaError) as err:  # found when the request decodes, not at run time
         schema.check_schema(recursive, "parameters")
     assert err.value.path == "parameters.$ref"
@@ -103,7 +107,7 @@ def rules(grammar: str) -> dict[str, str]:
 
 
 def test_grammar_strings_hold_no_raw_control_characters_and_literals_keep_their_escapes():
-    grammar = rules(schema.grammar_for_schema({"type": "object", "properties": {
+    grammar = rules(grammar_for_schema({"type": "object", "properties": {
         "s": {"type": "string", "maxLength": 3}, "e": {"enum": ["C:\\temp", 'say "hi"', "a\tb"]}},
         "required": ["s", "e"]}))
     assert grammar["char"].startswith('[^"\\\\\\x7F\\x00-\\x1F]')
@@ -113,12 +117,12 @@ def test_grammar_strings_hold_no_raw_control_characters_and_literals_keep_their_
 
 def test_keywords_the_converter_would_drop_reach_the_grammar():
     code = {"type": "string", "pattern": "^[a-z]{2}$"}
-    by_ref = rules(schema.grammar_for_schema({"$defs": {"code": code}, "type": "object", "properties": {
+    by_ref = rules(grammar_for_schema({"$defs": {"code": code}, "type": "object", "properties": {
         "code": {"type": "string", "maxLength": 8},
         "codes": {"type": "array", "items": {"$ref": "#/$defs/code"}}},
         "required": ["code", "codes"]}))
     assert "[a-z]" in by_ref["codes-item-1"]  # not the property `code`'s rule
-    listed = rules(schema.grammar_for_schema({"type": ["string", "null"], "pattern": "^[a-z]{2}$"}))
+    listed = rules(grammar_for_schema({"type": ["string", "null"], "pattern": "^[a-z]{2}$"}))
     assert listed["root"] == "alternative-0 | null" and "[a-z]" in listed["alternative-0-1"]
     beside = schema.prepared({"anyOf": [{"type": "string"}, {"type": "null"}], "maxLength": 2, "title": "t"})
     assert beside == {"anyOf": [{"type": "string", "maxLength": 2}, {"type": "null", "maxLength": 2}]}
@@ -128,14 +132,14 @@ def test_keywords_the_converter_would_drop_reach_the_grammar():
 
 
 def test_tool_call_schema_names_the_function_and_bounds_the_list():
-    single = schema.tool_calls_schema([WEATHER], parallel=False)
+    single = tool_calls_schema([WEATHER], parallel=False)
     calls_ = single["properties"]["tool_calls"]
     assert calls_["maxItems"] == 1 and calls_["minItems"] == 1
     assert calls_["items"]["properties"]["name"] == {"const": "get_weather"}
-    several = schema.tool_calls_schema([WEATHER, {"name": "noop"}], parallel=True)
+    several = tool_calls_schema([WEATHER, {"name": "noop"}], parallel=True)
     options = several["properties"]["tool_calls"]["items"]["anyOf"]
     assert options[1]["properties"]["arguments"] == {"type": "object", "properties": {}}
-    assert several["properties"]["tool_calls"]["maxItems"] == schema.MAX_PARALLEL_CALLS
+    assert several["properties"]["tool_calls"]["maxItems"] == MAX_PARALLEL_CALLS
 
 
 def test_request_decoding_turns_schema_errors_into_a_400_naming_the_field():
@@ -285,8 +289,9 @@ def test_plans_for_each_tool_choice():
     named = plan_turn([*TOOLS, {"type": "function", "function": {"name": "other"}}],
                       {"type": "function", "function": {"name": "other"}}, False, None)
     assert named.names == {"other"} and '"\\"other\\""' in named.grammar
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidRequest) as err:
         plan_turn(TOOLS, {"type": "function", "function": {"name": "missing"}}, True, None)
+    assert err.value.param == "tool_choice"
 
 
 def test_plans_for_response_formats():
@@ -298,3 +303,33 @@ def test_plans_for_response_formats():
     both = plan_turn(TOOLS, "auto", True, fmt)
     assert both.calls == "maybe" and "tool-calls" in both.grammar and '"\\"a\\""' in both.grammar
     assert plan_turn(None, None, True, {"type": "text"}).grammar is None
+
+
+# -- holding back output that may be calls -----------------------------------------------------
+
+def feed_all(plan, pieces, reason="stop"):
+    holdback = CallHoldBack(plan)
+    streamed = [text for text in map(holdback.feed, pieces) if text is not None]
+    return streamed, holdback.finish(reason)
+
+
+def test_plain_text_streams_at_once_and_a_call_is_held_until_the_end():
+    auto = plan_turn(TOOLS, "auto", True, None)
+    streamed, rest = feed_all(auto, [" ", "Hel", "lo"])
+    assert streamed == [" Hel", "lo"] and rest.content == "" and rest.calls is None
+    call = '{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}'
+    streamed, rest = feed_all(auto, ["\n", call[:5], call[5:]])
+    assert streamed == [] and rest.finish_reason == "tool_calls"
+    assert [(c.name, json.loads(c.arguments)) for c in rest.calls] == [("get_weather", {"city": "Paris"})]
+
+
+def test_held_text_that_is_no_call_comes_out_as_text_and_a_cut_off_call_is_text():
+    auto = plan_turn(TOOLS, "auto", True, None)
+    streamed, rest = feed_all(auto, ["{not", " json}"])
+    assert streamed == [] and rest == TurnOutput("{not json}", None, "stop")
+    forced = plan_turn(TOOLS, "required", True, None)
+    call = '{"tool_calls":[{"name":"get_weather","arguments":{}}]}'
+    streamed, rest = feed_all(forced, [call], reason="length")
+    assert streamed == [] and rest.calls is None and rest.content == call and rest.finish_reason == "length"
+    never = plan_turn(TOOLS, "none", True, None)
+    assert feed_all(never, ["{", "x"]) == (["{", "x"], TurnOutput("", None, "stop"))

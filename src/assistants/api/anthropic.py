@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 
 from litestar import Request, Response, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.response import ServerSentEvent
 
 from assistants import openapi
 from assistants.api.chat import wait_disconnected
+from assistants.api.errors import anthropic_body, exception_handlers
 from assistants.api.models import resolve_model
-from assistants.errors import anthropic_envelope, exception_handlers
+from assistants.inference import Inference
 from assistants.protocol.anthropic import (
     AnthropicErrorResponse,
     AnthropicMessage,
@@ -20,19 +23,18 @@ from assistants.protocol.anthropic import (
     CountTokensResponse,
     MessagesRequest,
 )
-from assistants.services import Services
 from assistants.serving import anthropic as serving
-from assistants.serving.turn import collect, render_turn
+from assistants.serving.chat import collect, render_turn
 
-_ROUTE = {"tags": ["anthropic"], "exception_handlers": exception_handlers(anthropic_envelope),
-          "opt": openapi.error_body(AnthropicErrorResponse)}
+_HANDLERS = exception_handlers(anthropic_body)
+_OPT = openapi.error_body(AnthropicErrorResponse)
 
 
-@post("/v1/messages", status_code=200, **_ROUTE)
+@post("/v1/messages", status_code=200, tags=["anthropic"], exception_handlers=_HANDLERS, opt=_OPT)
 async def create_message(
-    data: MessagesRequest, services: Services, request: Request
+    data: JSONBody[MessagesRequest], inference: NamedDependency[Inference], request: Request
 ) -> Response[AnthropicMessage] | ServerSentEvent:
-    inference = resolve_model(services, data.model)
+    resolve_model(inference, data.model)
     plan = serving.plan_of(data)
     prompt = render_turn(inference, serving.chat_messages(data), plan)
     tokens = await asyncio.to_thread(inference.tokenize, prompt)
@@ -45,9 +47,11 @@ async def create_message(
     return Response(serving.message(id_, inference.model_id, answer, result))
 
 
-@post("/v1/messages/count_tokens", status_code=200, **_ROUTE)
-async def count_message_tokens(data: CountTokensRequest, services: Services) -> CountTokensResponse:
-    inference = resolve_model(services, data.model)
+@post("/v1/messages/count_tokens", status_code=200, tags=["anthropic"], exception_handlers=_HANDLERS,
+      opt=_OPT)
+async def count_message_tokens(data: JSONBody[CountTokensRequest],
+                               inference: NamedDependency[Inference]) -> CountTokensResponse:
+    resolve_model(inference, data.model)
     prompt = render_turn(inference, serving.chat_messages(data), serving.plan_of(data))
     return CountTokensResponse(len(await asyncio.to_thread(inference.tokenize, prompt)))
 

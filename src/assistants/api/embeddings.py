@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from litestar import Request, post
+from litestar.di import NamedDependency
 
 from assistants import openapi
 from assistants.errors import InvalidRequest, NotFound
@@ -26,7 +27,8 @@ DEFAULT_MODEL = "default"
 
 
 @post("/v1/embeddings", status_code=200, tags=["embeddings"], opt=openapi.body(EmbeddingRequest))
-async def create_embeddings(request: Request[Any, Any, Any], services: Services) -> EmbeddingList:
+async def create_embeddings(request: Request[Any, Any, Any],
+                            services: NamedDependency[Services]) -> EmbeddingList:
     body = decode(EmbeddingRequest, await request.body())
     vectors, model_id, tokens = await services.retrieval.call(lambda embedder: _embed(embedder, body))
     data = [Embedding(index=index, embedding=_encode(vector, body.encoding_format))

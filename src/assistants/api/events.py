@@ -12,16 +12,20 @@ Routes:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import msgspec
 from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from assistants import metrics, store
 from assistants.errors import InvalidRequest
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
+from assistants.protocol.codec import encoder
 from assistants.protocol.events import RunEventName, StreamError, StreamErrorBody
-from assistants.services import Services
+from assistants.store import Database
 
 KEEPALIVE_SECONDS = 15.0
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -46,7 +50,7 @@ def _error_frame(run_event: Event) -> ServerSentEventMessage:
     error = StreamError(StreamErrorBody(message=last_error.get("message") or "The run failed.",
                                         type="server_error", param=None,
                                         code=last_error.get("code") or "server_error"))
-    return ServerSentEventMessage(event="error", data=msgspec.json.encode(error).decode())
+    return ServerSentEventMessage(event="error", data=encoder.encode(error).decode())
 
 
 class Frames(ServerSentEventMessage):
@@ -90,24 +94,17 @@ async def sse_frames(bus: EventBus, flt: EventFilter, after: int, *, stop: Calla
             yield Frames(b"".join(wire))
 
 
-def run_stream(services: Services, run_id: str, *, after: int = 0,
+def run_stream(bus: EventBus, run_id: str, *, after: int = 0,
                pause_on_requires_action: bool = True) -> ServerSentEvent:
     """The SSE answer for one run: replay from `after` (0: its first event), then live, then `done`."""
     # A run's terminal status and its terminal event commit in one transaction, so following the log
     # until that event can neither stop early nor wait forever.
-    frames = sse_frames(_bus(services), EventFilter(run_id=run_id), after,
+    frames = sse_frames(bus, EventFilter(run_id=run_id), after,
                         stop=run_stream_stop(pause_on_requires_action=pause_on_requires_action))
     return ServerSentEvent(frames, headers=SSE_HEADERS)
 
 
-def _bus(services: Services) -> EventBus:
-    bus = services.events
-    if bus is None:
-        raise InvalidRequest("run events are not available on this server", param="stream")
-    return bus
-
-
-def _resume_point(request: Request[object, object, object], after: int | None) -> int:
+def _resume_point(request: Request[Any, Any, Any], after: int | None) -> int:
     header = request.headers.get("last-event-id")
     points = [after or 0]
     if header:
@@ -123,21 +120,24 @@ def _resume_point(request: Request[object, object, object], after: int | None) -
 
 
 @get("/v1/threads/{thread_id:str}/runs/{run_id:str}/events", tags=["runs"])
-async def run_events(thread_id: str, run_id: str, request: Request[object, object, object],
-                     services: Services, after: int | None = None) -> ServerSentEvent:
+async def run_events(thread_id: FromPath[str], run_id: FromPath[str],
+                     request: Request[Any, Any, Any], database: NamedDependency[Database],
+                     bus: NamedDependency[EventBus],
+                     after: FromQuery[int | None] = None) -> ServerSentEvent:
     point = _resume_point(request, after)
-    async with services.database.read() as session:
+    async with database.read() as session:
         await store.get_run(session, thread_id, run_id)  # 404 for an unknown run / wrong thread
-    return run_stream(services, run_id, after=point, pause_on_requires_action=False)
+    return run_stream(bus, run_id, after=point, pause_on_requires_action=False)
 
 
 @get("/v1/events", tags=["runs"])
-async def all_events(request: Request[object, object, object], services: Services,
-                     thread_id: str | None = None, assistant_id: str | None = None,
-                     include_deltas: bool = False, after: int | None = None) -> ServerSentEvent:
+async def all_events(request: Request[Any, Any, Any], bus: NamedDependency[EventBus],
+                     thread_id: FromQuery[str | None] = None, assistant_id: FromQuery[str | None] = None,
+                     include_deltas: FromQuery[bool] = False,
+                     after: FromQuery[int | None] = None) -> ServerSentEvent:
     point = _resume_point(request, after)
     flt = EventFilter(thread_id=thread_id, assistant_id=assistant_id, include_deltas=include_deltas)
-    return ServerSentEvent(sse_frames(_bus(services), flt, point, stop=None), headers=SSE_HEADERS)
+    return ServerSentEvent(sse_frames(bus, flt, point, stop=None), headers=SSE_HEADERS)
 
 
 ROUTES = [run_events, all_events]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, delete, get, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery
 from litestar.response import File
 
 from assistants import store
@@ -25,8 +25,8 @@ MAX_LIST_LIMIT = 10_000
 """OpenAI's files list takes 1..10,000 (and defaults to 10,000)."""
 
 
-def _provide_file_page(limit: int | None = None, order: str | None = None,
-                       after: str | None = None) -> PageRequest:
+def _provide_file_page(limit: FromQuery[int | None] = None, order: FromQuery[str | None] = None,
+                       after: FromQuery[str | None] = None) -> PageRequest:
     if limit is None:
         limit = MAX_LIST_LIMIT
     if not 1 <= limit <= MAX_LIST_LIMIT:
@@ -42,7 +42,8 @@ class FilesController(Controller):
     tags = ["files"]
 
     @post("/", status_code=200, request_max_body_size=None)
-    async def create_file(self, request: Request[Any, Any, Any], services: Services) -> FileObject:
+    async def create_file(self, request: Request[Any, Any, Any],
+                          services: NamedDependency[Services]) -> FileObject:
         blobs = services.file_blobs
         upload = await receive_upload(request, blobs.staging_path(), "file", services.settings.max_file_bytes)
         staged = upload.staged
@@ -66,18 +67,19 @@ class FilesController(Controller):
         return file_object(row)
 
     @get("/", dependencies={"page": Provide(_provide_file_page, sync_to_thread=False)})
-    async def list_files(self, services: Services, page: PageRequest,
-                         purpose: Annotated[str | None, Parameter()] = None) -> ListResponse[FileObject]:
+    async def list_files(self, services: NamedDependency[Services], page: NamedDependency[PageRequest],
+                         purpose: FromQuery[str | None] = None) -> ListResponse[FileObject]:
         async with services.database.read() as session:
             return list_body(await file_store.list_files(session, page, purpose), file_object)
 
     @get("/{file_id:str}")
-    async def retrieve_file(self, file_id: str, services: Services) -> FileObject:
+    async def retrieve_file(self, file_id: FromPath[str], services: NamedDependency[Services]) -> FileObject:
         async with services.database.read() as session:
             return file_object(await file_store.get_file(session, file_id))
 
     @get("/{file_id:str}/content", media_type="application/octet-stream")
-    async def retrieve_file_content(self, file_id: str, services: Services) -> File:
+    async def retrieve_file_content(self, file_id: FromPath[str],
+                                    services: NamedDependency[Services]) -> File:
         async with services.database.read() as session:
             row = await file_store.get_file(session, file_id)
         path = services.file_blobs.path(file_id)
@@ -87,7 +89,7 @@ class FilesController(Controller):
                     content_disposition_type="attachment")
 
     @delete("/{file_id:str}", status_code=200)
-    async def delete_file(self, file_id: str, services: Services) -> FileDeleted:
+    async def delete_file(self, file_id: FromPath[str], services: NamedDependency[Services]) -> FileDeleted:
         async with services.database.write() as session:
             stores = await file_store.delete_file(session, file_id)
         await services.retrieval.forget_file(stores, file_id)

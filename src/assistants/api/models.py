@@ -5,24 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from assistants.errors import NotFound, ServiceUnavailable
 from assistants.inference import Inference
-from assistants.protocol.chat import Model, ModelList, ModelMeta
-from assistants.services import Services
+from assistants.protocol.models import Model, ModelList, ModelMeta
+from assistants.settings import Settings
 
 DEFAULT_MODEL = "default"
 
 
-def require_inference(services: Services) -> Inference:
-    if services.inference is None:
-        raise ServiceUnavailable("This server runs without a model (--no-model).")
-    return services.inference
-
-
-def resolve_model(services: Services, model: str) -> Inference:
+def resolve_model(inference: Inference, model: str) -> Inference:
     """The loaded model if `model` names it (or is `default`), else 404 `model_not_found`."""
-    inference = require_inference(services)
     if model not in (inference.model_id, DEFAULT_MODEL):
         raise NotFound(
             f"The model '{model}' does not exist or you do not have access to it. Available models: "
@@ -41,19 +36,22 @@ def _model(inference: Inference) -> Model:
 
 
 @get("/v1/models", tags=["models"])
-async def list_models(services: Services) -> ModelList:
-    return ModelList(data=[_model(require_inference(services))])
+async def list_models(inference: NamedDependency[Inference]) -> ModelList:
+    return ModelList(data=[_model(inference)])
 
 
 @get("/v1/models/{model:path}", tags=["models"])
-async def retrieve_model(model: str, services: Services) -> Model:
+async def retrieve_model(model: FromPath[str], inference: NamedDependency[Inference]) -> Model:
     # A `path` parameter keeps the leading slash; ids like "Qwen/Qwen2.5-0.5B" arrive as "%2F"-encoded.
-    return _model(resolve_model(services, model.lstrip("/")))
+    return _model(resolve_model(inference, model.lstrip("/")))
 
 
 @get("/debug/inference", include_in_schema=False)
-async def inference_debug(services: Services) -> dict[str, Any]:
+async def inference_debug(settings: NamedDependency[Settings],
+                          loaded_inference: NamedDependency[Inference | None]) -> dict[str, Any]:
     """Batcher state and recent step records; exists only when the server runs with --debug."""
-    if not services.settings.debug:
+    if not settings.debug:
         raise NotFound("Not found.")
-    return require_inference(services).debug_state()
+    if loaded_inference is None:
+        raise ServiceUnavailable("This server runs without a model (--no-model).")
+    return loaded_inference.debug_state()

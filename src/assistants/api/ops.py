@@ -7,25 +7,26 @@ from pathlib import Path
 
 import msgspec
 from litestar import Response, get
+from litestar.di import NamedDependency
 
 from assistants import metrics, store
-from assistants.api.models import require_inference
-from assistants.inference import SamplingParams
-from assistants.services import Services
+from assistants.inference import Inference, SamplingParams
+from assistants.settings import Settings
+from assistants.store import Database
 
 
 @get("/metrics", tags=["ops"], summary="Prometheus metrics", media_type=metrics.CONTENT_TYPE,
      description="Prometheus text exposition; every series is prefixed `assistants_`.")
-async def get_metrics(services: Services) -> Response[bytes]:
-    await refresh_live_metrics(services)
+async def get_metrics(database: NamedDependency[Database],
+                      loaded_inference: NamedDependency[Inference | None]) -> Response[bytes]:
+    await refresh_live_metrics(database, loaded_inference)
     return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
 
-async def refresh_live_metrics(services: Services) -> None:
+async def refresh_live_metrics(database: Database, inference: Inference | None) -> None:
     """Facts about the present are read at scrape time, so they are right after a restart."""
-    async with services.database.read() as session:
+    async with database.read() as session:
         runs_by_status = await store.count_runs_by_status(session)
-    inference = services.inference
     if inference is None:
         metrics.set_live(runs_by_status=runs_by_status, active_sequences=0, slots=0, waiting_requests=0)
         return
@@ -74,8 +75,7 @@ class Props(msgspec.Struct):
 
 
 @get(["/props", "/v1/props"], tags=["ops"], summary="Server properties (llama-server compatible)")
-async def get_props(services: Services) -> Props:
-    inference = require_inference(services)
+async def get_props(settings: NamedDependency[Settings], inference: NamedDependency[Inference]) -> Props:
     defaults = SamplingParams()
     params = PropsParams(n_predict=-1, temperature=defaults.temperature, top_p=defaults.top_p,
                          stop=list(defaults.stop), max_tokens=-1, stream=False)
@@ -85,7 +85,7 @@ async def get_props(services: Services) -> Props:
         model_alias=inference.model_id,
         model_path=Path(inference.engine.info.path).name,
         chat_template=inference.template.source,
-        build_info=build_info(services.settings.engine),
+        build_info=build_info(settings.engine),
     )
 
 

@@ -6,19 +6,19 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 
 from assistants import protocol as p
 from assistants.store import Page, PageRequest, Record, page_request
 from assistants.store.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 # The bounds are checked by page_request (with OpenAI's messages); schema_extra only documents them.
-_LIMIT = Parameter(schema_extra={"minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})
-_ORDER = Parameter(schema_extra={"enum": ["asc", "desc"], "default": "desc"})
+_LIMIT = QueryParameter(schema_extra={"minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})
+_ORDER = QueryParameter(schema_extra={"enum": ["asc", "desc"], "default": "desc"})
 
 
 def _provide_page(limit: Annotated[int | None, _LIMIT] = None, order: Annotated[str | None, _ORDER] = None,
-                  after: str | None = None, before: str | None = None) -> PageRequest:
+                  after: FromQuery[str | None] = None, before: FromQuery[str | None] = None) -> PageRequest:
     return page_request(limit, order, after, before)
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from assistants import security
@@ -50,7 +52,7 @@ def _load() -> dict[str, Asset]:
 ASSETS = _load()
 
 
-def _serve(asset: Asset, request: Request[object, object, object]) -> Response[bytes]:
+def _serve(asset: Asset, request: Request[Any, Any, Any]) -> Response[bytes]:
     headers = {**HEADERS, "ETag": asset.etag}
     if asset.media_type.startswith("text/html"):
         headers["Content-Security-Policy"] = CSP
@@ -65,12 +67,12 @@ def root() -> Redirect:
 
 
 @get("/playground", include_in_schema=False, opt=security.PUBLIC, sync_to_thread=False)
-def playground_page(request: Request[object, object, object]) -> Response[bytes]:
+def playground_page(request: Request[Any, Any, Any]) -> Response[bytes]:
     return _serve(ASSETS[PAGE], request)
 
 
 @get("/playground/{name:str}", include_in_schema=False, opt=security.PUBLIC, sync_to_thread=False)
-def playground_file(name: str, request: Request[object, object, object]) -> Response[bytes]:
+def playground_file(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
     asset = ASSETS.get(name)
     if asset is None:
         raise not_found("file", name)

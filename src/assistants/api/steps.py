@@ -6,15 +6,16 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
 
 from assistants import protocol as p
 from assistants import store
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.file_search import INCLUDE_CONTENT, without_content
-from assistants.services import Services
+from assistants.store import Database
 
-Include = Annotated[list[str] | None, Parameter(query="include[]", required=False)]
+Include = Annotated[list[str] | None, QueryParameter(name="include[]", required=False)]
 """`include[]=step_details.tool_calls[*].file_search.results[*].content` shows file_search result text."""
 
 
@@ -31,13 +32,14 @@ class StepsController(Controller):
     tags = ["runs"]
 
     @get("/", dependencies=PAGE_DEPENDENCY)
-    async def list_steps(self, thread_id: str, run_id: str, services: Services,
-                         page: PageRequest, include: Include = None) -> p.ListResponse[p.RunStep]:
-        async with services.database.read() as session:
+    async def list_steps(self, thread_id: FromPath[str], run_id: FromPath[str],
+                         database: NamedDependency[Database], page: NamedDependency[PageRequest],
+                         include: Include = None) -> p.ListResponse[p.RunStep]:
+        async with database.read() as session:
             return list_body(await store.list_steps(session, thread_id, run_id, page), _shown(include))
 
     @get("/{step_id:str}")
-    async def retrieve_step(self, thread_id: str, run_id: str, step_id: str, services: Services,
-                            include: Include = None) -> p.RunStep:
-        async with services.database.read() as session:
+    async def retrieve_step(self, thread_id: FromPath[str], run_id: FromPath[str], step_id: FromPath[str],
+                            database: NamedDependency[Database], include: Include = None) -> p.RunStep:
+        async with database.read() as session:
             return _shown(include)(await store.get_step(session, thread_id, run_id, step_id))

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from assistants import openapi, store
 from assistants import protocol as p
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
-from assistants.services import Services
+from assistants.store import Database
 
 
 class ThreadsController(Controller):
@@ -21,34 +23,37 @@ class ThreadsController(Controller):
     tags = ["threads"]
 
     @post("/", status_code=200, opt=openapi.body(p.CreateThreadRequest, required=False))
-    async def create_thread(self, request: Request[Any, Any, Any], services: Services) -> p.Thread:
+    async def create_thread(self, request: Request[Any, Any, Any],
+                            database: NamedDependency[Database]) -> p.Thread:
         raw = await request.body()
         # The SDK sends `{}` for a bare create; an empty body is just as clearly "no options".
         body = p.decode(p.CreateThreadRequest, raw) if raw.strip() else None
-        async with services.database.write() as session:
+        async with database.write() as session:
             row = await store.create_thread(session, body)
         return p.thread_object(row)
 
     @get("/", dependencies=PAGE_DEPENDENCY)
-    async def list_threads(self, services: Services, page: PageRequest) -> p.ListResponse[p.Thread]:
-        async with services.database.read() as session:
+    async def list_threads(self, database: NamedDependency[Database],
+                           page: NamedDependency[PageRequest]) -> p.ListResponse[p.Thread]:
+        async with database.read() as session:
             return list_body(await store.list_threads(session, page), p.thread_object)
 
     @get("/{thread_id:str}")
-    async def retrieve_thread(self, thread_id: str, services: Services) -> p.Thread:
-        async with services.database.read() as session:
+    async def retrieve_thread(self, thread_id: FromPath[str],
+                              database: NamedDependency[Database]) -> p.Thread:
+        async with database.read() as session:
             return p.thread_object(await store.get_thread(session, thread_id))
 
     @post("/{thread_id:str}", status_code=200, opt=openapi.body(p.UpdateThreadRequest))
-    async def modify_thread(self, thread_id: str, request: Request[Any, Any, Any],
-                            services: Services) -> p.Thread:
+    async def modify_thread(self, thread_id: FromPath[str], request: Request[Any, Any, Any],
+                            database: NamedDependency[Database]) -> p.Thread:
         body = p.decode(p.UpdateThreadRequest, await request.body())
-        async with services.database.write() as session:
+        async with database.write() as session:
             row = await store.update_thread(session, thread_id, body)
         return p.thread_object(row)
 
     @delete("/{thread_id:str}", status_code=200)
-    async def delete_thread(self, thread_id: str, services: Services) -> p.Deleted:
-        async with services.database.write() as session:
+    async def delete_thread(self, thread_id: FromPath[str], database: NamedDependency[Database]) -> p.Deleted:
+        async with database.write() as session:
             await store.delete_thread(session, thread_id)
         return p.Deleted(id=thread_id, object="thread.deleted")

@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 
 from assistants import openapi
 from assistants.api.pagination import PAGE_DEPENDENCY, list_body
@@ -31,7 +33,8 @@ class VectorStoresController(Controller):
     tags = ["vector_stores"]
 
     @post("/", status_code=200, opt=openapi.body(v.CreateVectorStoreRequest))
-    async def create_vector_store(self, request: Request[Any, Any, Any], services: Services) -> v.VectorStore:
+    async def create_vector_store(self, request: Request[Any, Any, Any],
+                                  services: NamedDependency[Services]) -> v.VectorStore:
         body = decode(v.CreateVectorStoreRequest, await request.body())
         expires = None if body.expires_after is None else {"anchor": body.expires_after.anchor,
                                                            "days": body.expires_after.days}
@@ -44,18 +47,20 @@ class VectorStoresController(Controller):
         return v.vector_store_object(row)
 
     @get("/", dependencies=PAGE_DEPENDENCY)
-    async def list_vector_stores(self, services: Services, page: PageRequest) -> ListResponse[v.VectorStore]:
+    async def list_vector_stores(self, services: NamedDependency[Services],
+                                 page: NamedDependency[PageRequest]) -> ListResponse[v.VectorStore]:
         async with services.database.read() as session:
             return list_body(await vs_store.list_vector_stores(session, page), v.vector_store_object)
 
     @get("/{vector_store_id:str}")
-    async def retrieve_vector_store(self, vector_store_id: str, services: Services) -> v.VectorStore:
+    async def retrieve_vector_store(self, vector_store_id: FromPath[str],
+                                    services: NamedDependency[Services]) -> v.VectorStore:
         async with services.database.read() as session:
             return v.vector_store_object(await vs_store.get_vector_store(session, vector_store_id))
 
     @post("/{vector_store_id:str}", status_code=200, opt=openapi.body(v.UpdateVectorStoreRequest))
-    async def modify_vector_store(self, vector_store_id: str, request: Request[Any, Any, Any],
-                                  services: Services) -> v.VectorStore:
+    async def modify_vector_store(self, vector_store_id: FromPath[str], request: Request[Any, Any, Any],
+                                  services: NamedDependency[Services]) -> v.VectorStore:
         body = decode(v.UpdateVectorStoreRequest, await request.body())
         changes: dict[str, Any] = {}
         if body.name is not UNSET:
@@ -70,15 +75,16 @@ class VectorStoresController(Controller):
         return v.vector_store_object(row)
 
     @delete("/{vector_store_id:str}", status_code=200)
-    async def delete_vector_store(self, vector_store_id: str, services: Services) -> Deleted:
+    async def delete_vector_store(self, vector_store_id: FromPath[str],
+                                  services: NamedDependency[Services]) -> Deleted:
         async with services.database.write() as session:
             await vs_store.delete_vector_store(session, vector_store_id)
         await services.retrieval.forget_store(vector_store_id)
         return Deleted(id=vector_store_id, object="vector_store.deleted")
 
     @post("/{vector_store_id:str}/search", status_code=200, opt=openapi.body(v.SearchRequest))
-    async def search_vector_store(self, vector_store_id: str, request: Request[Any, Any, Any],
-                                  services: Services) -> v.SearchResultsPage:
+    async def search_vector_store(self, vector_store_id: FromPath[str], request: Request[Any, Any, Any],
+                                  services: NamedDependency[Services]) -> v.SearchResultsPage:
         body = decode(v.SearchRequest, await request.body())
         condition = None if body.filters is None else v.parse_filter(body.filters)
         queries = [body.query] if isinstance(body.query, str) else body.query
@@ -103,8 +109,8 @@ class VectorStoreFilesController(Controller):
     tags = ["vector_stores"]
 
     @post("/", status_code=200, opt=openapi.body(v.CreateVectorStoreFileRequest))
-    async def create_vector_store_file(self, vector_store_id: str, request: Request[Any, Any, Any],
-                                       services: Services) -> v.VectorStoreFile:
+    async def create_vector_store_file(self, vector_store_id: FromPath[str], request: Request[Any, Any, Any],
+                                       services: NamedDependency[Services]) -> v.VectorStoreFile:
         body = decode(v.CreateVectorStoreFileRequest, await request.body())
         async with services.database.write() as session:
             await vs_store.get_vector_store(session, vector_store_id)
@@ -115,22 +121,26 @@ class VectorStoreFilesController(Controller):
         return v.store_file_object(row)
 
     @get("/", dependencies=PAGE_DEPENDENCY)
-    async def list_vector_store_files(self, vector_store_id: str, services: Services, page: PageRequest,
-                                      filter: str | None = None) -> ListResponse[v.VectorStoreFile]:
+    async def list_vector_store_files(self, vector_store_id: FromPath[str],
+                                      services: NamedDependency[Services],
+                                      page: NamedDependency[PageRequest],
+                                      filter: FromQuery[str | None] = None,
+                                      ) -> ListResponse[v.VectorStoreFile]:
         async with services.database.read() as session:
             found = await vs_store.list_store_files(session, vector_store_id, page, filter)
         return list_body(found, v.store_file_object)
 
     @get("/{file_id:str}")
-    async def retrieve_vector_store_file(self, vector_store_id: str, file_id: str,
-                                         services: Services) -> v.VectorStoreFile:
+    async def retrieve_vector_store_file(self, vector_store_id: FromPath[str], file_id: FromPath[str],
+                                         services: NamedDependency[Services]) -> v.VectorStoreFile:
         async with services.database.read() as session:
             return v.store_file_object(await vs_store.get_store_file(session, vector_store_id, file_id))
 
     @post("/{file_id:str}", status_code=200, opt=openapi.body(v.UpdateVectorStoreFileRequest))
-    async def update_vector_store_file(self, vector_store_id: str, file_id: str, request: Request[Any, Any,
+    async def update_vector_store_file(self, vector_store_id: FromPath[str], file_id: FromPath[str],
+                                       request: Request[Any, Any,
                                                                                                   Any],
-                                       services: Services) -> v.VectorStoreFile:
+                                       services: NamedDependency[Services]) -> v.VectorStoreFile:
         body = decode(v.UpdateVectorStoreFileRequest, await request.body())
         async with services.database.write() as session:
             row = await vs_store.update_store_file_attributes(session, vector_store_id, file_id,
@@ -138,8 +148,8 @@ class VectorStoreFilesController(Controller):
         return v.store_file_object(row)
 
     @delete("/{file_id:str}", status_code=200)
-    async def delete_vector_store_file(self, vector_store_id: str, file_id: str,
-                                       services: Services) -> Deleted:
+    async def delete_vector_store_file(self, vector_store_id: FromPath[str], file_id: FromPath[str],
+                                       services: NamedDependency[Services]) -> Deleted:
         """Removes the file from the store (and its chunks from the index); the file itself stays."""
         async with services.database.write() as session:
             await vs_store.delete_store_file(session, vector_store_id, file_id)
@@ -147,8 +157,8 @@ class VectorStoreFilesController(Controller):
         return Deleted(id=file_id, object="vector_store.file.deleted")
 
     @get("/{file_id:str}/content")
-    async def retrieve_vector_store_file_content(self, vector_store_id: str, file_id: str,
-                                                 services: Services) -> v.FileContentPage:
+    async def retrieve_vector_store_file_content(self, vector_store_id: FromPath[str], file_id: FromPath[str],
+                                                 services: NamedDependency[Services]) -> v.FileContentPage:
         """The text extracted from the file (what its chunks were cut from)."""
         async with services.database.read() as session:
             await vs_store.get_store_file(session, vector_store_id, file_id)
@@ -166,8 +176,8 @@ class FileBatchesController(Controller):
     tags = ["vector_stores"]
 
     @post("/", status_code=200, opt=openapi.body(v.CreateFileBatchRequest))
-    async def create_file_batch(self, vector_store_id: str, request: Request[Any, Any, Any],
-                                services: Services) -> v.VectorStoreFileBatch:
+    async def create_file_batch(self, vector_store_id: FromPath[str], request: Request[Any, Any, Any],
+                                services: NamedDependency[Services]) -> v.VectorStoreFileBatch:
         body = decode(v.CreateFileBatchRequest, await request.body())
         if body.files is not None:
             entries = [entry for item in body.files for entry in _entries(
@@ -181,28 +191,29 @@ class FileBatchesController(Controller):
         return v.batch_object(row)
 
     @get("/{batch_id:str}")
-    async def retrieve_file_batch(self, vector_store_id: str, batch_id: str,
-                                  services: Services) -> v.VectorStoreFileBatch:
+    async def retrieve_file_batch(self, vector_store_id: FromPath[str], batch_id: FromPath[str],
+                                  services: NamedDependency[Services]) -> v.VectorStoreFileBatch:
         async with services.database.read() as session:
             return v.batch_object(await vs_store.get_batch(session, vector_store_id, batch_id))
 
     @post("/{batch_id:str}/cancel", status_code=200)
-    async def cancel_file_batch(self, vector_store_id: str, batch_id: str,
-                                services: Services) -> v.VectorStoreFileBatch:
+    async def cancel_file_batch(self, vector_store_id: FromPath[str], batch_id: FromPath[str],
+                                services: NamedDependency[Services]) -> v.VectorStoreFileBatch:
         async with services.database.write() as session:
             return v.batch_object(await vs_store.cancel_batch(session, vector_store_id, batch_id))
 
     @get("/{batch_id:str}/files", dependencies=PAGE_DEPENDENCY)
-    async def list_file_batch_files(self, vector_store_id: str, batch_id: str, services: Services,
-                                    page: PageRequest,
-                                    filter: str | None = None) -> ListResponse[v.VectorStoreFile]:
+    async def list_file_batch_files(self, vector_store_id: FromPath[str], batch_id: FromPath[str],
+                                    services: NamedDependency[Services],
+                                    page: NamedDependency[PageRequest],
+                                    filter: FromQuery[str | None] = None) -> ListResponse[v.VectorStoreFile]:
         async with services.database.read() as session:
             await vs_store.get_batch(session, vector_store_id, batch_id)
             found = await vs_store.list_store_files(session, vector_store_id, page, filter, batch_id)
         return list_body(found, v.store_file_object)
 
 
-def _notify(services: Services) -> None:
+def _notify(services: NamedDependency[Services]) -> None:
     if services.ingestion is not None:
         services.ingestion.notify()
 

@@ -63,10 +63,6 @@ class Generation:
         self._error: BaseException | None = None
 
     @property
-    def prompt_tokens(self) -> int:
-        return len(self._job.prompt)
-
-    @property
     def finished(self) -> bool:
         return self.result is not None or self._error is not None
 
@@ -247,9 +243,9 @@ class Batcher:
             sampled = self.engine.step()
         except Exception as exc:
             log.exception("engine step failed")
-            for job in list(self._active.values()):
-                self._remove(job)
-                self._fail(job, exc, outbox)
+            for failed in list(self._active.values()):
+                self._remove(failed)
+                self._fail(failed, exc, outbox)
             return
         for seq_id, token in sampled:
             job = self._active.get(seq_id)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from assistants.protocol.common import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
+
 FinishReason = Literal["stop", "length", "cancelled"]
 
 
@@ -22,8 +24,8 @@ FinishReason = Literal["stop", "length", "cancelled"]
 class SamplingParams:
     """How one request samples. temperature 0 means greedy (argmax)."""
 
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = DEFAULT_TOP_P
     top_k: int = 0
     """Sample among the k most likely tokens only; 0 means no such cut."""
     seed: int | None = None
@@ -33,7 +35,8 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     """Stop strings; the output ends before the first one and excludes it."""
     grammar: str | None = None
-    """Reserved for constrained decoding (GBNF); engines reject it until they support it."""
+    """A GBNF grammar the output must follow (root rule `root`); engines whose
+    `EngineLimits.constrained_decoding` is False never receive one (the request is refused first)."""
 
     @property
     def greedy(self) -> bool:

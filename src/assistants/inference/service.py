@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistants.errors import InvalidRequest
+from assistants.errors import InvalidRequest, StartupError
 from assistants.inference.batcher import Batcher, Generation
 from assistants.inference.engine import Engine, SamplingParams, StepRecord
 from assistants.prompt import ChatTemplate, TemplateError
@@ -54,7 +54,7 @@ class Inference:
             )
         except (OSError, TemplateError) as exc:
             engine.close()
-            raise SystemExit(f"assistants: error: chat template: {exc}") from exc
+            raise StartupError(f"chat template: {exc}") from exc
         model_id = settings.model_alias or Path(path).stem
         log.info(
             "serving %s (%s, chat template %s) as %r: %d sequences x %d tokens",
@@ -141,12 +141,12 @@ def _open_engine(settings: Settings) -> tuple[Engine, Path]:
 
         return open_mlx_engine(settings)
     if settings.engine != "gguf":
-        raise SystemExit(f"assistants: error: the {settings.engine!r} engine is not available")
+        raise StartupError(f"the {settings.engine!r} engine is not available")
     from assistants.inference.gguf import GGUFEngine
 
     path = settings.model if settings.model is not None else ensure_bundled_model(settings.data_dir)
     if not Path(path).is_file():
-        raise SystemExit(f"assistants: error: model file not found: {path}")
+        raise StartupError(f"model file not found: {path}")
     engine = GGUFEngine(
         Path(path),
         ctx_size=settings.ctx_size,

@@ -1,11 +1,14 @@
 """Wire types of the Assistants API (msgspec Structs), their codec and row conversions.
 
-`chat.py` (chat completions) lives here too but is not re-exported: import it directly.
+`chat.py` (chat completions), `models.py` (/v1/models) and `jsonschema.py` (the schema subset
+constrained decoding enforces) live here too but are not re-exported: import them directly.
 """
 
 from assistants.protocol.assistants import Assistant, CreateAssistantRequest, UpdateAssistantRequest
-from assistants.protocol.codec import decode, encoder, param_from_error
+from assistants.protocol.codec import decode, encoder
 from assistants.protocol.common import (
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TOP_P,
     UNSET,
     Deleted,
     LastError,
@@ -31,10 +34,10 @@ from assistants.protocol.messages import (
     Text,
     TextContent,
     UpdateMessageRequest,
+    content_text,
 )
 from assistants.protocol.runs import (
     ACTIVE_STATUSES,
-    TERMINAL_STATUSES,
     CreateRunRequest,
     CreateThreadAndRunRequest,
     RequiredAction,
@@ -70,7 +73,7 @@ from assistants.protocol.tools import (
 )
 
 __all__ = [
-    "ACTIVE_STATUSES", "TERMINAL_STATUSES", "UNSET", "Assistant", "CreateAssistantRequest",
+    "ACTIVE_STATUSES", "DEFAULT_TEMPERATURE", "DEFAULT_TOP_P", "UNSET", "Assistant", "CreateAssistantRequest",
     "CreateMessageRequest", "CreateRunRequest", "CreateThreadAndRunRequest", "CreateThreadRequest",
     "Deleted", "FunctionCall", "FunctionDefinition", "FunctionTool", "FunctionToolCall", "IncompleteDetails",
     "LastError", "ListResponse", "Message", "MessageContent", "MessageCreation", "MessageCreationDetails",
@@ -78,7 +81,7 @@ __all__ = [
     "RunStatus", "RunStep", "StepDetails", "SubmitToolOutputs", "SubmitToolOutputsRequest", "Text",
     "TextContent", "Thread", "Tool", "ToolCallsDetails", "ToolChoice", "ToolChoiceFunction", "ToolOutput",
     "ToolResources", "TruncationStrategy", "UnsetType", "UpdateAssistantRequest", "UpdateMessageRequest",
-    "UpdateRunRequest", "UpdateThreadRequest", "Usage", "assistant_object", "check_tool_choice", "decode",
-    "encoder", "list_response", "message_object", "param_from_error", "run_object",
-    "step_object", "thread_object", "to_json_value",
+    "UpdateRunRequest", "UpdateThreadRequest", "Usage", "assistant_object", "check_tool_choice",
+    "content_text", "decode", "encoder", "list_response", "message_object", "run_object", "step_object",
+    "thread_object", "to_json_value",
 ]

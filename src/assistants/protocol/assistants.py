@@ -9,7 +9,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from assistants.protocol.common import Metadata
 from assistants.protocol.tools import EffectiveTool, ResponseFormat, Tool, ToolResources
 
-Model = Annotated[str, Meta(min_length=1, max_length=256)]
+ModelId = Annotated[str, Meta(min_length=1, max_length=256)]
 Name = Annotated[str, Meta(max_length=256)]
 Description = Annotated[str, Meta(max_length=512)]
 Instructions = Annotated[str, Meta(max_length=256_000)]
@@ -19,7 +19,7 @@ AssistantTools = Annotated[list[Tool], Meta(max_length=128)]
 
 
 class CreateAssistantRequest(Struct):
-    model: Model
+    model: ModelId
     name: Name | None = None
     description: Description | None = None
     instructions: Instructions | None = None
@@ -36,7 +36,7 @@ class CreateAssistantRequest(Struct):
 class UpdateAssistantRequest(Struct):
     """Only the fields present change; an explicit null clears a nullable field."""
 
-    model: Model | UnsetType = UNSET
+    model: ModelId | UnsetType = UNSET
     name: Name | UnsetType | None = UNSET
     description: Description | UnsetType | None = UNSET
     instructions: Instructions | UnsetType | None = UNSET

@@ -1,4 +1,4 @@
-"""Wire types of /v1/chat/completions, /v1/completions and /v1/models (reference §7, §1.7).
+"""Wire types of /v1/chat/completions and /v1/completions (reference §7), and their request checks.
 
 Requests are lenient: fields the SDK may send that do not change the output (user, metadata, store,
 service_tier, ...) are accepted and ignored. Fields that would change the output and that we cannot
@@ -12,9 +12,8 @@ from typing import Any, Literal
 import msgspec
 
 from assistants.errors import InvalidRequest
-from assistants.inference.engine import SamplingParams
 
-FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+ChatFinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
 MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 TEXT_PART_TYPES = frozenset({"text"})
@@ -85,7 +84,7 @@ class CompletionTokensDetails(msgspec.Struct):
     reasoning_tokens: int = 0
 
 
-class Usage(msgspec.Struct):
+class CompletionUsage(msgspec.Struct):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
@@ -95,7 +94,7 @@ class Usage(msgspec.Struct):
     )
 
     @classmethod
-    def of(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
+    def of(cls, prompt_tokens: int, completion_tokens: int) -> CompletionUsage:
         return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
 
 
@@ -110,7 +109,7 @@ class ChatMessageOut(msgspec.Struct):
 class ChatChoice(msgspec.Struct):
     index: int
     message: ChatMessageOut
-    finish_reason: FinishReason
+    finish_reason: ChatFinishReason
     logprobs: None = None
 
 
@@ -148,7 +147,7 @@ class ChatCompletion(msgspec.Struct):
     created: int
     model: str
     choices: list[ChatChoice]
-    usage: Usage
+    usage: CompletionUsage
     object: Literal["chat.completion"] = "chat.completion"
     system_fingerprint: str | None = None
     service_tier: str | None = None
@@ -164,7 +163,7 @@ class ChatDelta(msgspec.Struct, omit_defaults=True):
 class ChatChunkChoice(msgspec.Struct):
     index: int
     delta: ChatDelta
-    finish_reason: FinishReason | None = None
+    finish_reason: ChatFinishReason | None = None
     logprobs: None = None
 
 
@@ -173,7 +172,7 @@ class ChatCompletionChunk(msgspec.Struct):
     created: int
     model: str
     choices: list[ChatChunkChoice]
-    usage: Usage | None = None
+    usage: CompletionUsage | None = None
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     system_fingerprint: str | None = None
     service_tier: str | None = None
@@ -184,7 +183,7 @@ class ChatCompletionChunk(msgspec.Struct):
 class CompletionChoice(msgspec.Struct):
     index: int
     text: str
-    finish_reason: FinishReason | None = None
+    finish_reason: ChatFinishReason | None = None
     logprobs: None = None
 
 
@@ -193,37 +192,12 @@ class Completion(msgspec.Struct):
     created: int
     model: str
     choices: list[CompletionChoice]
-    usage: Usage | None = None
+    usage: CompletionUsage | None = None
     object: Literal["text_completion"] = "text_completion"
     system_fingerprint: str | None = None
 
 
-class ModelMeta(msgspec.Struct):
-    """llama-server's `meta` on a model row (its Web UI reads n_ctx_train and friends)."""
-
-    n_ctx_train: int
-    n_vocab: int
-    n_embd: int
-    n_params: int
-    size: int
-    n_ctx: int
-    """Context available to one request on this server (not part of llama-server's row)."""
-
-
-class Model(msgspec.Struct):
-    id: str
-    created: int
-    owned_by: str = "assistants"
-    object: Literal["model"] = "model"
-    meta: ModelMeta | None = None
-
-
-class ModelList(msgspec.Struct):
-    data: list[Model]
-    object: Literal["list"] = "list"
-
-
-# -- request checks and conversion ---------------------------------------------------------------
+# -- request checks ---------------------------------------------------------------
 
 
 def _unsupported(param: str, what: str) -> InvalidRequest:
@@ -340,23 +314,6 @@ def check_completion(request: CompletionRequest) -> str:
     if not prompt:
         raise InvalidRequest("'prompt' must not be empty.", param="prompt", code="invalid_value")
     return prompt
-
-
-def stop_strings(stop: str | list[str] | None) -> tuple[str, ...]:
-    if stop is None:
-        return ()
-    return (stop,) if isinstance(stop, str) else tuple(stop)
-
-
-def sampling_params(request: _Sampling, max_tokens: int | None) -> SamplingParams:
-    """Request fields to engine parameters; OpenAI's defaults (temperature 1, top_p 1) apply."""
-    return SamplingParams(
-        temperature=1.0 if request.temperature is None else request.temperature,
-        top_p=1.0 if request.top_p is None else request.top_p,
-        seed=request.seed,
-        max_tokens=max_tokens,
-        stop=stop_strings(request.stop),
-    )
 
 
 def chat_messages(messages: list[ChatMessageIn]) -> list[dict[str, Any]]:

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-__all__ = ["UNSET", "Deleted", "LastError", "ListResponse", "Metadata", "UnsetType", "Usage"]
+__all__ = ["DEFAULT_TEMPERATURE", "DEFAULT_TOP_P", "UNSET", "Deleted", "LastError", "ListResponse",
+           "Metadata", "UnsetType", "Usage"]
 
 MetadataKey = Annotated[str, Meta(max_length=64)]
 MetadataValue = Annotated[str, Meta(max_length=512)]
@@ -14,6 +15,10 @@ Metadata = Annotated[dict[MetadataKey, MetadataValue], Meta(max_length=16)]
 """Up to 16 string pairs; keys up to 64 characters, values up to 512 (OAS:Metadata)."""
 
 T = TypeVar("T")
+
+DEFAULT_TEMPERATURE = 1.0
+DEFAULT_TOP_P = 1.0
+"""OpenAI's sampling defaults, for a request (or an assistant) that names none: the only copy."""
 
 
 class ListResponse(Struct, Generic[T], kw_only=True):

@@ -6,6 +6,7 @@ Input text is `{"type": "text", "text": "hi"}`; output text is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -115,3 +116,24 @@ class Message(Struct, kw_only=True):
     run_id: str | None
     attachments: list[Attachment]
     metadata: dict[str, str]
+
+
+TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+
+
+def content_text(content: Any) -> str:
+    """The text of message content as a text-only model reads it: a string as is; of a list of parts,
+    the text parts joined by newlines (input `text: "hi"` or output `text: {"value": "hi"}`), images
+    and refusals left out; None is ''."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content:
+        if isinstance(part, Mapping) and part.get("type") in TEXT_PART_TYPES:
+            text = part.get("text")
+            if isinstance(text, Mapping):
+                text = text.get("value")
+            texts.append(text if isinstance(text, str) else "")
+    return "\n".join(texts)

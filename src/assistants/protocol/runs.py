@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from assistants.protocol.assistants import Instructions, Model, Temperature, TopP
+from assistants.protocol.assistants import Instructions, ModelId, Temperature, TopP
 from assistants.protocol.common import LastError, Metadata, Usage
 from assistants.protocol.messages import CreateMessageRequest
 from assistants.protocol.threads import CreateThreadRequest
@@ -23,7 +23,6 @@ RunStatus = Literal["queued", "in_progress", "requires_action", "cancelling", "c
                     "completed", "incomplete", "expired"]
 ACTIVE_STATUSES: tuple[str, ...] = ("queued", "in_progress", "requires_action", "cancelling")
 """A thread has at most one run in these; it blocks new runs and new messages."""
-TERMINAL_STATUSES: tuple[str, ...] = ("cancelled", "failed", "completed", "incomplete", "expired")
 
 TokenLimit = Annotated[int, Meta(ge=256)]
 CompletionLimit = Annotated[int, Meta(ge=1)]
@@ -36,7 +35,7 @@ class _RunOptions(Struct):
     """What create-run and create-thread-and-run share. Absent fields fall back to the assistant."""
 
     assistant_id: str
-    model: Model | None = None
+    model: ModelId | None = None
     instructions: Instructions | None = None
     tools: RunTools | None = None
     metadata: Metadata | None = None

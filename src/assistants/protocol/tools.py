@@ -12,8 +12,8 @@ from msgspec import Meta, Struct
 
 from assistants.errors import InvalidRequest
 from assistants.protocol.common import Metadata
+from assistants.protocol.jsonschema import check_schema
 from assistants.protocol.vector_stores import ChunkingStrategy, FileIds
-from assistants.tools.schema import check_schema
 
 FunctionName = Annotated[str, Meta(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 
@@ -164,9 +164,10 @@ class ToolResources(Struct):
 
 
 def check_tool_choice(tool_choice: Any, tool_names: set[str]) -> None:
-    """A forced tool must exist among the run's effective tools (given by function name)."""
+    """A forced tool must exist among the effective tools (given by function name): a run's, or a chat
+    completion's."""
     if tool_choice == "required" and not tool_names:
         raise InvalidRequest("tool_choice 'required' needs at least one tool.", param="tool_choice")
     if isinstance(tool_choice, ToolChoiceFunction) and tool_choice.function.name not in tool_names:
         raise InvalidRequest(f"tool_choice names function '{tool_choice.function.name}', which is not "
-                             "among the run's tools.", param="tool_choice")
+                             "among the tools.", param="tool_choice")

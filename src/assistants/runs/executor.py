@@ -246,6 +246,7 @@ class Executor:
     async def _finish(self, run: Run, opened: tuple[str, str] | None, text: str, *, cancelled: bool,
                       prompt_tokens: int, completion_tokens: int, finish_reason: str,
                       earlier: tuple[int, int] = (0, 0)) -> str:
+        run_values: dict[str, Any]
         if cancelled:
             status, run_values = "cancelled", {"cancelled_at": now()}
         elif finish_reason == "length":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -90,11 +91,11 @@ class Worker:
             await asyncio.wait(tasks, timeout=self.drain_timeout)
         unfinished = []
         me = self.worker_id
-        for run_id, (task, _, _) in list(self._running.items()):
-            if not task.done():
-                task.cancel()
+        for run_id, (running, _, _) in list(self._running.items()):
+            if not running.done():
+                running.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                    await running
                 unfinished.append(run_id)
         try:
             async with self.bus.transaction() as tx:
@@ -193,7 +194,7 @@ class Worker:
             task = asyncio.create_task(self.executor.execute(run, flag), name=f"run-{run.id}")
         self._running[run.id] = (task, flag, isolated)
         task.add_done_callback(metrics.run_task_observer())
-        task.add_done_callback(lambda done, run_id=run.id: self._finished(run_id, done))
+        task.add_done_callback(functools.partial(self._finished, run.id))
 
     def _finished(self, run_id: str, task: asyncio.Task[str]) -> None:
         if not task.cancelled() and task.exception() is not None:

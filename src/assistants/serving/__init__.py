@@ -1,6 +1,6 @@
 """Serving: what sits between a front door's wire types and the inference engine (vLLM's `serving_*`).
 
-`turn.py` is the part every chat-shaped front door shares (prompt rendering with the turn's tools,
-the constrained-decoding check, collecting a whole answer); `anthropic.py` answers the Messages API
-over it.
+`sampling.py` turns request fields into engine parameters (the one place their defaults apply);
+`chat.py` answers chat and text completions, plain or streamed; `anthropic.py` answers Anthropic's
+Messages API over the same chat turn (prompt rendering, tools plan, collecting).
 """

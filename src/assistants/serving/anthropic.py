@@ -2,7 +2,7 @@
 template's messages and a `TurnPlan` (the same tools prompt and forced-call grammar chat completions
 use), and the turn's output becomes content blocks, whole or as the Messages stream's events.
 
-Tool calls are held back by the rule chat completions follow (`tools.calls.may_become_call`): a
+Tool calls are held back by the rule chat completions follow (`tools.holdback.CallHoldBack`): a
 forced call is held whole, `auto` output from its first visible character when that is `{` or `<`.
 Held output that parses as calls becomes `tool_use` blocks (opening block, one `input_json_delta`,
 stop), anything else one text block.
@@ -50,8 +50,11 @@ from assistants.protocol.anthropic import (
     ToolUseBlockParam,
 )
 from assistants.protocol.codec import encoder
-from assistants.tools.calls import ToolCall, may_become_call
-from assistants.tools.chat import answer, check_tool_fields
+from assistants.serving.chat import finish_reason
+from assistants.serving.sampling import to_sampling_params
+from assistants.tools.calls import ToolCall
+from assistants.tools.chat import check_tool_fields
+from assistants.tools.holdback import CallHoldBack, TurnOutput, parse_turn
 from assistants.tools.plan import TurnPlan
 
 log = logging.getLogger("assistants.serving.anthropic")
@@ -134,11 +137,9 @@ def chat_messages(request: CountTokensRequest) -> list[dict[str, Any]]:
 
 
 def sampling_params(request: MessagesRequest, plan: TurnPlan) -> SamplingParams:
-    """Anthropic's defaults are the engine's (temperature 1, no top-p / top-k cut)."""
-    given = {"temperature": request.temperature, "top_p": request.top_p, "top_k": request.top_k}
-    return SamplingParams(**{name: value for name, value in given.items() if value is not None},
-                          max_tokens=request.max_tokens, stop=tuple(request.stop_sequences or ()),
-                          grammar=plan.grammar)
+    return to_sampling_params(request.temperature, request.top_p, top_k=request.top_k,
+                              max_tokens=request.max_tokens, stop=request.stop_sequences,
+                              grammar=plan.grammar)
 
 
 def _text(content: str | list[TextBlockParam] | None) -> str:
@@ -159,10 +160,13 @@ class Answer:
 
 def answer_of(text: str, plan: TurnPlan, result: GenerationResult) -> Answer:
     """The content blocks and stop reason of a finished turn."""
-    content, calls, _ = answer(text, plan, result.finish_reason)
-    if calls:
-        return Answer([tool_use_block(call) for call in calls], "tool_use", None)
-    blocks: list[ContentBlock] = [TextBlock(content)] if content else []
+    return _answer(parse_turn(text, plan, finish_reason(result)), result)
+
+
+def _answer(output: TurnOutput, result: GenerationResult) -> Answer:
+    if output.calls:
+        return Answer([tool_use_block(call) for call in output.calls], "tool_use", None)
+    blocks: list[ContentBlock] = [TextBlock(output.content)] if output.content else []
     reason, stop_sequence = stop_reason(result)
     return Answer(blocks, reason, stop_sequence)
 
@@ -191,7 +195,7 @@ def message(id_: str, model: str, answer: Answer, result: GenerationResult) -> A
 
 
 def _event(event: StreamEvent | Any) -> ServerSentEventMessage:
-    return ServerSentEventMessage(data=encoder.encode(event).decode(), event=event.__struct_config__.tag)
+    return ServerSentEventMessage(data=encoder.encode(event).decode(), event=str(event.__struct_config__.tag))
 
 
 async def stream_events(generation: Generation, plan: TurnPlan, id_: str, model: str,
@@ -203,21 +207,18 @@ async def stream_events(generation: Generation, plan: TurnPlan, id_: str, model:
                                  usage=AnthropicUsage(prompt_tokens, 0))
         yield _event(MessageStart(start))
         yield _event(Ping())
-        held: list[str] | None = [] if plan.calls != "never" else None
+        holdback = CallHoldBack(plan)
         index = 0
         text_open = False
         try:
             async for piece in generation:
-                if held is not None:
-                    held.append(piece)
-                    so_far = "".join(held)
-                    if plan.calls == "forced" or not so_far.strip() or may_become_call(so_far):
-                        continue
-                    piece, held = so_far, None
+                released = holdback.feed(piece)
+                if released is None:
+                    continue
                 if not text_open:
                     yield _event(ContentBlockStart(index, TextBlock("")))
                     text_open = True
-                yield _event(ContentBlockDelta(index, TextDelta(piece)))
+                yield _event(ContentBlockDelta(index, TextDelta(released)))
         except Exception as exc:
             log.exception("generation failed mid-stream")
             yield _error_event(exc)
@@ -226,20 +227,20 @@ async def stream_events(generation: Generation, plan: TurnPlan, id_: str, model:
         assert result is not None
         if text_open:
             yield _event(ContentBlockStop(index))
-        reason, stop_sequence = stop_reason(result)
-        if held is not None:
-            final = answer_of("".join(held), plan, result)
-            reason, stop_sequence = final.stop_reason, final.stop_sequence
-            for block in final.content:
-                if isinstance(block, ToolUseBlock):
-                    yield _event(ContentBlockStart(index, ToolUseBlock(block.id, block.name, {})))
-                    arguments = encoder.encode(block.input).decode()
-                    yield _event(ContentBlockDelta(index, InputJSONDelta(arguments)))
-                else:
-                    yield _event(ContentBlockStart(index, TextBlock("")))
-                    yield _event(ContentBlockDelta(index, TextDelta(block.text)))
-                yield _event(ContentBlockStop(index))
-                index += 1
+            index += 1
+        # What was held back (a whole call, or text that only looked like one), now parsed.
+        final = _answer(holdback.finish(finish_reason(result)), result)
+        for block in final.content:
+            if isinstance(block, ToolUseBlock):
+                yield _event(ContentBlockStart(index, ToolUseBlock(block.id, block.name, {})))
+                arguments = encoder.encode(block.input).decode()
+                yield _event(ContentBlockDelta(index, InputJSONDelta(arguments)))
+            else:
+                yield _event(ContentBlockStart(index, TextBlock("")))
+                yield _event(ContentBlockDelta(index, TextDelta(block.text)))
+            yield _event(ContentBlockStop(index))
+            index += 1
+        reason, stop_sequence = final.stop_reason, final.stop_sequence
         yield _event(MessageDelta(MessageDeltaBody(reason, stop_sequence),
                                   MessageDeltaUsage(result.completion_tokens)))
         yield _event(MessageStop())
@@ -247,8 +248,7 @@ async def stream_events(generation: Generation, plan: TurnPlan, id_: str, model:
 
 def _error_event(exc: Exception) -> ServerSentEventMessage:
     if isinstance(exc, APIError):
-        body = anthropic_envelope(exc.status_code, exc.message, exc.type, exc.param, exc.code)
+        body = anthropic_envelope(exc.status_code, exc.message, exc.param)
     else:
-        body = anthropic_envelope(500, "The model failed while generating the response.", "server_error",
-                                  None, None)
+        body = anthropic_envelope(500, "The model failed while generating the response.")
     return ServerSentEventMessage(data=encoder.encode(body).decode(), event="error")

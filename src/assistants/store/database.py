@@ -22,16 +22,14 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from assistants.protocol.codec import encoder
 from assistants.store.sqlite_inline import inline_creator
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_POOL_SIZE = 4
 
-_json_encoder = msgspec.json.Encoder()
-
-
 def json_serializer(value: Any) -> str:
-    return _json_encoder.encode(value).decode()
+    return encoder.encode(value).decode()
 
 
 def _engine(url: sa.URL, **kwargs: Any) -> AsyncEngine:

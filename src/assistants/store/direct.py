@@ -12,10 +12,11 @@ ordinary `session.execute` path, so behaviour does not depend on which path ran.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from assistants.store.database import json_serializer
 from assistants.store.records import Record, all_records, records_from
@@ -45,12 +46,14 @@ _prepared: dict[int, tuple[sa.Executable, _Prepared]] = {}
 def _prepare(statement: sa.Executable, dialect: sa.Dialect) -> _Prepared:
     entry = _prepared.get(id(statement))
     if entry is None or entry[0] is not statement:
-        compiled = statement.compile(dialect=dialect)
+        # The SQL compiler (positiontup, binds), not the base Compiled that compile() is typed as.
+        compiled = cast(SQLCompiler, cast(sa.ClauseElement, statement).compile(dialect=dialect))
         names = tuple(compiled.positiontup or ())
         json_names = frozenset(name for name in names if isinstance(compiled.binds[name].type, sa.JSON))
         baked = compiled.construct_params(_check=False)
         # Keep the statement alive with its entry, so its id() cannot be reused by another one.
-        entry = _prepared[id(statement)] = (statement, _Prepared(compiled.string, names, json_names, baked))
+        entry = _prepared[id(statement)] = (statement, _Prepared(compiled.string, names, json_names,
+                                                                 dict(baked)))
     return entry[1]
 
 
@@ -82,7 +85,7 @@ async def execute(session: AsyncSession, statement: sa.Executable, params: dict[
     """Run a prebuilt, parameter-only statement (no expanding IN lists) in the session's transaction."""
     driver, dialect = await _inline_driver(session)
     if driver is None:
-        result = await session.execute(statement, params)
+        result = cast(sa.CursorResult[Any], await session.execute(statement, params))
         return Outcome(all_records(result) if result.returns_rows else [], result.rowcount)
     prepared = _prepare(statement, dialect)
     cursor = driver.execute_now(prepared.sql, _values(prepared, params))

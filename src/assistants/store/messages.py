@@ -66,7 +66,7 @@ async def insert_messages(session: AsyncSession, thread_id: str,
     if not requests:
         return []
     created_at = now()
-    rows = [_user_message_values(thread_id, request, created_at) for request in requests]
+    rows: list[Record] = [_user_message_values(thread_id, request, created_at) for request in requests]
     # One row per statement keeps `sequence` in list order on every backend (executemany would too,
     # but its RETURNING/ordering guarantees differ between drivers).
     for row in rows:
@@ -82,7 +82,7 @@ def _insert_if_thread_open() -> sa.Insert:
     looked up only when one happens."""
     names = [column.name for column in messages.c if column.name != "sequence"]
     values = sa.select(*(sa.bindparam(name, type_=messages.c[name].type) for name in names))
-    thread_id = sa.bindparam("thread_id")
+    thread_id: sa.BindParameter[str] = sa.bindparam("thread_id")
     # Statuses as literal SQL: an expanding IN list could not be compiled once (see store.direct).
     active = sa.tuple_(*(sa.literal_column(f"'{status}'") for status in p.ACTIVE_STATUSES))
     open_thread = values.where(sa.exists().where(threads.c.id == thread_id),
@@ -168,9 +168,11 @@ async def list_messages(session: AsyncSession, thread_id: str, page: PageRequest
     return result
 
 
-async def require_thread(session: AsyncSession, thread_id: str) -> None:
-    found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id))).first()
-    if found is None:
+async def require_thread(session: AsyncSession, thread_id: str, *, for_update: bool = False) -> None:
+    """404 unless the thread exists. `for_update` also locks its row (PostgreSQL; SQLite's write lock
+    already serializes writers) until the transaction ends."""
+    query = sa.select(threads.c.id).where(threads.c.id == thread_id)
+    if (await session.execute(query.with_for_update() if for_update else query)).first() is None:
         raise not_found("thread", thread_id)
 
 

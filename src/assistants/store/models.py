@@ -7,7 +7,7 @@ JSON columns hold the wire form of nested values (content parts, tools, response
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -260,13 +260,14 @@ class VectorStoreFileBatch(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
 
 
-assistants = Assistant.__table__
-threads = Thread.__table__
-messages = Message.__table__
-runs = Run.__table__
-run_steps = RunStep.__table__
-run_events = RunEvent.__table__
-files = File.__table__
-vector_stores = VectorStore.__table__
-vector_store_files = VectorStoreFile.__table__
-vector_store_file_batches = VectorStoreFileBatch.__table__
+# Declarative types `__table__` as the general FromClause; these are the Tables themselves.
+assistants = cast(sa.Table, Assistant.__table__)
+threads = cast(sa.Table, Thread.__table__)
+messages = cast(sa.Table, Message.__table__)
+runs = cast(sa.Table, Run.__table__)
+run_steps = cast(sa.Table, RunStep.__table__)
+run_events = cast(sa.Table, RunEvent.__table__)
+files = cast(sa.Table, File.__table__)
+vector_stores = cast(sa.Table, VectorStore.__table__)
+vector_store_files = cast(sa.Table, VectorStoreFile.__table__)
+vector_store_file_batches = cast(sa.Table, VectorStoreFileBatch.__table__)

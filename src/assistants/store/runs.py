@@ -13,14 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
-from assistants.errors import InvalidRequest, NotFound, not_found
+from assistants.errors import InvalidRequest, not_found
 from assistants.protocol.events import RunEventName as E
 from assistants.runs import state
 from assistants.store.assistants import get_assistant
 from assistants.store.events import append_event, insert_events, lock_log, run_event
 from assistants.store.ids import new_id, now
-from assistants.store.messages import insert_messages
-from assistants.store.models import runs, threads
+from assistants.store.messages import insert_messages, require_thread
+from assistants.store.models import runs
 from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.records import (
     Record,
@@ -52,8 +52,8 @@ def effective_run_values(request: p.CreateRunRequest | p.CreateThreadAndRunReque
         "additional_instructions": additional,
         "tools": tools,
         "tool_choice": p.to_json_value(tool_choice),
-        "temperature": _first(request.temperature, assistant["temperature"], 1.0),
-        "top_p": _first(request.top_p, assistant["top_p"], 1.0),
+        "temperature": _first(request.temperature, assistant["temperature"], p.DEFAULT_TEMPERATURE),
+        "top_p": _first(request.top_p, assistant["top_p"], p.DEFAULT_TOP_P),
         "response_format": p.to_json_value(
             _first(request.response_format, assistant["response_format"], "auto")),
         "parallel_tool_calls": _first(request.parallel_tool_calls, True),
@@ -83,20 +83,12 @@ async def create_run(session: AsyncSession, thread_id: str,
     """
     await lock_log(session)
     if new_thread is None:
-        # FOR UPDATE (PostgreSQL; SQLite's write lock already serializes): two concurrent creates on
-        # one thread must not both pass the active-run check.
-        found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id)
-                                       .with_for_update())).first()
-        if found is None:
-            raise not_found("thread", thread_id)
+        # Locked: two concurrent creates on one thread must not both pass the active-run check.
+        await require_thread(session, thread_id, for_update=True)
         active = await active_run_id(session, thread_id)
         if active is not None:
             raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.", param="thread_id")
-    try:
-        assistant = await get_assistant(session, request.assistant_id)
-    except NotFound as exc:
-        exc.param = "assistant_id"
-        raise
+    assistant = await get_assistant(session, request.assistant_id, param="assistant_id")
     values = effective_run_values(request, assistant)
     await insert_messages(session, thread_id, getattr(request, "additional_messages", None) or ())
     created_at = now()
@@ -127,10 +119,8 @@ async def get_run(session: AsyncSession, thread_id: str, run_id: str) -> Record:
 
 async def list_runs(session: AsyncSession, thread_id: str, page: PageRequest) -> Page:
     result = await fetch_page(session, runs, {"thread_id": thread_id}, page)
-    if not result.rows:
-        found = (await session.execute(sa.select(threads.c.id).where(threads.c.id == thread_id))).first()
-        if found is None:
-            raise not_found("thread", thread_id)
+    if not result.rows:  # an empty page may mean an unknown thread: that is a 404
+        await require_thread(session, thread_id)
     return result
 
 

@@ -20,10 +20,11 @@ from assistants.store.vector_stores import stored_tool_resources
 async def create_thread(session: AsyncSession, request: p.CreateThreadRequest | None) -> Record:
     """The thread and its initial messages, in the caller's transaction."""
     request = request or p.CreateThreadRequest()
-    values = {"id": new_id("thread_"), "created_at": now(), "metadata": request.metadata or {},
+    thread_id = new_id("thread_")
+    values = {"id": thread_id, "created_at": now(), "metadata": request.metadata or {},
               "tool_resources": await stored_tool_resources(session, request.tool_resources)}
     await session.execute(sa.insert(threads), values)
-    await insert_messages(session, values["id"], request.messages or ())
+    await insert_messages(session, thread_id, request.messages or ())
     return values
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
+from assistants.protocol.messages import content_text
 from assistants.tools.calls import calls_text
 
 CALL_FORMAT = '{"tool_calls":[{"name":"<function name>","arguments":{<arguments as JSON>}}]}'
@@ -63,19 +64,19 @@ def fallback_messages(messages: Sequence[Mapping[str, Any]],
             calls = message["tool_calls"]
             for call in calls:
                 names[call.get("id", "")] = call.get("function", {}).get("name", "")
-            text = _text(message.get("content"))
+            text = content_text(message.get("content"))
             out.append({"role": "assistant", "content": (text + "\n" if text else "") + calls_text(calls)})
         elif role == "tool":
             call_id = message.get("tool_call_id") or ""
             name = message.get("name") or names.get(call_id) or "the function"
-            result = _text(message.get("content"))
+            result = content_text(message.get("content"))
             out.append({"role": "user", "content": f"Result of {name} ({call_id}):\n{result}"})
         else:
             out.append({k: v for k, v in message.items() if k not in ("tool_calls", "tool_call_id")})
     if tools:
         block = tools_block(tools)
         if out and out[0].get("role") in ("system", "developer"):
-            first = _text(out[0].get("content"))
+            first = content_text(out[0].get("content"))
             out[0] = {**out[0], "content": f"{first}\n\n{block}" if first else block}
         else:
             out.insert(0, {"role": "system", "content": block})
@@ -99,12 +100,3 @@ def template_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, A
             message = {**message, "tool_calls": calls}
         out.append(dict(message))
     return out
-
-
-def _text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "\n".join(part.get("text", "") for part in content
-                     if isinstance(part, Mapping) and part.get("type") == "text")

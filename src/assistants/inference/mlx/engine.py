@@ -22,6 +22,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
 from assistants.inference.mlx import use_system_blas
@@ -75,7 +76,8 @@ class MlxEngine:
             raise ValueError("parallel must be at least 1")
         path = Path(path)
         try:
-            self._model, wrapper = load(str(path))
+            loaded = load(str(path))  # (model, tokenizer), plus the config when asked for it
+            self._model, wrapper = loaded[0], loaded[1]
         except Exception as exc:
             raise EngineError(f"could not load the MLX model directory {path}: {exc}") from exc
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
@@ -88,7 +90,7 @@ class MlxEngine:
         self._pieces = piece_table(path / "tokenizer.json", control=lookalikes)
         self._eog = frozenset(int(t) for t in wrapper.eos_token_ids) | lookalikes
         self.n_vocab = int(config.get("vocab_size") or len(self._pieces))
-        params = tree_flatten(self._model.parameters())
+        params = cast(list[tuple[str, Any]], tree_flatten(self._model.parameters()))
         bos, eos = wrapper.bos_token or "", wrapper.eos_token or ""
         self.info = ModelInfo(
             path=str(path),
@@ -171,7 +173,7 @@ class MlxEngine:
             (uid,) = self._generator.insert(
                 [prompt],
                 max_tokens=[self.limits.n_ctx_seq + 1],  # never reached: the batcher ends sequences first
-                samplers=[sampler],
+                samplers=[sampler],  # type: ignore[list-item]  # None: mlx-lm's default (greedy)
             )
             self._uid_of[seq_id] = uid
             self._seq_of[uid] = seq_id

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assistants.errors import StartupError
 from assistants.inference.mlx.convert import MlxNotInstalledError, _require_mlx
 
 if TYPE_CHECKING:
@@ -38,11 +39,11 @@ def open_mlx_engine(settings: Settings) -> tuple[MlxEngine, Path]:
     try:
         _require_mlx()
     except MlxNotInstalledError as exc:
-        raise SystemExit(f"assistants: error: --engine mlx: {exc}") from None
+        raise StartupError(f"--engine mlx: {exc}") from None
     path = settings.model if settings.model is not None else bundled_mlx_model(settings.data_dir)
     if not (Path(path) / "config.json").is_file():
-        raise SystemExit(f"assistants: error: --engine mlx needs an MLX model directory (with config.json), "
-                         f"not {path}; convert a GGUF with `assistants convert-gguf SRC DST`")
+        raise StartupError(f"--engine mlx needs an MLX model directory (with config.json), "
+                           f"not {path}; convert a GGUF with `assistants convert-gguf SRC DST`")
     from assistants.inference.mlx.engine import MlxEngine
 
     engine = MlxEngine(Path(path), ctx_size=settings.ctx_size, parallel=settings.parallel)

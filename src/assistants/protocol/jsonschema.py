@@ -1,19 +1,16 @@
-"""JSON-schema support for constrained decoding: what we accept, and the GBNF grammars built from it.
+"""The JSON-schema subset constrained decoding enforces: the check requests pass, and pure rewrites.
 
-The grammar comes from llama-cpp-python's converter (`llama_cpp.llama_grammar.SchemaConverter`);
-nothing here converts schemas by hand. What we add:
-* the *subset check*: a keyword the grammar cannot enforce would let the model write JSON that does
-  not validate, so such schemas are refused (400) rather than silently half-honoured;
-* corrections where that converter's grammar allows output that is invalid JSON or breaks the schema
-  (issue 11; before them the stress load of `benchmarks/constrained.py --stress` had every checked
-  output invalid, after them none, see benchmarks/README.md):
-  its string character rule lets raw control characters through (JSON needs `\n`, not a newline) and
-  its `.` lets `"` and backslashes through; its literals (enum, const, property names) do not escape a
-  backslash; it drops every keyword beside a `type` list or beside `anyOf`/`oneOf`, resolves a `$ref`
-  by the last name in its path (a property of that name wins), ignores `items`, `minItems` and
-  `maxItems` beside `prefixItems`, and copies a `pattern`'s classes as they are (see `patterns.py`).
-  So references are inlined, `type` lists and `anyOf`/`oneOf` siblings are distributed over the
-  alternatives, patterns are rewritten, and the converter runs with JSON-safe string rules.
+A keyword the grammar cannot enforce would let the model write JSON that does not validate, so such
+schemas are refused (400) rather than silently half-honoured. The grammar itself is built from the
+checked schema by `assistants.inference.gbnf` (llama-cpp-python's converter, run with JSON-safe string
+rules); this module stays pure, so that decoding a request never loads an engine. `prepared` corrects
+what that converter gets wrong (issue 11: before the corrections the stress load of
+`benchmarks/constrained.py --stress` had every checked output invalid, after them none, see
+benchmarks/README.md): it drops every keyword beside a `type` list or beside `anyOf`/`oneOf`,
+resolves a `$ref` by the last name in its path (a property of that name wins), ignores `items`, `minItems` and
+`maxItems` beside `prefixItems`, and copies a `pattern`'s classes as they are (see `patterns.py`). So
+references are inlined, `type` lists and `anyOf`/`oneOf` siblings are distributed over the
+alternatives, and patterns are rewritten.
 
 Supported keywords (everything the grammar enforces, plus annotations):
 * types: `type` (string, number, integer, boolean, null, object, array, or a list of them)
@@ -39,12 +36,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from llama_cpp.llama_grammar import SchemaConverter
-
-from assistants.tools.patterns import json_safe_pattern
+from assistants.protocol.patterns import json_safe_pattern
 
 ANNOTATIONS = frozenset({"title", "description", "default", "examples", "$schema", "$id", "$comment",
                          "deprecated", "readOnly", "writeOnly", "strict"})
@@ -54,9 +49,6 @@ _KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties",
                        "minItems", "maxItems", "minLength", "maxLength", "pattern", "format", "enum",
                        "const", "anyOf", "oneOf", "$ref", "$defs", "definitions"}) | ANNOTATIONS
 _LOCAL_REF = re.compile(r"^#/(\$defs|definitions)/[^/]+$")
-
-MAX_PARALLEL_CALLS = 4
-"""Calls one turn may make when parallel tool calls are allowed (the grammar bounds the list)."""
 
 
 class SchemaError(ValueError):
@@ -251,66 +243,3 @@ def _merged(siblings: Mapping[str, Any], option: Any) -> dict[str, Any]:
     if clash:
         raise SchemaError(f"'{clash[0]}' both beside and inside an alternative is not supported", clash[0])
     return {**siblings, **option}
-
-
-_JSON_SAFE_RULES = {
-    "char": r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])',
-    "dot": r'[^"\\\x7F\x00-\x1F]',
-}
-"""The converter's string character allows raw control characters and its `.` a raw quote or
-backslash: what JSON allows unescaped instead (llama.cpp's own converter writes the same `char`)."""
-
-
-class _JsonSafeConverter(SchemaConverter):
-    def _add_rule(self, name: str, rule: str) -> str:
-        # `char` and `dot` are reserved: a schema's own rules never get these names.
-        return super()._add_rule(name, _JSON_SAFE_RULES.get(name, rule))
-
-    def _format_literal(self, literal: str) -> str:
-        # A JSON literal's own escapes (`\\`, `\n`, `\"`) must reach the output as written.
-        return super()._format_literal(literal.replace("\\", "\\\\"))
-
-
-def grammar_for_schema(schema: Mapping[str, Any] | None) -> str:
-    """GBNF for one JSON value conforming to `schema` (None: any JSON object)."""
-    target = prepared(schema) if schema else {"type": "object"}
-    try:
-        converter = _JsonSafeConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-        converter.visit(converter.resolve_refs(json.loads(json.dumps(target)), "stdin"), "")
-        return converter.format_grammar()
-    except Exception as exc:  # the converter asserts on shapes the subset check let through
-        raise SchemaError(f"the schema cannot be turned into a grammar: {exc}", "") from exc
-
-
-# -- the tool-call object ------------------------------------------------------------------------
-
-
-def function_parameters(function: Mapping[str, Any]) -> dict[str, Any]:
-    """A function's parameters schema; a function without parameters takes the empty object."""
-    parameters = function.get("parameters")
-    return inline_refs(parameters) if parameters else {"type": "object", "properties": {}}
-
-
-def tool_calls_schema(functions: Sequence[Mapping[str, Any]], *, parallel: bool) -> dict[str, Any]:
-    """The JSON schema of one turn's calls: `{"tool_calls":[{"name":...,"arguments":{...}}, ...]}`.
-
-    `functions` are the callable ones (all of them, or the one named by tool_choice); each call's
-    `name` is a const, so its `arguments` follow exactly that function's parameters.
-    """
-    options = [{"type": "object",
-                "properties": {"name": {"const": function["name"]},
-                               "arguments": function_parameters(function)},
-                "required": ["name", "arguments"], "additionalProperties": False}
-               for function in functions]
-    item = options[0] if len(options) == 1 else {"anyOf": options}
-    calls = {"type": "array", "items": item, "minItems": 1,
-             "maxItems": MAX_PARALLEL_CALLS if parallel else 1}
-    return {"type": "object", "properties": {"tool_calls": calls}, "required": ["tool_calls"],
-            "additionalProperties": False}
-
-
-def alternatives_grammar(schemas: Sequence[Mapping[str, Any]]) -> str:
-    """GBNF for a value matching any of `schemas` (e.g. a tool call OR the response format)."""
-    if len(schemas) == 1:
-        return grammar_for_schema(schemas[0])
-    return grammar_for_schema({"anyOf": [inline_refs(schema) for schema in schemas]})
