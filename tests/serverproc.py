@@ -38,6 +38,13 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def db_url(self) -> str:
+        """The database it serves: its `--db`, else the SQLite file in its data dir."""
+        if "--db" in self.args:
+            return self.args[self.args.index("--db") + 1]
+        return f"sqlite:///{self.data_dir / 'assistants.db'}"
+
     def start(self, timeout: float = 120.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1", **self.env}

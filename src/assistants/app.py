@@ -12,7 +12,9 @@ from litestar.di import Provide
 
 from assistants import logs, metrics, openapi, security
 from assistants.api import ROUTE_HANDLERS
+from assistants.api.conversations import ConversationsController
 from assistants.api.errors import exception_handlers
+from assistants.api.responses import ResponsesController
 from assistants.errors import ServiceUnavailable
 from assistants.events import EventBus
 from assistants.inference import Inference
@@ -50,7 +52,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         return opened.inference
 
     app = Litestar(
-        route_handlers=[health, *ROUTE_HANDLERS],
+        route_handlers=[health, *ROUTE_HANDLERS, ResponsesController, ConversationsController],
         lifespan=[lifespan],
         dependencies={
             "settings": provide(lambda opened: opened.settings),

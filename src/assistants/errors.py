@@ -58,6 +58,12 @@ class ServiceUnavailable(APIError):
     default_code = "service_unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """503 that a retry may cure (the database was unreachable or too slow); nothing was written."""
+
+    retry_after = 1
+
+
 class ClientDisconnected(Exception):
     """Nobody will read this response (nginx's 499): raised only to end a handler, never an API error."""
 

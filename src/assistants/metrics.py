@@ -25,7 +25,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from assistants.runs import state
+from assistants.protocol import run_status
 
 __all__ = [
     "CONTENT_TYPE",
@@ -33,11 +33,17 @@ __all__ = [
     "count_http_response",
     "exposition",
     "observe_batch_step",
+    "observe_kv_eviction",
+    "observe_kv_lookup",
+    "observe_kv_preemption",
+    "observe_kv_reused",
     "observe_queue_wait",
+    "observe_response_finished",
     "observe_run_finished",
     "observe_tokens",
     "observe_ttft",
     "run_task_observer",
+    "set_kv_cached_bytes",
     "set_live",
     "sse_subscriber",
 ]
@@ -56,6 +62,11 @@ RUN_QUEUE_DEPTH = Gauge("assistants_run_queue_depth", "Runs waiting in status qu
 RUNS_IN_PROGRESS = Gauge("assistants_runs_in_progress", "Runs being executed.", registry=REGISTRY)
 RUNS_FINISHED = Counter("assistants_runs_finished", "Runs that reached a terminal status, by status.",
                         ["status"], registry=REGISTRY)
+RESPONSES = Gauge("assistants_responses", "Stored responses, by status (read from the store at scrape time).",
+                  ["status"], registry=REGISTRY)
+RESPONSES_FINISHED = Counter("assistants_responses_finished",
+                             "Responses that reached a terminal status (stored or not), by status and mode.",
+                             ["status", "mode"], registry=REGISTRY)
 # Counted by the batcher, so chat completions and runs are both included.
 PROMPT_TOKENS = Counter("assistants_prompt_tokens", "Prompt tokens given to the engine.", registry=REGISTRY)
 COMPLETION_TOKENS = Counter("assistants_completion_tokens", "Completion tokens generated.", registry=REGISTRY)
@@ -73,11 +84,28 @@ BATCH_ACTIVE = Gauge("assistants_engine_active_sequences", "Sequences in the bat
 BATCH_SLOTS = Gauge("assistants_engine_slots", "Sequences the engine can decode together.", registry=REGISTRY)
 BATCH_WAITING = Gauge("assistants_engine_waiting_requests", "Generation requests waiting for a batch slot.",
                       registry=REGISTRY)
+KV_LOOKUPS = Counter("assistants_kv_cache_lookups",
+                     "Prompts looked up in the prefix KV cache, by outcome (hit, miss, restored from disk, "
+                     "restore_failed).", ["outcome"], registry=REGISTRY)
+for _outcome in ("hit", "miss", "restored", "restore_failed"):
+    KV_LOOKUPS.labels(_outcome)  # every outcome is a series from the start, at 0
+KV_CACHED_TOKENS = Counter("assistants_kv_cache_reused_tokens",
+                           "Prompt tokens reused from the prefix KV cache.",
+                           registry=REGISTRY)
+KV_EVICTIONS = Counter("assistants_kv_cache_evictions", "Cached prefixes evicted from the KV pool.",
+                       registry=REGISTRY)
+KV_PREEMPTIONS = Counter("assistants_kv_cache_preemptions",
+                         "Live sequences preempted because the KV pool ran out (re-admitted later).",
+                         registry=REGISTRY)
+KV_CACHED_BYTES = Gauge("assistants_kv_cache_bytes",
+                        "KV memory held by cached prefixes (not live sequences).",
+                        registry=REGISTRY)
 SSE_SUBSCRIBERS = Gauge("assistants_sse_subscribers", "Open server-sent-event streams.", registry=REGISTRY)
 HTTP_REQUESTS = Counter("assistants_http_requests", "HTTP responses, by method, route template and status.",
                         ["method", "route", "status"], registry=REGISTRY)
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+RESPONSE_STATUSES = ("queued", "in_progress", "completed", "failed", "cancelled", "incomplete")
 
 
 def observe_ttft(seconds: float) -> None:
@@ -90,13 +118,38 @@ def observe_tokens(prompt: int, completion: int) -> None:
     COMPLETION_TOKENS.inc(completion)
 
 
+def observe_kv_lookup(outcome: str) -> None:
+    KV_LOOKUPS.labels(outcome).inc()
+
+
+def observe_kv_reused(tokens: int) -> None:
+    KV_CACHED_TOKENS.inc(tokens)
+
+
+def observe_kv_eviction() -> None:
+    KV_EVICTIONS.inc()
+
+
+def observe_kv_preemption() -> None:
+    KV_PREEMPTIONS.inc()
+
+
+def set_kv_cached_bytes(value: int) -> None:
+    KV_CACHED_BYTES.set(value)
+
+
 def observe_run_finished(status: str, duration_seconds: float | None = None) -> None:
     """A run's execution ended; only terminal statuses count (requires_action pauses it)."""
-    if status not in state.TERMINAL:
+    if status not in run_status.TERMINAL:
         return
     RUNS_FINISHED.labels(status).inc()
     if duration_seconds is not None:
         RUN_DURATION.labels(status).observe(duration_seconds)
+
+
+def observe_response_finished(status: str, mode: str) -> None:
+    """A response ended; `mode` is `sync`, `stream` or `background`."""
+    RESPONSES_FINISHED.labels(status, mode).inc()
 
 
 def run_task_observer() -> Callable[[asyncio.Task[str]], None]:
@@ -131,10 +184,14 @@ def sse_subscriber() -> Iterator[None]:
 
 
 def set_live(*, runs_by_status: dict[str, int] | None = None, active_sequences: int | None = None,
-             slots: int | None = None, waiting_requests: int | None = None) -> None:
+             slots: int | None = None, waiting_requests: int | None = None,
+             responses_by_status: dict[str, int] | None = None) -> None:
     """Scrape-time facts. Statuses absent from `runs_by_status` are zero (a series must not go stale)."""
+    if responses_by_status is not None:
+        for status in sorted({*RESPONSE_STATUSES, *responses_by_status}):
+            RESPONSES.labels(status).set(responses_by_status.get(status, 0))
     if runs_by_status is not None:
-        for status in sorted({*state.ACTIVE, *state.TERMINAL, *runs_by_status}):
+        for status in sorted({*run_status.ACTIVE, *run_status.TERMINAL, *runs_by_status}):
             RUNS.labels(status).set(runs_by_status.get(status, 0))
         RUN_QUEUE_DEPTH.set(runs_by_status.get("queued", 0))
         RUNS_IN_PROGRESS.set(runs_by_status.get("in_progress", 0))

@@ -19,12 +19,14 @@ from assistants.ingestion import IngestionWorker
 from assistants.retrieval.service import Retrieval
 from assistants.settings import Settings
 from assistants.store import Database
+from assistants.store.database import PostgresOptions
 from assistants.store.files import FileBlobs
 
 if TYPE_CHECKING:
+    from assistants.responses.worker import BackgroundResponses
     from assistants.runs.worker import Worker
 else:
-    Worker = Any  # resolvable at run time without importing the worker
+    Worker = BackgroundResponses = Any  # resolvable at run time without importing the workers
 
 
 @dataclass
@@ -44,12 +46,16 @@ class Services:
     ingestion: IngestionWorker | None = None
     """Turns files added to vector stores into indexed chunks (a durable background job); None with
     --no-worker."""
+    responses: BackgroundResponses | None = None
+    """Decodes background responses; None as `worker` is."""
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[Services]:
         async with AsyncExitStack() as stack:
-            database = await Database.open(settings.database_url)
+            database = await Database.open(settings.database_url, PostgresOptions(
+                pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+                pool_timeout=settings.db_pool_timeout, statement_timeout=settings.db_statement_timeout))
             stack.push_async_callback(database.close)
             retrieval = Retrieval(settings.embedding_model, settings.data_dir / "chunks.sqlite3")
             stack.callback(retrieval.close)
@@ -61,14 +67,23 @@ class Services:
             bus = EventBus(database)
             await bus.start()
             stack.push_async_callback(bus.close)
-            inference = worker = None
+            inference = worker = responses = None
             if settings.load_model:
                 from assistants.runs.worker import start_worker
 
                 inference = await Inference.start(settings)
                 stack.push_async_callback(inference.close)
                 if settings.run_worker:
+                    from assistants.responses.worker import BackgroundResponses
+
                     worker = await start_worker(settings, bus, inference, retrieval)
                     stack.push_async_callback(worker.close)
+                    # One worker id per process: runs and responses are leased by the same worker.
+                    responses = BackgroundResponses(
+                        database, inference, capacity=settings.parallel,
+                        heartbeat_timeout=settings.heartbeat_timeout,
+                        poll_interval=min(1.0, settings.heartbeat_timeout / 5), worker_id=worker.worker_id)
+                    await responses.start()
+                    stack.push_async_callback(responses.close)
             yield cls(settings=settings, database=database, bus=bus, retrieval=retrieval, file_blobs=blobs,
-                      inference=inference, worker=worker, ingestion=ingestion)
+                      inference=inference, worker=worker, ingestion=ingestion, responses=responses)

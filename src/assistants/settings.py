@@ -34,14 +34,29 @@ class Settings:
     """Holds the SQLite file and the assembled model cache."""
     db: str | None = None
     """SQLAlchemy async URL; None means a SQLite file in data_dir."""
+    db_pool_size: int = 10
+    """PostgreSQL: connections the pool keeps open."""
+    db_max_overflow: int = 10
+    """PostgreSQL: extra connections a burst may open beyond the pool."""
+    db_pool_timeout: float = 10.0
+    """PostgreSQL: seconds a request waits for a free connection before it answers 503."""
+    db_statement_timeout: float = 30.0
+    """PostgreSQL: seconds one statement may run (0: no limit); past it the request answers 503."""
     engine: str = "gguf"
     """Inference engine: `gguf` (llama-cpp-python) or `mlx` (mlx-lm)."""
     model: Path | None = None
     """Model path (a GGUF file, or an MLX directory); None means the bundled Gemma 3 270M."""
     model_alias: str | None = None
     """Id the model is served under; defaults to the file or directory name."""
-    ctx_size: int = 8192
-    """Total KV context shared by all parallel sequences."""
+    ctx_size: int = 16384
+    """KV cells shared by all sequences (live and cached prefixes); one sequence may use all of them.
+    The bundled model's KV costs 18 KiB a cell: 288 MiB at the default."""
+    ctx_size_per_seq: int = 0
+    """Most tokens one sequence may hold; 0 means the whole --ctx-size."""
+    kv_cache_slots: int | None = None
+    """Finished sequences kept as cached prefixes for reuse; None means 2 x parallel, 0 turns reuse off."""
+    kv_cache_disk: int = 1024
+    """MiB of thread caches kept on disk (data_dir/kvcache) across restarts; 0 turns persistence off."""
     parallel: int = 8
     """Maximum sequences decoded together in one batch; more requests wait in a queue."""
     max_tool_rounds: int = 10
@@ -105,6 +120,35 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
+    return value
+
+
+def _number(text: str, *, positive: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 if positive else value >= 0) or value == float("inf"):
+        bound = "above 0" if positive else "of at least 0"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, positive=True)
+
+
+def _non_negative_float(text: str) -> float:
+    return _number(text, positive=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assistants", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -153,7 +197,14 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
     serve.add_argument("--model", type=Path,
                        help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
     serve.add_argument("--model-alias", help="model id to serve under")
-    serve.add_argument("--ctx-size", type=int, help="total context shared by parallel sequences")
+    serve.add_argument("--ctx-size", type=int,
+                       help="KV cells shared by all sequences; one may use all of them (default 16384)")
+    serve.add_argument("--ctx-size-per-seq", type=int,
+                       help="cap on one sequence's tokens (default: --ctx-size)")
+    serve.add_argument("--kv-cache-slots", type=int,
+                       help="finished sequences kept for prefix reuse (default 2 x --parallel; 0: off)")
+    serve.add_argument("--kv-cache-disk", type=int, metavar="MIB",
+                       help="MiB of thread KV caches persisted in the data dir (default 1024; 0: off)")
     serve.add_argument("--parallel", type=int, help="sequences decoded together")
     serve.add_argument("--threads", type=int, help="decode threads")
     serve.add_argument("--max-tool-rounds", type=_positive_int,
@@ -167,13 +218,22 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
 def _add_common(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--data-dir", type=Path, help="data directory (SQLite file, model cache)")
     sub.add_argument("--db", help="database URL (default: SQLite in the data dir)")
+    sub.add_argument("--db-pool-size", type=_positive_int, help="PostgreSQL pool connections (default 10)")
+    sub.add_argument("--db-max-overflow", type=_non_negative_int,
+                     help="PostgreSQL connections beyond the pool under a burst (default 10)")
+    sub.add_argument("--db-pool-timeout", type=_positive_float,
+                     help="seconds to wait for a pooled connection before answering 503 (default 10)")
+    sub.add_argument("--db-statement-timeout", type=_non_negative_float,
+                     help="PostgreSQL statement_timeout in seconds, 0 for none (default 30)")
     sub.add_argument("--debug", action="store_const", const=True, help="tracebacks and debug logs")
     sub.add_argument("--log-format", choices=["text", "json"], help="log line format (default text)")
 
 
 _CASTS: dict[str, Callable[[str], object]] = {
-    "port": int, "ctx_size": int, "parallel": int, "threads": int, "max_body_bytes": int,
-    "max_tool_rounds": _positive_int,
+    "port": int, "ctx_size": int, "ctx_size_per_seq": int, "kv_cache_slots": int, "kv_cache_disk": int,
+    "parallel": int, "threads": int, "max_body_bytes": int,
+    "max_tool_rounds": _positive_int, "db_pool_size": _positive_int, "db_max_overflow": _non_negative_int,
+    "db_pool_timeout": _positive_float, "db_statement_timeout": _non_negative_float,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
     "run_worker": _bool, "heartbeat_timeout": float,
     "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,

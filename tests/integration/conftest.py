@@ -11,14 +11,43 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.pgdatabase import fresh_database
 from tests.serverproc import SRC, EngineServer, ServerProcess
+
+BACKENDS = ["sqlite", "postgres"]
+"""The store backends every store-level test runs on."""
 
 
 @pytest.fixture(scope="session")
-def store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server without a model: every store route, runs stay queued."""
+def pg_database() -> Iterator[str]:
+    """One fresh PostgreSQL database for the session's PostgreSQL store server (fails if unreachable)."""
+    with fresh_database("store") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server without a model on its SQLite file: every store route, runs stay queued. Tests whose
+    subject is not the store (OpenAPI, CORS, props) use this one alone."""
     with ServerProcess(tmp_path_factory.mktemp("store-data"), "--no-model") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_store_server(tmp_path_factory: pytest.TempPathFactory,
+                          pg_database: str) -> Iterator[ServerProcess]:
+    """The same server on PostgreSQL."""
+    data_dir = tmp_path_factory.mktemp("store-pg-data")
+    with ServerProcess(data_dir, "--no-model", "--db", pg_database) as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def store_server(request: pytest.FixtureRequest) -> ServerProcess:
+    """The store server of each backend in turn: a test using it (or `client`) runs once per backend.
+
+    Looked up by name, so a run selecting only `[sqlite]` never needs PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_store_server")
 
 
 @pytest.fixture()
@@ -40,9 +69,11 @@ MODEL_SERVER_TOOL_ROUNDS = 3
 
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) -> Iterator[ServerProcess]:
-    """A server with the bundled model, 8 parallel sequences, and the --debug inference view."""
+    """A server with the bundled model, 8 parallel sequences sharing 8192 KV cells, each capped at 1024
+    tokens (the truncation and context-length tests overflow that cap with short prompts), and the
+    --debug inference view."""
     server = ServerProcess(tmp_path_factory.mktemp("model-data"), "--model", str(bundled_model),
-                           "--parallel", "8", "--ctx-size", "8192", "--debug",
+                           "--parallel", "8", "--ctx-size", "8192", "--ctx-size-per-seq", "1024", "--debug",
                            "--max-tool-rounds", str(MODEL_SERVER_TOOL_ROUNDS))
     server.start(timeout=300)  # loading competes with other work on a busy machine
     try:
@@ -73,7 +104,7 @@ def mlx_server(tmp_path_factory: pytest.TempPathFactory, mlx_dir: Path) -> Itera
     import mlx_lm  # noqa: F401  (the test extra installs it: a missing extra must fail, not skip)
 
     server = ServerProcess(tmp_path_factory.mktemp("mlx-data"), "--engine", "mlx", "--model", str(mlx_dir),
-                           "--parallel", "8", "--ctx-size", "8192", "--debug")
+                           "--parallel", "8", "--ctx-size", "8192", "--ctx-size-per-seq", "1024", "--debug")
     server.start(timeout=300)
     try:
         yield server
@@ -86,14 +117,34 @@ def model_client(model_server: ServerProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="test", max_retries=0, timeout=600)
 
 
+@pytest.fixture(scope="session")
+def postgres_model_server(tmp_path_factory: pytest.TempPathFactory,
+                          bundled_model: Path) -> Iterator[ServerProcess]:
+    """The bundled model on PostgreSQL (its own fresh database), for the run tests marked `ON_POSTGRES`."""
+    with fresh_database("model") as url:
+        server = ServerProcess(tmp_path_factory.mktemp("model-pg-data"), "--model", str(bundled_model),
+                               "--parallel", "4", "--ctx-size", "4096", "--db", url)
+        server.start(timeout=300)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+ON_POSTGRES = pytest.mark.parametrize("engine_server", ["gguf", "mlx", "gguf-postgres"], indirect=True)
+"""A run test marked so also runs on the PostgreSQL model server (the run worker's store, event log
+and claims on the other backend); the others run on SQLite only, once per engine."""
+
+
 @pytest.fixture(scope="session", params=["gguf", "mlx"])
 def engine_server(request: pytest.FixtureRequest) -> EngineServer:
     """The session's model server of each engine in turn: a test using it runs once per engine.
 
     Looked up by name so that a run selecting only `[gguf]` never converts the model or starts MLX."""
-    if request.param == "gguf":
+    if request.param in ("gguf", "gguf-postgres"):
         model: Path = request.getfixturevalue("bundled_model")
-        return EngineServer("gguf", request.getfixturevalue("model_server"), model.stem)
+        which = "model_server" if request.param == "gguf" else "postgres_model_server"
+        return EngineServer("gguf", request.getfixturevalue(which), model.stem)
     model = request.getfixturevalue("mlx_dir")
     return EngineServer("mlx", request.getfixturevalue("mlx_server"), model.stem)
 

@@ -16,7 +16,7 @@ from tests.serverproc import ServerProcess
 @pytest.fixture(scope="module")
 def ops_model_server(tmp_path_factory: pytest.TempPathFactory,
                      bundled_model: Path) -> Iterator[ServerProcess]:
-    """The bundled model, two sequences of 1024 tokens."""
+    """The bundled model, two sequences sharing 2048 KV cells."""
     server = ServerProcess(tmp_path_factory.mktemp("ops-model"), "--model", str(bundled_model),
                            "--parallel", "2", "--ctx-size", "2048")
     server.start(timeout=300)

@@ -339,3 +339,16 @@ def test_lenient_about_unknown_harmless_fields_and_headers(http: httpx.Client) -
         headers={"X-Stainless-Lang": "python", "OpenAI-Organization": "org"},
     )
     assert response.status_code == 200 and response.json()["model"] == "m"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/v1/assistants", b'{"model": "m", "instructions": "a\\u0000b"}'),
+    ("POST", "/v1/threads/thread_%00x/messages", b'{"role": "user", "content": "x"}'),
+    ("GET", "/v1/assistants?after=asst_%00", None),
+])
+def test_nul_text_on_postgres_is_400_and_writes_nothing(postgres_store_server: ServerProcess, method: str,
+                                                        path: str, body: bytes | None) -> None:
+    """PostgreSQL cannot hold NUL in text (SQLite stores it): the whole request is refused."""
+    with httpx.Client(base_url=postgres_store_server.base_url) as http:
+        error = send(http, postgres_store_server, method, path, body, 400, None)
+    assert error["code"] == "invalid_text" and "NUL" in error["message"]

@@ -30,11 +30,11 @@ def cors_headers(response: httpx.Response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.lower().startswith("access-control-")}
 
 
-def test_closed_by_default(store_server: ServerProcess) -> None:
-    simple = httpx.get(store_server.base_url + "/health", headers={"Origin": UI})
+def test_closed_by_default(sqlite_store_server: ServerProcess) -> None:
+    simple = httpx.get(sqlite_store_server.base_url + "/health", headers={"Origin": UI})
     assert simple.status_code == 200
     assert cors_headers(simple) == {}
-    assert cors_headers(preflight(store_server.base_url, UI)) == {}
+    assert cors_headers(preflight(sqlite_store_server.base_url, UI)) == {}
 
 
 def test_configured_origin_gets_headers(cors_server: ServerProcess) -> None:

@@ -28,7 +28,7 @@ from tests.serverproc import ServerProcess
 MAX_EXAMPLES = 8
 SEED = 20261122
 DOCUMENT = openapi.document(create_app(Settings(data_dir=Path("/nonexistent"), load_model=False)))
-MODEL_ROUTES = r"^/(v1/)?(chat/completions|completions|models|props|messages)"
+MODEL_ROUTES = r"^/(v1/)?(chat/completions|completions|models|props|responses|messages)"
 MAX_TOKENS = 3
 
 _config = schemathesis.Config.from_dict({"seed": SEED, "generation": {"mode": "all"}})
@@ -74,12 +74,17 @@ def test_fuzz_store_routes(case: schemathesis.Case, fuzz_server: ServerProcess) 
 @FUZZ_SETTINGS
 def test_fuzz_model_routes(case: schemathesis.Case, ops_model_server: ServerProcess) -> None:  # noqa: F811
     if isinstance(case.body, dict):
-        for field in ("max_tokens", "max_completion_tokens"):
+        if case.path.startswith("/v1/responses") and case.body.get("background") is True:
+            case.body["background"] = False  # a queued response would outlive the case
+        for field in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
             # Valid counts are clamped (a fuzzed 1000-token answer is minutes here); invalid ones
             # (negative, wrong type) are kept so their rejection is still tested.
             if type(case.body.get(field)) is int and case.body[field] > MAX_TOKENS:
                 case.body[field] = MAX_TOKENS
-        if case.body.get("max_tokens") is None and case.body.get("max_completion_tokens") is None:
+        if case.path.startswith("/v1/responses"):
+            if case.body.get("max_output_tokens") is None:
+                case.body["max_output_tokens"] = MAX_TOKENS
+        elif case.body.get("max_tokens") is None and case.body.get("max_completion_tokens") is None:
             case.body["max_tokens"] = MAX_TOKENS
     case.call_and_validate(base_url=ops_model_server.base_url, timeout=120, excluded_checks=EXCLUDED)
 

@@ -8,15 +8,18 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.integration.conftest import BACKENDS
 from tests.serverproc import ServerProcess
 
 LIMIT = 2048
 
 
-@pytest.fixture(scope="module")
-def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def small_server(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    db = ("--db", request.getfixturevalue("pg_database")) if request.param == "postgres" else ()
     with ServerProcess(tmp_path_factory.mktemp("limits-data"), "--no-model",
-                       "--max-body-bytes", str(LIMIT)) as server:
+                       "--max-body-bytes", str(LIMIT), *db) as server:
         yield server
 
 

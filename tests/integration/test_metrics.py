@@ -41,6 +41,10 @@ def test_exposition_parses_and_names_follow_conventions(store_server: ServerProc
         "assistants_engine_batch_sequences": "histogram", "assistants_engine_active_sequences": "gauge",
         "assistants_engine_slots": "gauge", "assistants_engine_waiting_requests": "gauge",
         "assistants_sse_subscribers": "gauge", "assistants_http_requests": "counter",
+        "assistants_responses": "gauge", "assistants_responses_finished": "counter",
+        "assistants_kv_cache_lookups": "counter", "assistants_kv_cache_reused_tokens": "counter",
+        "assistants_kv_cache_evictions": "counter", "assistants_kv_cache_preemptions": "counter",
+        "assistants_kv_cache_bytes": "gauge",
     }
     assert "_created" not in text  # one sample per series, not a second creation-time series
 

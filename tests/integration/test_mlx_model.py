@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-# Before anything imports mlx: binds the system OpenBLAS on Linux (prompt processing ~15x faster).
+# Before anything imports mlx: binds an optimized BLAS on Linux (prompt processing ~10x faster).
 import assistants.inference.mlx  # noqa: F401
 
 pytestmark = pytest.mark.slow

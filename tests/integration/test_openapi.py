@@ -17,8 +17,8 @@ from tests.serverproc import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def schema(store_server: ServerProcess) -> dict[str, Any]:
-    response = httpx.get(store_server.base_url + "/schema/openapi.json")
+def schema(sqlite_store_server: ServerProcess) -> dict[str, Any]:
+    response = httpx.get(sqlite_store_server.base_url + "/schema/openapi.json")
     assert response.status_code == 200
     return response.json()
 

@@ -48,22 +48,36 @@ def test_after_cursor(client: openai.OpenAI, thread_and_ids: ThreadIds, order: s
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-def test_before_cursor_with_auto_pagination(
+def test_before_cursor_is_the_page_just_before_it(
     client: openai.OpenAI, thread_and_ids: ThreadIds, order: str
 ) -> None:
     thread_id, ids = thread_and_ids
     ordered = ids if order == "asc" else ids[::-1]
     page = client.beta.threads.messages.list(thread_id, order=order, before=ordered[30], limit=8)
-    assert [m.id for m in page.data] == ordered[:8] and page.has_more
-    # Auto-pagination keeps `before` and adds `after`: every object before the cursor, once.
-    assert [m.id for m in page] == ordered[:30]
+    assert [m.id for m in page.data] == ordered[22:30] and page.has_more  # more lie before it
+    assert (page.first_id, page.last_id) == (ordered[22], ordered[29])
+    # Walking back page by page with before=<first id> reaches the start, each object once.
+    seen = [m.id for m in page.data]
+    while page.has_more:
+        page = client.beta.threads.messages.list(thread_id, order=order, before=seen[0], limit=8)
+        seen = [m.id for m in page.data] + seen
+    assert seen == ordered[:30]
+    assert page.first_id == ordered[0]
 
 
-def test_after_and_before_together(client: openai.OpenAI, thread_and_ids: ThreadIds) -> None:
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_after_and_before_together_auto_paginate_between_them(
+    client: openai.OpenAI, thread_and_ids: ThreadIds, order: str
+) -> None:
     thread_id, ids = thread_and_ids
-    page = client.beta.threads.messages.list(thread_id, order="asc", after=ids[4], before=ids[9])
-    assert [m.id for m in page.data] == ids[5:9] and page.has_more is False
-    assert (page.first_id, page.last_id) == (ids[5], ids[8])
+    ordered = ids if order == "asc" else ids[::-1]
+    page = client.beta.threads.messages.list(thread_id, order=order, after=ordered[4], before=ordered[9])
+    assert [m.id for m in page.data] == ordered[5:9] and page.has_more is False
+    assert (page.first_id, page.last_id) == (ordered[5], ordered[8])
+    # Auto-pagination keeps `before` and adds `after=<last id>`: every object between the two, once.
+    small = client.beta.threads.messages.list(thread_id, order=order, after=ordered[2], before=ordered[30],
+                                              limit=4)
+    assert [m.id for m in small] == ordered[3:30]
 
 
 def test_unknown_cursor_is_400(client: openai.OpenAI, thread_and_ids: ThreadIds) -> None:
@@ -79,6 +93,8 @@ def test_assistants_and_runs_paginate_too(client: openai.OpenAI) -> None:
     assert newest == assistant_ids[::-1]
     listed = [a.id for a in client.beta.assistants.list(order="asc", after=assistant_ids[0], limit=5)]
     assert listed[:22] == assistant_ids[1:]
+    before = client.beta.assistants.list(order="asc", before=assistant_ids[10], limit=3)
+    assert [a.id for a in before.data] == assistant_ids[7:10] and before.has_more
 
     thread = client.beta.threads.create()
     run_ids = []
@@ -88,3 +104,7 @@ def test_assistants_and_runs_paginate_too(client: openai.OpenAI) -> None:
         run_ids.append(run.id)
     assert [r.id for r in client.beta.threads.runs.list(thread.id)] == run_ids[::-1]
     assert [r.id for r in client.beta.threads.runs.list(thread.id, order="asc", limit=5)] == run_ids
+    before = client.beta.threads.runs.list(thread.id, before=run_ids[2], limit=5)  # newest first
+    assert [r.id for r in before.data] == run_ids[7:2:-1] and before.has_more
+    first = client.beta.threads.runs.list(thread.id, order="asc", before=run_ids[2], limit=5)
+    assert [r.id for r in first.data] == run_ids[:2] and first.has_more is False

@@ -19,7 +19,7 @@ TIMING_KEYS = {"prompt_n", "prompt_ms", "prompt_per_token_ms", "prompt_per_secon
 def test_props_shape(ops_model_server: ServerProcess, path: str) -> None:  # noqa: F811
     props = httpx.get(ops_model_server.base_url + path).json()
     settings = props["default_generation_settings"]
-    assert settings["n_ctx"] == 1024  # --ctx-size 2048 shared by --parallel 2
+    assert settings["n_ctx"] == 2048  # --ctx-size 2048: one sequence may use the whole shared pool
     assert settings["params"]["temperature"] == 1.0
     assert props["total_slots"] == 2
     assert props["model_alias"] == "gemma-3-270m-q4_k_m"
@@ -30,8 +30,8 @@ def test_props_shape(ops_model_server: ServerProcess, path: str) -> None:  # noq
     assert "llama-cpp-python" in props["build_info"]
 
 
-def test_props_without_a_model_is_503(store_server: ServerProcess) -> None:
-    response = httpx.get(store_server.base_url + "/props")
+def test_props_without_a_model_is_503(sqlite_store_server: ServerProcess) -> None:
+    response = httpx.get(sqlite_store_server.base_url + "/props")
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "server_error"
 
@@ -44,7 +44,7 @@ def test_models_rows_carry_meta(ops_model_server: ServerProcess) -> None:  # noq
     assert meta["n_embd"] == 640
     assert 200_000_000 < meta["n_params"] < 300_000_000
     assert 200_000_000 < meta["size"] < 300_000_000
-    assert meta["n_ctx"] == 1024
+    assert meta["n_ctx"] == 2048
     model = openai.OpenAI(base_url=ops_model_server.base_url + "/v1", api_key="x").models.retrieve(row["id"])
     assert model.id == row["id"]
 

@@ -5,7 +5,8 @@ small `max_completion_tokens` and end `incomplete` (the `completed` path is the 
 limit, covered with a scripted engine in tests/unit/test_worker.py).
 
 Every test runs once per engine (`engine_server` in conftest.py): runs must behave the same over gguf
-and mlx, down to the event sequence, usage counts, batching and cancellation.
+and mlx, down to the event sequence, usage counts, batching and cancellation. Those marked
+`ON_POSTGRES` also run on a gguf server whose store is PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from openai import AssistantEventHandler
 from openai.types.beta.threads import Message, Text, TextDelta
 
+from tests.integration.conftest import ON_POSTGRES
 from tests.integration.sse import Frame, frames, read_until_done
 from tests.serverproc import EngineServer
 
@@ -80,6 +82,7 @@ def assistant_text(message: Message) -> str:
     return "".join(part.text.value for part in message.content if part.type == "text")
 
 
+@ON_POSTGRES
 def test_stream_helper_sees_every_event_in_order_and_the_text_persists(
     engine_client: openai.OpenAI, assistant_id: str
 ) -> None:
@@ -110,6 +113,7 @@ def test_stream_helper_sees_every_event_in_order_and_the_text_persists(
     assert step.usage.completion_tokens == 6
 
 
+@ON_POSTGRES
 def test_create_and_poll(engine_client: openai.OpenAI, assistant_id: str) -> None:
     thread = engine_client.beta.threads.create(messages=[{"role": "user", "content": "Hello"}])
     run = engine_client.beta.threads.runs.create_and_poll(
@@ -197,6 +201,7 @@ def test_eight_runs_decode_together(
     assert max(first for first, _ in spans) < min(end for _, end in spans)
 
 
+@ON_POSTGRES
 def test_cancel_mid_decode(engine_client: openai.OpenAI, assistant_id: str) -> None:
     thread = engine_client.beta.threads.create(messages=[{"role": "user", "content": "Tell a long story."}])
     names: list[str] = []
@@ -261,6 +266,7 @@ def test_truncation(engine_client: openai.OpenAI, assistant_id: str) -> None:
     assert [m.role for m in engine_client.beta.threads.messages.list(thread_id=alone.id).data] == ["user"]
 
 
+@ON_POSTGRES
 def test_reattach_mid_run_with_last_event_id_replays_exactly(
     engine_client: openai.OpenAI, assistant_id: str, http: httpx.Client
 ) -> None:

@@ -29,6 +29,11 @@ class FakeEngine:
         self.removed: list[int] = []
         self.fail_next_step: Exception | None = None
         self.fail_add: Exception | None = None
+        self.pool_cells: int | None = None
+        """When set, `admissible` admits by these cells as the GGUF engine does."""
+        self.footprints: dict[int, int] = {}
+        self.cached_tokens = 0
+        """What add_sequence reports as reused from a cache."""
         self._gate = threading.Semaphore(0) if gated else None
         self._done = threading.Condition()
         self.in_step = threading.Event()
@@ -42,15 +47,35 @@ class FakeEngine:
     def is_end_of_generation(self, token: int) -> bool:
         return token == EOG
 
-    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams) -> None:
+    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams,
+                     cache_key: str | None = None) -> int:
         if self.fail_add is not None:
             raise self.fail_add
         assert seq_id not in self.scripts, "seq id reused while live"
         assert 0 <= seq_id < self.limits.max_sequences
         self.scripts[seq_id] = list(prompt)
+        self.footprints[seq_id] = len(prompt) + (params.max_tokens or 0)
+        return self.cached_tokens
+
+    def admissible(self, requests: Sequence[tuple[int, int]]) -> int:
+        if self.pool_cells is None:
+            return len(requests)
+        # Like the GGUF engine: live prompts + answers must fit the pool; one alone always joins.
+        room = self.pool_cells - sum(self.footprints.values())
+        count = 0
+        for prompt_tokens, max_tokens in requests:
+            if prompt_tokens + max_tokens > room and (count or self.scripts):
+                break
+            room -= prompt_tokens + max_tokens
+            count += 1
+        return count
+
+    def forget_cache(self, key: str) -> None:
+        pass
 
     def remove_sequence(self, seq_id: int) -> None:
         del self.scripts[seq_id]
+        self.footprints.pop(seq_id, None)
         self.removed.append(seq_id)
 
     def step(self) -> list[tuple[int, int]]:

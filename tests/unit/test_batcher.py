@@ -216,3 +216,19 @@ async def test_a_crashed_engine_thread_fails_requests_instead_of_hanging() -> No
         await generation.text()
     with pytest.raises(RuntimeError, match="closed"):
         batcher.submit([10], GREEDY, max_tokens=1)
+
+
+async def test_admission_waits_for_free_cells_not_only_slots(gated: tuple[FakeEngine, Batcher]) -> None:
+    engine, batcher = gated
+    engine.pool_cells = 20
+    engine.cached_tokens = 3
+    params = SamplingParams(temperature=0.0, max_tokens=4)
+    first = batcher.submit([10] * 10, params, max_tokens=4)  # 14 cells
+    second = batcher.submit([11] * 10, params, max_tokens=4)  # 14 more do not fit beside it
+    await asyncio.to_thread(engine.advance, 1)
+    assert engine.live_sequences == 1 and batcher.queued == 1  # a slot is free, the cells are not
+    await asyncio.to_thread(engine.advance, 4)
+    assert await first.text() == "aaaa"
+    await asyncio.to_thread(engine.advance, 5)
+    assert await second.text() == "bbbb"
+    assert first.result is not None and first.result.cached_tokens == 3

@@ -56,3 +56,29 @@ def test_top_k_samples_only_the_k_best_renormalised() -> None:
 def test_top_k_and_top_p_together_cut_at_the_tighter() -> None:
     frequencies = draws(SamplingParams(temperature=1.0, top_k=3, top_p=0.6, seed=3))
     assert frequencies[2] == 0 and frequencies[3] == 0 and frequencies[1] > 0
+
+
+def test_logit_bias_bans_and_forces_greedy() -> None:
+    assert Sampler(SamplingParams(temperature=0.0, logit_bias=((0, -100.0),)), 4).sample(LOGITS) == 1
+    assert Sampler(SamplingParams(temperature=0.0, logit_bias=((3, 100.0),)), 4).sample(LOGITS) == 3
+    # A small bias only shifts: token 1 overtakes token 0 (log 0.5 - log 0.3 = 0.51).
+    assert Sampler(SamplingParams(temperature=0.0, logit_bias=((1, 0.6),)), 4).sample(LOGITS) == 1
+
+
+def test_logit_bias_bans_and_forces_seeded_draws_at_any_temperature() -> None:
+    banned = draws(SamplingParams(temperature=2.0, seed=3, logit_bias=((0, -100.0), (2, -100.0))), n=5_000)
+    assert banned[0] == 0 and banned[2] == 0
+    assert np.allclose(banned[[1, 3]], [0.71, 0.29], atol=0.03)  # the rest keep their relative odds
+    forced = draws(SamplingParams(temperature=2.0, top_p=0.9, seed=3, logit_bias=((3, 100.0),)), n=2_000)
+    assert forced[3] == 1.0
+
+
+def test_logit_bias_leaves_the_engine_row_alone_and_keeps_seeded_draws_reproducible() -> None:
+    logits = np.random.default_rng(0).standard_normal(5_000).astype(np.float32) * 4
+    before = logits.copy()
+    params = SamplingParams(temperature=0.9, seed=42, logit_bias=((int(np.argmax(logits)), -100.0),))
+    first, second = Sampler(params, 5_000), Sampler(params, 5_000)
+    drawn = [first.sample(logits) for _ in range(50)]
+    assert drawn == [second.sample(logits) for _ in range(50)]
+    assert int(np.argmax(logits)) not in drawn
+    assert np.array_equal(logits, before)  # the bias went to the sampler's buffer, not to the row

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from gguf.quants import dequantize, quantize
 
-# Imported before mlx so that mlx binds the system OpenBLAS (see assistants/inference/mlx/blas.py);
+# Imported before mlx so that mlx binds an optimized BLAS (see assistants/inference/mlx/blas.py);
 # mlx and mlx_lm are therefore imported inside the tests.
 from assistants.inference.mlx import UnsupportedModelError, convert_gguf
 from assistants.inference.mlx.config import gemma3_config

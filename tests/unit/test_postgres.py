@@ -1,4 +1,4 @@
-"""The event log and the claims on PostgreSQL (127.0.0.1:5432, a fresh database per test module).
+"""The event log, the claims, the pool and its timeouts on PostgreSQL (a fresh database per module).
 
 No skip: a missing PostgreSQL fails these tests, as the backend they cover would be untested.
 """
@@ -6,43 +6,31 @@ No skip: a missing PostgreSQL fails these tests, as the backend they cover would
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
+import msgspec
 import pytest
 import sqlalchemy as sa
 
+from assistants import protocol as p
+from assistants import store
+from assistants.errors import DatabaseUnavailable, InvalidRequest
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
 from assistants.store import Database, run_moves
+from assistants.store.database import PostgresOptions
 from assistants.store.migrate import upgrade_to_head
-from assistants.store.models import threads
+from assistants.store.models import assistants, threads
+from tests.pgdatabase import fresh_database
 
-SERVER = os.environ.get("ASSISTANTS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-"""Where the test database is created (trust auth); from the README's test instructions."""
 RUNS = ["run_a", "run_b", "run_c", "run_d"]
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    name = f"assistants_test_{os.getpid()}_{random.randrange(1 << 30)}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(SERVER)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(SERVER).set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False)
-    try:
+    with fresh_database("unit") as url:
         upgrade_to_head(url)  # the migrations run on PostgreSQL too
         yield url
-    finally:
-        asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture()
@@ -115,11 +103,6 @@ async def test_created_at_is_a_float_and_seq_64_bit_on_postgres(databases: list[
 
 
 async def test_claims_are_atomic_on_postgres(databases: list[Database]) -> None:
-    import msgspec
-
-    from assistants import protocol as p
-    from assistants import store
-
     async with databases[0].write() as session:
         assistant = await store.create_assistant(
             session, msgspec.convert({"model": "m"}, p.CreateAssistantRequest))
@@ -140,3 +123,48 @@ async def test_claims_are_atomic_on_postgres(databases: list[Database]) -> None:
     while rest := await claim(99):  # SKIP LOCKED may have left some to a later claim
         claimed += rest
     assert sorted(claimed) == sorted(ids)  # every run exactly once
+
+
+async def test_statement_timeout_cancels_a_runaway_statement_as_unavailable(pg_url: str) -> None:
+    database = await Database.open(pg_url, PostgresOptions(statement_timeout=0.3))
+    try:
+        async with database.read() as session:
+            assert (await session.execute(sa.text("SHOW statement_timeout"))).scalar() == "300ms"
+        with pytest.raises(DatabaseUnavailable):
+            async with database.read() as session:
+                await session.execute(sa.text("SELECT pg_sleep(5)"))
+        async with database.read() as session:  # the connection is fine for the next request
+            assert (await session.execute(sa.text("SELECT 1"))).scalar() == 1
+    finally:
+        await database.close()
+
+
+async def test_an_exhausted_pool_is_unavailable_after_the_pool_timeout(pg_url: str) -> None:
+    database = await Database.open(pg_url, PostgresOptions(pool_size=2, max_overflow=1, pool_timeout=0.2))
+    try:
+        async with database.read() as one, database.read() as two, database.read() as three:
+            for session in (one, two, three):  # a session takes its connection at its first statement
+                await session.execute(sa.text("SELECT 1"))
+            with pytest.raises(DatabaseUnavailable):
+                async with database.read() as fourth:
+                    await fourth.execute(sa.text("SELECT 1"))
+    finally:
+        await database.close()
+
+
+async def test_nul_in_text_is_a_400_and_writes_nothing(databases: list[Database]) -> None:
+    """PostgreSQL cannot store or compare NUL in text: a request holding one is refused whole."""
+    async def count(table: sa.Table) -> int:
+        async with databases[0].read() as session:
+            return (await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+
+    before = await count(assistants), await count(threads)
+    request = msgspec.convert({"model": "m", "name": "a\x00b"}, p.CreateAssistantRequest)
+    with pytest.raises(InvalidRequest, match="NUL"):
+        async with databases[0].write() as session:
+            await store.create_thread(session, p.CreateThreadRequest())
+            await store.create_assistant(session, request)
+    with pytest.raises(InvalidRequest, match="NUL"):
+        async with databases[0].read() as session:
+            await store.get_assistant(session, "asst_\x00")
+    assert (await count(assistants), await count(threads)) == before

@@ -12,6 +12,12 @@ from assistants.store import Database
 from assistants.store.models import messages
 
 
+@pytest.fixture()
+def database(backend_database: Database) -> Database:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_database
+
+
 async def _thread_with_messages(db: Database, count: int, *,
                                 same_second: bool = True) -> tuple[str, list[str]]:
     """`count` messages in insertion order; with `same_second`, all share one created_at (ties)."""
@@ -69,17 +75,47 @@ async def test_after_walks_every_object_once(database: Database, order: str) -> 
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
-async def test_before_is_an_upper_bound_and_combines_with_after(database: Database, order: str) -> None:
+async def test_before_is_the_page_just_before_the_cursor(database: Database, order: str) -> None:
+    thread_id, ids = await _thread_with_messages(database, 12)
+    ordered = ids if order == "asc" else ids[::-1]
+    page = await _page(database, thread_id, order=order, limit=4, before=ordered[9])
+    assert _ids(page) == ordered[5:9] and page.has_more  # in the requested order; more lie before it
+    body = p.list_response([p.message_object(row) for row in page.rows], page.has_more)
+    assert (body.first_id, body.last_id) == (ordered[5], ordered[8])
+    start = await _page(database, thread_id, order=order, limit=4, before=ordered[3])
+    assert _ids(start) == ordered[:3] and not start.has_more
+    exact = await _page(database, thread_id, order=order, limit=3, before=ordered[3])
+    assert _ids(exact) == ordered[:3] and not exact.has_more
+    assert (await _page(database, thread_id, order=order, before=ordered[0])).rows == []
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+async def test_before_walks_back_to_the_start_once(database: Database, order: str) -> None:
+    thread_id, ids = await _thread_with_messages(database, 23)
+    ordered = ids if order == "asc" else ids[::-1]
+    seen: list[str] = []
+    before = ordered[-1]
+    while True:
+        page = await _page(database, thread_id, order=order, limit=5, before=before)
+        seen = _ids(page) + seen
+        if not page.has_more:
+            break
+        before = seen[0]
+    assert seen == ordered[:-1]
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+async def test_after_with_before_follows_after_and_stops_at_before(database: Database, order: str) -> None:
     thread_id, ids = await _thread_with_messages(database, 12)
     ordered = ids if order == "asc" else ids[::-1]
     before = ordered[9]
-    first = await _page(database, thread_id, order=order, limit=4, before=before)
-    assert _ids(first) == ordered[:4] and first.has_more
-    # The SDK's next page: the original `before` plus `after=<last id>` -> the intersection.
-    second = await _page(database, thread_id, order=order, limit=4, before=before, after=ordered[3])
-    assert _ids(second) == ordered[4:8] and second.has_more
-    last = await _page(database, thread_id, order=order, limit=4, before=before, after=ordered[7])
-    assert _ids(last) == ordered[8:9] and not last.has_more
+    # The SDK's next page: the original `before` plus `after=<last id>` -> the intersection, walked on.
+    first = await _page(database, thread_id, order=order, limit=4, before=before, after=ordered[0])
+    assert _ids(first) == ordered[1:5] and first.has_more
+    second = await _page(database, thread_id, order=order, limit=4, before=before, after=ordered[4])
+    assert _ids(second) == ordered[5:9] and not second.has_more
+    last = await _page(database, thread_id, order=order, limit=4, before=before, after=ordered[8])
+    assert last.rows == [] and not last.has_more
 
 
 async def test_empty_page(database: Database) -> None:
@@ -119,3 +155,20 @@ async def test_run_id_filter(database: Database) -> None:
     async with database.read() as session:
         page = await store.list_messages(session, thread_id, store.page_request(), run_id="run_x")
     assert _ids(page) == [ids[1]]
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+async def test_run_steps_before_page(database: Database, order: str) -> None:
+    """Steps are the list route that a model-less server cannot fill (the SDK test covers the others)."""
+    async with database.write() as session:
+        assistant = await store.create_assistant(session, p.CreateAssistantRequest(model="m"))
+        thread = await store.create_thread(session, None)
+        run = await store.create_run(session, thread["id"], p.CreateRunRequest(assistant_id=assistant["id"]))
+        details = [p.MessageCreationDetails(p.MessageCreation(f"msg_{i}")) for i in range(5)]
+        steps = [await store.create_step(session, run, detail) for detail in details]
+    ids = [step["id"] for step in steps]
+    ordered = ids if order == "asc" else ids[::-1]
+    async with database.read() as session:
+        page = await store.list_steps(session, thread["id"], run["id"],
+                                      store.page_request(order=order, limit=2, before=ordered[3]))
+    assert _ids(page) == ordered[1:3] and page.has_more

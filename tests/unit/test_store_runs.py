@@ -13,6 +13,12 @@ from assistants.store import Database, Record, run_moves
 from assistants.store import events as log
 
 
+@pytest.fixture()
+def database(backend_database: Database) -> Database:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_database
+
+
 async def _assistant_thread_run(db: Database, **run: object) -> tuple[Record, Record, Record]:
     async with db.write() as session:
         assistant = await store.create_assistant(session, p.CreateAssistantRequest(

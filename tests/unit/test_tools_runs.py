@@ -82,7 +82,8 @@ async def test_a_call_stops_the_run_in_requires_action_and_outputs_continue_it(
     assert "<assistant> \n<tool> 22C\n<assistant>" in inference.prompts[1]
     (message,) = await run_messages(database, run["id"])
     assert message["content"][0]["text"]["value"] == "It is 22C."
-    assert done["usage"] == {"prompt_tokens": 14, "completion_tokens": 4, "total_tokens": 18}
+    assert done["usage"] == {"prompt_tokens": 14, "completion_tokens": 4, "total_tokens": 18,
+                             "prompt_tokens_details": {"cached_tokens": 0}}
     async with database.read() as session:
         steps = await store.steps_of_run(session, run["id"])
     tool_step = next(s for s in steps if s["type"] == "tool_calls")

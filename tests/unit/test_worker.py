@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -18,12 +17,12 @@ from assistants import protocol as p
 from assistants import store
 from assistants.events import EventBus, EventFilter
 from assistants.inference.batcher import GenerationResult
+from assistants.inference.engine import SamplingParams
 from assistants.runs.cancel import CancelFlag
 from assistants.runs.executor import Executor
 from assistants.runs.prompt import Prompt, build_prompt
 from assistants.runs.worker import Worker
 from assistants.store import run_moves
-from assistants.store.migrate import upgrade_to_head
 from assistants.store.models import messages, run_events, runs
 from assistants.store.records import all_records, first_record, record_columns
 
@@ -85,9 +84,7 @@ class ScriptedInference:
     def tokenize(self, text: str) -> list[int]:
         return list(range(len(text.split())))  # a "token" per word
 
-    async def start(
-        self, prompt: Prompt, temperature: float, top_p: float, max_tokens: int, grammar: str | None = None
-    ) -> ScriptedGeneration:
+    async def start(self, prompt: Prompt, params: SamplingParams) -> ScriptedGeneration:
         self.prompts.append(prompt.text)
         generation = self.script()
         self.generations.append(generation)
@@ -95,12 +92,9 @@ class ScriptedInference:
 
 
 @pytest.fixture()
-async def database(tmp_path: Path) -> AsyncIterator[store.Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'runs.db'}"
-    await asyncio.to_thread(upgrade_to_head, url)
-    db = await store.Database.open(url)
-    yield db
-    await db.close()
+def database(backend_database: store.Database) -> store.Database:
+    """Every worker behaviour holds on both backends."""
+    return backend_database
 
 
 @pytest.fixture()
@@ -176,7 +170,8 @@ async def test_a_run_completes_with_the_full_event_sequence(
     run = await new_run(database, bus)
     worker.notify()
     done = await wait_status(database, run["id"], "completed")
-    assert done["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    assert done["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
+                             "prompt_tokens_details": {"cached_tokens": 0}}
     assert done["started_at"] is not None and done["completed_at"] is not None and done["attempts"] == 1
     assert "<system> Be brief." in inference.prompts[0] and "<user> Say hi" in inference.prompts[0]
     (message,) = await run_messages(database, run["id"])

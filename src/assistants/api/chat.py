@@ -52,7 +52,7 @@ async def create_chat_completion(
     prompt = render_turn(inference, chat_messages(data.messages), plan)
     max_tokens = data.max_completion_tokens if data.max_completion_tokens is not None else data.max_tokens
     params = to_sampling_params(data.temperature, data.top_p, seed=data.seed, max_tokens=max_tokens,
-                                stop=data.stop, grammar=plan.grammar)
+                                stop=data.stop, grammar=plan.grammar, logit_bias=data.logit_bias)
     generation = await inference.generate(prompt, params)
     completion_id, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     if data.stream:
@@ -83,7 +83,7 @@ async def create_completion(
     prompt = check_completion(data)
     max_tokens = data.max_tokens if data.max_tokens is not None else COMPLETIONS_DEFAULT_MAX_TOKENS
     params = to_sampling_params(data.temperature, data.top_p, seed=data.seed, max_tokens=max_tokens,
-                                stop=data.stop)
+                                stop=data.stop, logit_bias=data.logit_bias)
     generation = await inference.generate(prompt, params)
     completion_id, created, model = f"cmpl-{secrets.token_hex(12)}", int(time.time()), inference.model_id
     if data.stream:

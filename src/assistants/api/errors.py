@@ -83,7 +83,10 @@ def exception_handlers(render: Body = openai_body) -> dict[type[Exception] | int
     """The handlers that turn every exception into `render`'s envelope."""
 
     def api_error(_: Request[Any, Any, Any], exc: APIError) -> Response[Any]:
-        return _response(exc.status_code, render(exc.status_code, exc.message, exc.type, exc.param, exc.code))
+        retry_after = getattr(exc, "retry_after", None)  # a 503 a retry may cure (DatabaseUnavailable)
+        headers = None if retry_after is None else {"x-should-retry": "true", "retry-after": str(retry_after)}
+        return _response(exc.status_code, render(exc.status_code, exc.message, exc.type, exc.param, exc.code),
+                         headers)
 
     def validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
         param, message = _describe_validation(exc)

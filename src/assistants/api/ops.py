@@ -13,6 +13,7 @@ from assistants import metrics, store
 from assistants.inference import Inference, SamplingParams
 from assistants.settings import Settings
 from assistants.store import Database
+from assistants.store.responses import count_responses_by_status
 
 
 @get("/metrics", tags=["ops"], summary="Prometheus metrics", media_type=metrics.CONTENT_TYPE,
@@ -27,6 +28,7 @@ async def refresh_live_metrics(database: Database, inference: Inference | None) 
     """Facts about the present are read at scrape time, so they are right after a restart."""
     async with database.read() as session:
         runs_by_status = await store.count_runs_by_status(session)
+        metrics.set_live(responses_by_status=await count_responses_by_status(session))
     if inference is None:
         metrics.set_live(runs_by_status=runs_by_status, active_sequences=0, slots=0, waiting_requests=0)
         return

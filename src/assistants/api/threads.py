@@ -15,6 +15,7 @@ from litestar.params import FromPath
 from assistants import openapi, store
 from assistants import protocol as p
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
+from assistants.inference import Inference
 from assistants.store import Database
 
 
@@ -53,7 +54,10 @@ class ThreadsController(Controller):
         return p.thread_object(row)
 
     @delete("/{thread_id:str}", status_code=200)
-    async def delete_thread(self, thread_id: FromPath[str], database: NamedDependency[Database]) -> p.Deleted:
+    async def delete_thread(self, thread_id: FromPath[str], database: NamedDependency[Database],
+                            loaded_inference: NamedDependency[Inference | None]) -> p.Deleted:
         async with database.write() as session:
             await store.delete_thread(session, thread_id)
+        if loaded_inference is not None:
+            loaded_inference.forget_cache(thread_id)  # its KV cache, in memory and on disk
         return p.Deleted(id=thread_id, object="thread.deleted")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from assistants.errors import DatabaseUnavailable
 from assistants.events.fanout import Fanout
 from assistants.store import events as log
 
@@ -89,15 +90,22 @@ class LogTail:
     async def _loop(self) -> None:
         while True:
             interval = self.poll_interval if self._fanout.has_subscribers else self.idle_interval
-            if self._listener is not None:
+            if self._listener is not None and not self._listener.is_closed():
                 interval = self.idle_interval  # NOTIFY wakes us; the poll is only a safety net
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
             self._wake.clear()
             try:
+                if self._listener is not None and self._listener.is_closed():
+                    # The LISTEN connection was lost (server restart, pg_terminate_backend): until it
+                    # is back, the loop polls at poll_interval, then the catch-up covers the gap.
+                    await self._listen()
                 await self.catch_up()
             except asyncio.CancelledError:
                 raise
+            except (OSError, DatabaseUnavailable) as exc:  # an outage: one line per retry, no traceback
+                _log.warning("reading the event log failed (%s); retrying", exc)
+                await asyncio.sleep(0.5)
             except Exception:
                 _log.exception("reading the event log failed; retrying")
                 await asyncio.sleep(0.5)
@@ -111,5 +119,9 @@ class LogTail:
                          self.poll_interval * 1000)
             return
         url = sa.make_url(self._database.url).set(drivername="postgresql")
-        self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
-        await self._listener.add_listener(log.NOTIFY_CHANNEL, lambda *_: self._wake.set())
+        listener = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=5)
+        await listener.add_listener(log.NOTIFY_CHANNEL, lambda *_: self._wake.set())
+        listener.add_termination_listener(lambda _: self._wake.set())
+        if self._listener is not None:
+            _log.info("LISTEN %s: reconnected", log.NOTIFY_CHANNEL)
+        self._listener = listener

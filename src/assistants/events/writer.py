@@ -101,6 +101,10 @@ class EventWriter:
     async def flush(self) -> bool:
         """Commit everything emitted so far; False when there was nothing to commit."""
         if not (self._pending or self._staged):
+            # A transaction may have taken them and still be committing (on PostgreSQL the commit
+            # is a round trip away): "so far" includes those, so wait for it.
+            async with self._lock:
+                pass
             return False
         async with self.transaction():
             pass

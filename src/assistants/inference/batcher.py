@@ -14,8 +14,9 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from assistants import metrics
@@ -36,6 +37,8 @@ class GenerationResult:
     """From the first sampled token to the end."""
     stop_sequence: str | None = None
     """The stop string that ended it (finish_reason `stop`), None for an end-of-generation token."""
+    cached_tokens: int = 0
+    """Prompt tokens whose KV came from a cached prefix (not evaluated again)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ class _Job:
 
     __slots__ = (
         "admitted_at",
+        "cache_key",
+        "cached_tokens",
         "completion_tokens",
         "decoder",
         "done",
@@ -125,9 +130,12 @@ class _Job:
     )
 
     def __init__(
-        self, prompt: Sequence[int], params: SamplingParams, max_tokens: int, loop: asyncio.AbstractEventLoop
+        self, prompt: Sequence[int], params: SamplingParams, max_tokens: int, loop: asyncio.AbstractEventLoop,
+        cache_key: str | None = None,
     ) -> None:
         self.prompt = list(prompt)
+        self.cache_key = cache_key
+        self.cached_tokens = 0
         self.params = params
         self.max_tokens = max_tokens
         self.loop = loop
@@ -149,6 +157,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._waiting: deque[_Job] = deque()
         self._cancels: list[_Job] = []
+        self._calls: list[Callable[[], None]] = []
         self._active: dict[int, _Job] = {}
         self._free_ids = list(range(engine.limits.max_sequences - 1, -1, -1))
         self._stopping = False
@@ -157,11 +166,13 @@ class Batcher:
 
     # -- event-loop side ------------------------------------------------------------------------
 
-    def submit(self, prompt: Sequence[int], params: SamplingParams, max_tokens: int) -> Generation:
-        """Queue a tokenized prompt (must be called on the running loop); never blocks on the engine."""
+    def submit(self, prompt: Sequence[int], params: SamplingParams, max_tokens: int,
+               cache_key: str | None = None) -> Generation:
+        """Queue a tokenized prompt (must be called on the running loop); never blocks on the engine.
+        `cache_key` (a thread id) lets the engine prefer and persist that thread's cached prefix."""
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
-        job = _Job(prompt, params, max_tokens, asyncio.get_running_loop())
+        job = _Job(prompt, params, max_tokens, asyncio.get_running_loop(), cache_key)
         generation = Generation(self, job)
         job.generation = weakref.ref(generation)
         with self._cond:
@@ -170,6 +181,12 @@ class Batcher:
             self._waiting.append(job)
             self._cond.notify()
         return generation
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the engine thread before its next step (engine state is that thread's alone)."""
+        with self._cond:
+            self._calls.append(fn)
+            self._cond.notify()
 
     def cancel(self, job: _Job) -> None:
         with self._cond:
@@ -208,25 +225,36 @@ class Batcher:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not (self._stopping or self._waiting or self._cancels or self._active):
+                while not (self._stopping or self._waiting or self._cancels or self._active or self._calls):
                     self._cond.wait()
                 if self._stopping:
                     break
                 cancels, self._cancels = self._cancels, []
+                calls, self._calls = self._calls, []
                 admitted: list[_Job] = []
-                while self._waiting and self._free_ids:
-                    job = self._waiting.popleft()
-                    job.seq_id = self._free_ids.pop()
-                    admitted.append(job)
+                if self._waiting and self._free_ids:
+                    # The engine admits by free KV cells as well as by free sequence slots.
+                    candidates = list(islice(self._waiting, len(self._free_ids)))
+                    fits = self.engine.admissible([(len(j.prompt), j.max_tokens) for j in candidates])
+                    for _ in range(fits):
+                        job = self._waiting.popleft()
+                        job.seq_id = self._free_ids.pop()
+                        admitted.append(job)
             outbox: dict[_Job, list[str | _Done | _Failed]] = {}
             for job in cancels:
                 self._finish(job, "cancelled", outbox)
+            for fn in calls:
+                try:
+                    fn()
+                except Exception:
+                    log.exception("engine-thread call failed")
             for job in admitted:
                 if job.done:
                     self._release(job)
                     continue
                 try:
-                    self.engine.add_sequence(job.seq_id, job.prompt, job.params)  # type: ignore[arg-type]
+                    job.cached_tokens = self.engine.add_sequence(
+                        job.seq_id, job.prompt, job.params, job.cache_key) or 0  # type: ignore[arg-type]
                 except Exception as exc:  # one bad request must not stop the others
                     self._release(job)
                     self._fail(job, exc, outbox)
@@ -278,8 +306,9 @@ class Batcher:
         self._remove(job)
         job.done = True
         result = GenerationResult(reason, len(job.prompt), job.completion_tokens, *_timings(job),
-                                  stop_sequence=job.matcher.matched)
+                                  stop_sequence=job.matcher.matched, cached_tokens=job.cached_tokens)
         metrics.observe_tokens(result.prompt_tokens, result.completion_tokens)
+        metrics.observe_kv_reused(job.cached_tokens)
         outbox.setdefault(job, []).append(_Done(result))
 
     def _fail(self, job: _Job, exc: BaseException, outbox: dict[_Job, list[str | _Done | _Failed]]) -> None:

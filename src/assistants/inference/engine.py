@@ -3,7 +3,7 @@
 An engine owns the weights, the tokenizer and the KV memory of up to `max_sequences` sequences. It is
 driven by exactly one thread (the batcher's): `add_sequence` queues a prompt, each `step()` runs ONE
 forward pass over every live sequence (one token for each decoding sequence plus bounded chunks of
-pending prompts) and returns the tokens it sampled, `remove_sequence` frees a sequence's memory at once.
+pending prompts) and returns the tokens it sampled, `remove_sequence` takes a sequence out at once.
 Stopping rules (end-of-generation tokens, max_tokens, stop strings) belong to the batcher, not here.
 
 gguf (llama-cpp-python) and mlx implement it; the types below are engine-neutral on purpose.
@@ -37,6 +37,9 @@ class SamplingParams:
     grammar: str | None = None
     """A GBNF grammar the output must follow (root rule `root`); engines whose
     `EngineLimits.constrained_decoding` is False never receive one (the request is refused first)."""
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    """(token id, bias) pairs added to the logits before sampling; -100 effectively bans a token and
+    +100 effectively forces it (validated at the API: ids within the vocabulary, biases -100..100)."""
 
     @property
     def greedy(self) -> bool:
@@ -82,7 +85,9 @@ class EngineLimits:
     max_sequences: int
     """Sequences decoded together; more requests wait in the batcher's queue."""
     n_ctx_seq: int
-    """Context (prompt + generated tokens) available to each sequence."""
+    """Most tokens (prompt + generated) one sequence may hold: the whole pool, or a configured cap."""
+    n_ctx: int = 0
+    """Cells of the KV pool all sequences share (0: the engine has no shared pool)."""
     extra: dict[str, int] = field(default_factory=dict)
     constrained_decoding: bool = True
     """Whether `SamplingParams.grammar` is enforced; without it such requests are refused, never
@@ -109,12 +114,23 @@ class Engine(Protocol):
         """EOS / end-of-turn tokens: generation stops there and the token is not output."""
         ...
 
-    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams) -> None:
-        """Queue a prompt; it is ingested in chunks by the following steps, then decodes."""
+    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams,
+                     cache_key: str | None = None) -> int:
+        """Queue a prompt; it is ingested in chunks by the following steps, then decodes. Returns the
+        prompt tokens reused from a cached prefix. `cache_key` (a thread id) names whose cache it
+        prefers and is persisted under."""
+        ...
+
+    def admissible(self, requests: Sequence[tuple[int, int]]) -> int:
+        """How many of these waiting (prompt tokens, max tokens) requests, oldest first, may join now."""
+        ...
+
+    def forget_cache(self, key: str) -> None:
+        """Drop everything cached under `key` (its thread was deleted), in memory and on disk."""
         ...
 
     def remove_sequence(self, seq_id: int) -> None:
-        """Forget a sequence and free its memory now (finished or cancelled)."""
+        """Forget a sequence (finished or cancelled); its memory is freed or kept as a cached prefix."""
         ...
 
     def step(self) -> list[tuple[int, int]]:

@@ -16,13 +16,14 @@ other load greedy near-ties still flip (benchmarks/invariance.py, 48 tokens: 3/4
 texts equal their solo text), chiefly because attention sums over the shared KV buffer, whose layout
 depends on the neighbours; as with llama.cpp's server, batching trades bit-exactness under load for speed.
 
-The KV cache is one unified buffer (`kv_unified=True`); fairness is ours: each sequence may use
-ctx_size / parallel cells, so all `parallel` sequences always fit together. Per-sequence streams
-(`kv_unified=False`) made llama.cpp split a mixed batch by stream, and 8 decoding sequences ran at
-1.07x one sequence's rate instead of 1.96x (benchmarks/throughput.py, same run); they were not
-batch-invariant either (3/8 then 8/8 equal in two rounds). A sequence's cells are freed with
-`llama_memory_seq_rm` the moment it leaves. Sampling reads the logits rows with numpy (see
-`sampling.py`): llama.cpp's sampler chain would build a 262k-candidate array per sequence per step.
+The KV cache is one unified buffer (`kv_unified=True`) shared by every sequence: a sequence may grow to
+the whole pool (or the `ctx_size_per_seq` cap), and cells are handed out by `kvpool.KVPool`: admission
+by free cells, finished sequences kept as cached prefixes for reuse (`kvcache.py`), eviction and
+preemption when the pool runs out. Per-sequence streams (`kv_unified=False`) made llama.cpp split a
+mixed batch by stream, and 8 decoding sequences ran at 1.07x one sequence's rate instead of 1.96x
+(benchmarks/throughput.py, same run); they were not batch-invariant either (3/8 then 8/8 equal in two
+rounds). Sampling reads the logits rows with numpy (see `sampling.py`): llama.cpp's sampler chain would
+build a 262k-candidate array per sequence per step.
 """
 
 from __future__ import annotations
@@ -34,15 +35,18 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import llama_cpp as L
 import numpy as np
 
+from assistants import metrics
+from assistants.inference import kvdisk
 from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
 from assistants.inference.grammar import GrammarSampler, hidden_tokens, single_char_tokens
+from assistants.inference.kvpool import KVPool, llama_seq_ids
 from assistants.inference.sampling import Sampler
 
 log = logging.getLogger("assistants.inference.gguf")
@@ -84,15 +88,40 @@ def load_progress(path: Path, *, enabled: bool) -> Iterator[Any]:
 @dataclass(eq=False)
 class _Sequence:
     seq_id: int
-    prompt: list[int]
+    """The batcher's id for it."""
+    tokens: list[int]
+    """Prompt, then every token fed after it: position i of its KV holds tokens[i] once ingested."""
     sampler: Sampler | GrammarSampler
+    key: str | None
+    reserve: int
+    """Cells counted for its answer at admission."""
+    order: int
+    """Admission order: the youngest live sequence is preempted first."""
+    prompt_len: int = 0
+    reuse: bool = True
+    """May start from a cached prefix (not a seeded sample: see `_claim`)."""
+    kv: int | None = None
+    """Its llama.cpp sequence id while it holds KV cells (None while preempted)."""
+    cells: list[int] = field(default_factory=list)
+    swa_floor: int = 0
+    """Inherited from the cached prefix it started from (see kvcache.py)."""
     ingested: int = 0
-    """Prompt tokens already in the KV cache."""
+    """Tokens of `tokens` already in the KV cache."""
     last_token: int | None = None
     """The token sampled last, fed at the next step (None while the prompt is still being ingested)."""
-    pos: int = 0
-    """Position of the next token to feed."""
+    resume: int | None = None
+    """A preempted sequence's sampled, not yet fed token: fed once its tokens are ingested again."""
     logit_row: int = -1
+
+    @property
+    def footprint(self) -> int:
+        """Cells it may hold: its tokens and what is left of its answer's reserve (admission counts)."""
+        return len(self.tokens) + max(0, self.reserve - (len(self.tokens) - self.prompt_len))
+
+
+ADMISSION_RESERVE = 256
+"""Cells a request's answer is counted for at admission (less if it asks for fewer tokens). Longer
+answers take free or evictable cells as they grow; when there are none the youngest is preempted."""
 
 
 class GGUFEngine:
@@ -105,6 +134,10 @@ class GGUFEngine:
         ctx_size: int,
         parallel: int,
         threads: int,
+        ctx_size_per_seq: int | None = None,
+        cache_slots: int | None = None,
+        kv_cache_dir: Path | None = None,
+        kv_cache_disk: int = 0,
         prompt_chunk: int = 128,
         record_steps: int = 512,
         verbose: bool = False,
@@ -126,33 +159,63 @@ class GGUFEngine:
         self.n_vocab = L.llama_vocab_n_tokens(self._vocab)
         self.prompt_chunk = prompt_chunk
         n_batch = prompt_chunk + parallel
+        # Cached prefixes need llama.cpp sequence ids of their own beside the live ones.
+        cache_slots = 2 * parallel if cache_slots is None else cache_slots
+        n_swa = int(L.llama_model_n_swa(self._model))
+        n_seqs = parallel + max(cache_slots, 1)
+        while llama_seq_ids(n_seqs, n_swa) > 256:  # llama.cpp's LLAMA_MAX_SEQ
+            n_seqs -= 1
+        if n_seqs <= parallel:
+            L.llama_model_free(self._model)
+            raise EngineError(f"--parallel {parallel} is more sequences than llama.cpp can hold")
         params = L.llama_context_default_params()
         params.n_ctx = ctx_size
-        params.n_seq_max = parallel
+        params.n_seq_max = llama_seq_ids(n_seqs, n_swa)
         params.n_batch = n_batch
         params.n_ubatch = n_batch
         params.n_threads = threads
         params.n_threads_batch = threads
         params.kv_unified = True  # one buffer, one ubatch for all sequences: see the module docstring
+        params.swa_full = True  # sliding-window layers keep every position: prefixes stay reusable
         params.no_perf = True
         self._ctx = L.llama_init_from_model(self._model, params)
         if not self._ctx:
             L.llama_model_free(self._model)
             raise EngineError(f"could not create a context of {ctx_size} tokens for {parallel} sequences")
-        self._memory = L.llama_get_memory(self._ctx)
-        self._batch = L.llama_batch_init(n_batch, 0, 1)
+        self._batch = L.llama_batch_init(n_batch, 0, 2)  # a token may carry its sequence's twin id
         self._n_batch = n_batch
-        n_ctx_seq = int(L.llama_n_ctx(self._ctx)) // parallel
-        self.limits = EngineLimits(max_sequences=parallel, n_ctx_seq=n_ctx_seq)
+        n_cells = int(L.llama_n_ctx(self._ctx))
+        n_ctx_seq = min(n_cells, ctx_size_per_seq) if ctx_size_per_seq else n_cells
+        self.limits = EngineLimits(max_sequences=parallel, n_ctx_seq=n_ctx_seq, n_ctx=n_cells)
         self.info = self._read_info(path)
+        disk = None
+        if kv_cache_dir is not None and kv_cache_disk > 0 and cache_slots > 0:
+            stat = path.stat()
+            key = kvdisk.fingerprint(path.resolve(), stat.st_size, stat.st_mtime_ns, n_cells, params.type_k,
+                                     params.type_v, params.swa_full, L.__version__)
+            disk = kvdisk.DiskCache(kv_cache_dir / key, kv_cache_disk)
+        self.pool = KVPool(self._ctx, n_cells=n_cells, n_seqs=n_seqs, n_swa=n_swa,
+                           bytes_per_cell=self._kv_bytes_per_cell(), disk=disk, enabled=cache_slots > 0)
         self._sequences: dict[int, _Sequence] = {}
         self._pending: deque[_Sequence] = deque()
+        self._preempted: deque[_Sequence] = deque()
+        self._admitted = 0
         self._records: deque[StepRecord] = deque(maxlen=record_steps)
         self._step_number = 0
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
         self._single_chars: list[int] | None = None  # for grammar sampling, computed on first use
         self._hidden: np.ndarray | None = None  # likewise
+
+    def _kv_bytes_per_cell(self) -> int:
+        """f16 K and V of every layer for one position (what a cached token costs the pool)."""
+        arch = self._meta("general.architecture") or ""
+        n_head = max(int(L.llama_model_n_head(self._model)), 1)
+        head_k = (int(self._meta(f"{arch}.attention.key_length") or 0)
+                  or int(L.llama_model_n_embd(self._model)) // n_head)
+        head_v = int(self._meta(f"{arch}.attention.value_length") or 0) or head_k
+        layers, kv_heads = int(L.llama_model_n_layer(self._model)), int(L.llama_model_n_head_kv(self._model))
+        return layers * kv_heads * (head_k + head_v) * 2
 
     def _read_info(self, path: Path) -> ModelInfo:
         template = L.llama_model_chat_template(self._model, None)
@@ -216,14 +279,58 @@ class GGUFEngine:
 
     # -- sequences (engine thread only) -----------------------------------------------------------
 
-    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams) -> None:
+    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams,
+                     cache_key: str | None = None) -> int:
+        """Returns the prompt tokens reused from a cached prefix."""
         if not 0 <= seq_id < self.limits.max_sequences or seq_id in self._sequences:
             raise EngineError(f"sequence id {seq_id} is not free")
         if not prompt or len(prompt) >= self.limits.n_ctx_seq:
             raise EngineError(f"a prompt must have 1..{self.limits.n_ctx_seq - 1} tokens, got {len(prompt)}")
-        sequence = _Sequence(seq_id, list(prompt), self._sampler(params))
+        wanted = params.max_tokens if params.max_tokens is not None else ADMISSION_RESERVE
+        self._admitted += 1
+        sequence = _Sequence(seq_id, list(prompt), self._sampler(params), cache_key,
+                             reserve=min(wanted, ADMISSION_RESERVE), order=self._admitted,
+                             prompt_len=len(prompt), reuse=params.greedy or params.seed is None)
         self._sequences[seq_id] = sequence
-        self._pending.append(sequence)
+        if self._preempted:  # they were here first
+            self._preempted.append(sequence)
+            return 0
+        return self._claim(sequence)
+
+    def _claim(self, sequence: _Sequence) -> int:
+        # A preempted sequence needs no logits at the end of its tokens: it holds its next token.
+        # A seeded sample is promised to reproduce. Logits of a prompt prefilled in one chunk and of the
+        # same prompt's tail after a reused prefix differ in the last bits (other batch shapes), and a
+        # flat distribution at temperature 1 turns that into another token; so a seeded sampled
+        # request always prefills cold (llama-server's cache_prompt documents the same trade-off).
+        claim = self.pool.claim(sequence.tokens, sequence.key, whole=sequence.resume is not None,
+                                reuse=sequence.reuse or sequence.resume is not None)
+        sequence.kv, sequence.cells, sequence.ingested = claim.seq, claim.cells, claim.reused
+        sequence.swa_floor = claim.swa_floor
+        if sequence.ingested == len(sequence.tokens):
+            sequence.last_token, sequence.resume = sequence.resume, None
+        else:
+            self._pending.append(sequence)
+        return claim.reused
+
+    def admissible(self, requests: Sequence[tuple[int, int]]) -> int:
+        """How many of the waiting (prompt tokens, max tokens) requests, oldest first, may join now:
+        every live sequence's tokens and answer reserve, and theirs, must fit the pool. Cached prefixes
+        do not count: they are evicted for live ones. Nothing joins while a preempted one waits."""
+        if self._preempted:
+            return 0
+        room = self.limits.n_ctx - sum(s.footprint for s in self._sequences.values())
+        count = 0
+        for prompt_tokens, max_tokens in requests:
+            cost = prompt_tokens + min(max_tokens, ADMISSION_RESERVE)
+            if cost > room and (count or self._sequences):
+                break
+            room -= cost
+            count += 1
+        return count
+
+    def forget_cache(self, key: str) -> None:
+        self.pool.forget(key)
 
     def _sampler(self, params: SamplingParams) -> Sampler | GrammarSampler:
         # Constrained decoding (tools, response_format): only these sequences pay for a grammar.
@@ -246,44 +353,68 @@ class GGUFEngine:
             sequence.sampler.close()
         if sequence in self._pending:
             self._pending.remove(sequence)
-        L.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+        if sequence in self._preempted:
+            self._preempted.remove(sequence)
+        if sequence.kv is not None:
+            self.pool.keep(sequence.kv, sequence.tokens[:sequence.ingested], sequence.cells, sequence.key,
+                           sequence.swa_floor)
+            sequence.kv = None
 
     def step(self) -> list[tuple[int, int]]:
+        self._readmit()
+        decoding, chunk = self._plan()
+        while not self.pool.make_room(len(decoding) + chunk):
+            self._preempt_youngest()
+            decoding, chunk = self._plan()
         batch = self._batch
         n = 0
-        decoding: list[_Sequence] = []
         outputs: list[_Sequence] = []
-        for sequence in self._sequences.values():
-            if sequence.last_token is None:
-                continue
-            if sequence.pos >= self.limits.n_ctx_seq:
+        for sequence in decoding:
+            assert sequence.last_token is not None and sequence.kv is not None
+            pos = len(sequence.tokens)
+            if pos >= self.limits.n_ctx_seq:
                 raise EngineError(f"sequence {sequence.seq_id} ran out of context")
-            self._put(n, sequence.last_token, sequence.pos, sequence.seq_id, True)
+            self._put(n, sequence.last_token, pos, sequence.kv, True)
+            sequence.tokens.append(sequence.last_token)
+            self.pool.ledger.grow(sequence.cells, 1)
+            sequence.ingested += 1
             sequence.logit_row = n
-            sequence.pos += 1
-            decoding.append(sequence)
             outputs.append(sequence)
             n += 1
         ingested: list[tuple[int, int]] = []
-        if self._pending:  # one prompt per step: see the module docstring
+        resumed: _Sequence | None = None
+        if chunk:  # one prompt per step: see the module docstring
             sequence = self._pending[0]
+            assert sequence.kv is not None
             start = sequence.ingested
-            take = min(self.prompt_chunk, len(sequence.prompt) - start)
-            for index in range(start, start + take):
-                last = index == len(sequence.prompt) - 1
-                self._put(n, sequence.prompt[index], index, sequence.seq_id, last)
+            end = start + chunk
+            for index in range(start, end):
+                last = index == len(sequence.tokens) - 1 and sequence.resume is None
+                self._put(n, sequence.tokens[index], index, sequence.kv, last)
                 if last:
                     sequence.logit_row = n
                     outputs.append(sequence)
                 n += 1
-            sequence.ingested += take
-            ingested.append((sequence.seq_id, take))
+            self.pool.ledger.grow(sequence.cells, chunk)
+            sequence.ingested = end
+            ingested.append((sequence.seq_id, chunk))
+            if end == len(sequence.tokens) and sequence.resume is not None:
+                resumed = sequence
         if n == 0:
             return []
         batch.n_tokens = n
         status = L.llama_decode(self._ctx, batch)
         if status != 0:
+            # This step's positions are not trustworthy: forget them, so no cached prefix holds them.
+            for sequence in decoding:
+                self._rewind(sequence, len(sequence.tokens) - 1)
+                del sequence.tokens[-1]
+            if chunk:
+                self._rewind(self._pending[0], self._pending[0].ingested - chunk)
             raise EngineError(f"llama_decode failed with status {status}")
+        if resumed is not None:  # re-ingested after preemption: decode its held token from here on
+            self._pending.remove(resumed)
+            resumed.last_token, resumed.resume = resumed.resume, None
         sampled: list[tuple[int, int]] = []
         for sequence in outputs:
             row = np.ctypeslib.as_array(
@@ -292,7 +423,6 @@ class GGUFEngine:
             token = sequence.sampler.sample(row)
             if sequence.last_token is None:  # the prompt just finished: decode from here on
                 self._pending.remove(sequence)
-                sequence.pos = len(sequence.prompt)
             sequence.last_token = token
             sampled.append((sequence.seq_id, token))
         self._step_number += 1
@@ -306,12 +436,63 @@ class GGUFEngine:
         )
         return sampled
 
+    def _rewind(self, sequence: _Sequence, keep: int) -> None:
+        assert sequence.kv is not None
+        self.pool.trim(sequence.kv, sequence.cells, keep)
+        sequence.ingested = keep
+
+    def _plan(self) -> tuple[list[_Sequence], int]:
+        """The sequences that decode this step, and the prompt tokens ingested beside them."""
+        decoding = [s for s in self._sequences.values() if s.last_token is not None and s.kv is not None]
+        chunk = 0
+        if self._pending:
+            head = self._pending[0]
+            chunk = min(self.prompt_chunk, len(head.tokens) - head.ingested)
+        return decoding, chunk
+
+    def _preempt_youngest(self) -> None:
+        """The pool is full of live sequences: the youngest gives its cells back (they stay cached as
+        long as nobody needs them) and waits to be re-admitted; its sampler and held token are kept,
+        so it carries on where it stopped. Decoding never fails for want of cells."""
+        holders = [s for s in self._sequences.values() if s.kv is not None]
+        if len(holders) <= 1:
+            raise EngineError("the KV cache cannot hold even one sequence")  # the context checks forbid it
+        victim = max(holders, key=lambda s: s.order)
+        log.info("KV pool full: sequence %s (%d tokens) preempted, re-admitted when cells free up",
+                 victim.seq_id, len(victim.tokens))
+        metrics.observe_kv_preemption()
+        if victim in self._pending:
+            self._pending.remove(victim)
+        assert victim.kv is not None
+        self.pool.keep(victim.kv, victim.tokens[:victim.ingested], victim.cells, None, victim.swa_floor)
+        victim.kv, victim.cells = None, []
+        if victim.last_token is not None:
+            victim.resume, victim.last_token = victim.last_token, None
+        victim.ingested = 0
+        self._preempted.append(victim)
+
+    def _readmit(self) -> None:
+        while self._preempted:
+            oldest = min(self._preempted, key=lambda s: s.order)
+            live = sum(s.footprint for s in self._sequences.values() if s.kv is not None)
+            if live and live + oldest.footprint > self.limits.n_ctx:
+                return
+            self._preempted.remove(oldest)
+            self._claim(oldest)
+            if oldest in self._pending:  # ahead of prompts that arrived after it
+                self._pending.remove(oldest)
+                self._pending.appendleft(oldest)
+
     def _put(self, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
         batch = self._batch
         batch.token[i] = token
         batch.pos[i] = pos
-        batch.n_seq_id[i] = 1
         batch.seq_id[i][0] = seq_id
+        if self.pool.twins:
+            batch.n_seq_id[i] = 2
+            batch.seq_id[i][1] = self.pool.twin(seq_id)
+        else:
+            batch.n_seq_id[i] = 1
         batch.logits[i] = logits
 
     @property
@@ -325,6 +506,7 @@ class GGUFEngine:
         if self._closed:
             return
         self._closed = True
+        self.pool.close()
         L.llama_batch_free(self._batch)
         L.llama_free(self._ctx)
         L.llama_model_free(self._model)

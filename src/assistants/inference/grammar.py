@@ -109,7 +109,8 @@ class GrammarSampler:
         """How often step 3 ran (benchmarks read it)."""
 
     def sample(self, logits: np.ndarray) -> int:
-        token = self.plain.sample(logits)
+        logits = self.plain.bias(logits)  # every candidate below is judged on the biased row
+        token = self.plain.draw(logits)
         one = np.array([token], dtype=np.int32)
         if not self.hidden[token] and len(self._small.filter(self._grammar, one, logits[one])):
             return self._accept(token)

@@ -1,9 +1,10 @@
 """Sampling one token from a logits row with numpy.
 
-Greedy is an argmax. Top-k sorts only its k candidates. Temperature / top-p work on the row directly
+Greedy is an argmax; top-k sorts only its k candidates. Temperature / top-p work on the row directly
 and narrow the candidates before any sort: llama.cpp's sampler chain builds a full 262k-entry
 candidate array per call, which costs more than the rest of a batched step's Python side. A seeded
-sampler reproduces its draws exactly.
+sampler reproduces its draws exactly. `logit_bias` is added to a copy of the row first, for greedy
+and sampled draws alike.
 """
 
 from __future__ import annotations
@@ -24,8 +25,25 @@ class Sampler:
         self.rng = np.random.default_rng(params.seed)
         self._weights = None if self.greedy else np.empty(n_vocab, dtype=np.float32)
         self._cumulative = None if self.greedy else np.empty(n_vocab, dtype=np.float64)
+        bias = dict(params.logit_bias)
+        self._bias_ids = np.fromiter(bias, dtype=np.intp, count=len(bias))
+        self._bias_values = np.fromiter(bias.values(), dtype=np.float32, count=len(bias))
+        self._biased = np.empty(n_vocab, dtype=np.float32) if bias else None
 
     def sample(self, logits: np.ndarray) -> int:
+        return self.draw(self.bias(logits))
+
+    def bias(self, logits: np.ndarray) -> np.ndarray:
+        """The row with `logit_bias` added (the row itself when there is none). The engine's row is
+        left as it is: the sum goes to a buffer reused across steps."""
+        if self._biased is None:
+            return logits
+        np.copyto(self._biased, logits)
+        self._biased[self._bias_ids] += self._bias_values
+        return self._biased
+
+    def draw(self, logits: np.ndarray) -> int:
+        """One token from an already biased row."""
         if self.greedy:
             return int(np.argmax(logits))
         if self.top_k:

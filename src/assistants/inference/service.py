@@ -57,12 +57,13 @@ class Inference:
             raise StartupError(f"chat template: {exc}") from exc
         model_id = settings.model_alias or Path(path).stem
         log.info(
-            "serving %s (%s, chat template %s) as %r: %d sequences x %d tokens",
+            "serving %s (%s, chat template %s) as %r: %d sequences sharing %d KV cells, up to %d tokens each",
             path,
             info.architecture,
             template.origin,
             model_id,
             engine.limits.max_sequences,
+            engine.limits.n_ctx,
             engine.limits.n_ctx_seq,
         )
         return cls(engine, template, model_id)
@@ -74,8 +75,12 @@ class Inference:
 
     @property
     def ctx_size(self) -> int:
-        """Tokens (prompt + completion) one request may use."""
+        """Tokens (prompt + completion) one request may use: the shared pool, or the per-sequence cap."""
         return self.engine.limits.n_ctx_seq
+
+    def forget_cache(self, key: str) -> None:
+        """Drop a thread's cached prefixes and files (the thread was deleted); returns at once."""
+        self.batcher.call(lambda: self.engine.forget_cache(key))
 
     def render_chat(
         self,
@@ -103,11 +108,14 @@ class Inference:
                 param=param, code="unsupported_by_engine",
             )
 
-    async def generate(self, prompt: str | list[int], params: SamplingParams) -> Generation:
+    async def generate(self, prompt: str | list[int], params: SamplingParams,
+                       cache_key: str | None = None) -> Generation:
         """Queue a prompt (text, or the token ids `tokenize` made of it); iterate the returned
-        `Generation` for text pieces, then read `.result`.
+        `Generation` for text pieces, then read `.result`. `cache_key` (a thread id) makes the engine
+        prefer that thread's cached prefix and persist it.
 
-        Raises `ContextLengthExceeded` (400) before queueing when prompt + max_tokens cannot fit.
+        Raises `ContextLengthExceeded` (400) before queueing when prompt + max_tokens cannot fit, and
+        `InvalidRequest` for a `logit_bias` token outside the vocabulary.
         """
         tokens = await asyncio.to_thread(self.tokenize, prompt) if isinstance(prompt, str) else prompt
         room = self.ctx_size - len(tokens)
@@ -119,8 +127,14 @@ class Inference:
                 f"completion). Please reduce the length of the messages or completion.",
                 param="messages",
             )
+        n_vocab = self.engine.info.n_vocab
+        outside = [token for token, _ in params.logit_bias if token >= n_vocab]
+        if outside:
+            raise InvalidRequest(
+                f"Invalid key in 'logit_bias': token id {outside[0]} is outside this model's vocabulary "
+                f"(0..{n_vocab - 1}).", param="logit_bias", code="invalid_value")
         max_tokens = params.max_tokens if params.max_tokens is not None else room
-        return self.batcher.submit(tokens, params, max_tokens)
+        return self.batcher.submit(tokens, params, max_tokens, cache_key)
 
     def debug_state(self) -> dict[str, Any]:
         """Live/queued counts and the recent step records (served on a debug route only with --debug)."""
@@ -152,6 +166,10 @@ def _open_engine(settings: Settings) -> tuple[Engine, Path]:
         ctx_size=settings.ctx_size,
         parallel=settings.parallel,
         threads=settings.threads or os.cpu_count() or 1,
+        ctx_size_per_seq=settings.ctx_size_per_seq or None,
+        cache_slots=settings.kv_cache_slots,
+        kv_cache_dir=settings.data_dir / "kvcache",
+        kv_cache_disk=settings.kv_cache_disk * 1024 * 1024,
         progress=True,
     )
     return engine, Path(path)

@@ -36,15 +36,14 @@ from assistants.protocol.messages import (
     UpdateMessageRequest,
     content_text,
 )
+from assistants.protocol.run_status import ACTIVE_STATUSES, RunStatus
 from assistants.protocol.runs import (
-    ACTIVE_STATUSES,
     CreateRunRequest,
     CreateThreadAndRunRequest,
     RequiredAction,
     RequiredActionFunction,
     RequiredActionToolCall,
     Run,
-    RunStatus,
     SubmitToolOutputs,
     SubmitToolOutputsRequest,
     ToolOutput,

@@ -94,8 +94,9 @@ class CompletionUsage(msgspec.Struct):
     )
 
     @classmethod
-    def of(cls, prompt_tokens: int, completion_tokens: int) -> CompletionUsage:
-        return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+    def of(cls, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> CompletionUsage:
+        return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens,
+                   prompt_tokens_details=PromptTokensDetails(cached_tokens))
 
 
 class ChatMessageOut(msgspec.Struct):
@@ -125,10 +126,11 @@ class Timings(msgspec.Struct):
     predicted_per_token_ms: float
     predicted_per_second: float
     cache_n: int = 0
-    """Prompt tokens reused from a cache (this server does not reuse prompts yet)."""
+    """Prompt tokens reused from the prefix KV cache (prompt_n counts only those evaluated)."""
 
     @classmethod
-    def of(cls, prompt_n: int, prompt_ms: float, predicted_n: int, predicted_ms: float) -> Timings:
+    def of(cls, prompt_n: int, prompt_ms: float, predicted_n: int, predicted_ms: float,
+           cache_n: int = 0) -> Timings:
         def per_token(ms: float, n: int) -> float:
             return ms / n if n else 0.0
 
@@ -139,7 +141,7 @@ class Timings(msgspec.Struct):
         prompt_ms, predicted_ms = round(prompt_ms, 3), round(predicted_ms, 3)
         return cls(prompt_n, prompt_ms, per_token(prompt_ms, prompt_n),
                    per_second(prompt_ms, prompt_n), predicted_n, predicted_ms,
-                   per_token(predicted_ms, predicted_n), per_second(predicted_ms, predicted_n))
+                   per_token(predicted_ms, predicted_n), per_second(predicted_ms, predicted_n), cache_n)
 
 
 class ChatCompletion(msgspec.Struct):
@@ -226,12 +228,35 @@ def check_sampling(request: _Sampling) -> None:
     for name in ("frequency_penalty", "presence_penalty"):
         if getattr(request, name):
             raise _unsupported(name, f"A non-zero '{name}'")
-    if request.logit_bias:
-        raise _unsupported("logit_bias", "'logit_bias'")
+    check_logit_bias(request.logit_bias)
     if request.stream_options is not None and not request.stream:
         raise InvalidRequest(
             "'stream_options' is only allowed when 'stream' is true.", param="stream_options"
         )
+
+
+MAX_LOGIT_BIAS_ENTRIES = 300
+"""OpenAI's bound on the number of biased tokens per request."""
+
+
+def check_logit_bias(bias: dict[str, float] | None) -> None:
+    """Keys are token ids (decimal strings), values -100..100; whether an id is within the model's
+    vocabulary is checked where the model is known (`Inference.generate`)."""
+    if not bias:
+        return
+    if len(bias) > MAX_LOGIT_BIAS_ENTRIES:
+        raise InvalidRequest(
+            f"'logit_bias' may hold at most {MAX_LOGIT_BIAS_ENTRIES} entries, got {len(bias)}.",
+            param="logit_bias", code="invalid_value")
+    for key, value in bias.items():
+        if not (key.isascii() and key.isdigit()):
+            raise InvalidRequest(
+                f"Invalid key in 'logit_bias': {key!r} is not a token id (a non-negative integer).",
+                param="logit_bias", code="invalid_value")
+        if not -100 <= value <= 100:
+            raise InvalidRequest(
+                f"Invalid value in 'logit_bias' for token {key}: must be between -100 and 100, got {value}.",
+                param="logit_bias", code="invalid_value")
 
 
 def check_max_tokens(param: str, value: int | None) -> None:

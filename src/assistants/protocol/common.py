@@ -40,10 +40,17 @@ class Deleted(Struct):
     deleted: bool = True
 
 
+class PromptTokensDetails(Struct):
+    cached_tokens: int = 0
+
+
 class Usage(Struct):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | UnsetType = UNSET
+    """`cached_tokens`: prompt tokens reused from the prefix KV cache (as on chat completions). Absent on
+    rows written before the cache existed."""
 
 
 class LastError(Struct):

@@ -123,8 +123,8 @@ TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
 
 def content_text(content: Any) -> str:
     """The text of message content as a text-only model reads it: a string as is; of a list of parts,
-    the text parts joined by newlines (input `text: "hi"` or output `text: {"value": "hi"}`), images
-    and refusals left out; None is ''."""
+    the non-empty text parts joined by newlines (input `text: "hi"` or output `text: {"value": "hi"}`),
+    images and refusals left out; None is ''."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -135,5 +135,6 @@ def content_text(content: Any) -> str:
             text = part.get("text")
             if isinstance(text, Mapping):
                 text = text.get("value")
-            texts.append(text if isinstance(text, str) else "")
+            if isinstance(text, str) and text:
+                texts.append(text)
     return "\n".join(texts)

@@ -9,6 +9,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from assistants.protocol.assistants import Instructions, ModelId, Temperature, TopP
 from assistants.protocol.common import LastError, Metadata, Usage
 from assistants.protocol.messages import CreateMessageRequest
+from assistants.protocol.run_status import RunStatus
 from assistants.protocol.threads import CreateThreadRequest
 from assistants.protocol.tools import (
     EffectiveTool,
@@ -18,11 +19,6 @@ from assistants.protocol.tools import (
     ToolResources,
     TruncationStrategy,
 )
-
-RunStatus = Literal["queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed",
-                    "completed", "incomplete", "expired"]
-ACTIVE_STATUSES: tuple[str, ...] = ("queued", "in_progress", "requires_action", "cancelling")
-"""A thread has at most one run in these; it blocks new runs and new messages."""
 
 TokenLimit = Annotated[int, Meta(ge=256)]
 CompletionLimit = Annotated[int, Meta(ge=1)]

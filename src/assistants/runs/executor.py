@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -28,16 +29,20 @@ from assistants import protocol as p
 from assistants import store
 from assistants.errors import InvalidRequest
 from assistants.events import EventBus
+from assistants.inference.engine import SamplingParams
+from assistants.protocol import run_status
+from assistants.protocol.common import PromptTokensDetails
 from assistants.protocol.events import MessageDelta
 from assistants.protocol.events import RunEventName as E
 from assistants.protocol.runs import Run
-from assistants.runs import state
 from assistants.runs import tools as run_tools
 from assistants.runs.cancel import CancelFlag
-from assistants.runs.prompt import Inference, Prompt, PromptDoesNotFit, build_prompt, message_text
+from assistants.runs.prompt import Inference, Prompt, PromptDoesNotFit, build_prompt
+from assistants.serving.chat import finish_reason
+from assistants.serving.sampling import to_sampling_params
 from assistants.store import run_moves
 from assistants.store.ids import now
-from assistants.tools.calls import may_become_call, parse_tool_calls
+from assistants.tools.holdback import CallHoldBack
 from assistants.tools.plan import TurnPlan, plan_turn
 
 if TYPE_CHECKING:
@@ -46,14 +51,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("assistants.runs.executor")
 
-StartGeneration = Callable[["Prompt", float, float, int, str | None], Awaitable[Any]]
-"""(prompt, temperature, top_p, max_tokens, grammar) -> a Generation (async iterator of text, `.result`,
+StartGeneration = Callable[["Prompt", SamplingParams], Awaitable[Any]]
+"""(prompt, sampling params) -> a Generation (async iterator of text, `.result`,
 `.cancel()`). Bound to the real Inference by the worker, which decodes the prompt's token ids."""
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> p.Usage:
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> p.Usage:
     return p.Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                   total_tokens=prompt_tokens + completion_tokens)
+                   total_tokens=prompt_tokens + completion_tokens,
+                   prompt_tokens_details=PromptTokensDetails(cached_tokens=cached_tokens))
 
 
 class Executor:
@@ -79,7 +85,7 @@ class Executor:
             return await self._execute(run, cancel)
         except asyncio.CancelledError:
             raise
-        except state.IllegalTransition as exc:
+        except run_status.IllegalTransition as exc:
             log.warning("run %s changed under us (%s); leaving it", run.id, exc)
             return "lost"
         except Exception as exc:
@@ -112,6 +118,7 @@ class Executor:
                 tools=plan.tools)
         except PromptDoesNotFit as exc:
             return await self._prompt_does_not_fit(run, exc)
+        prompt = replace(prompt, cache_key=run.thread_id)
         return await self._generate(run, prompt, cancel, plan, run_tools.step_usage(steps))
 
     async def _with_file_search(self, run: Run, history: list[dict[str, str]]) -> str:
@@ -157,7 +164,7 @@ class Executor:
     async def _history(self, run: Run) -> list[dict[str, str]]:
         async with self.bus.database.read() as session:
             rows = await store.list_thread_messages(session, run.thread_id)
-        history: list[dict[str, Any]] = [{"role": row["role"], "content": message_text(row["content"])}
+        history: list[dict[str, Any]] = [{"role": row["role"], "content": p.content_text(row["content"])}
                                          for row in rows]
         return [m for m in history if m["content"]]
 
@@ -170,13 +177,12 @@ class Executor:
                         earlier: tuple[int, int] = (0, 0)) -> str:
         room = self.inference.ctx_size - prompt.tokens
         max_tokens = min(run.max_completion_tokens or room, room)
-        temperature = 1.0 if run.temperature is None else run.temperature
-        top_p = 1.0 if run.top_p is None else run.top_p
+        params = to_sampling_params(run.temperature, run.top_p, max_tokens=max_tokens, grammar=plan.grammar)
         if cancel.is_set():
             return await self._finish(run, None, "", cancelled=True, prompt_tokens=prompt.tokens,
                                       completion_tokens=0, finish_reason="cancelled")
         self._maybe_crash(run)
-        generation = await self.start_generation(prompt, temperature, top_p, max_tokens, plan.grammar)
+        generation = await self.start_generation(prompt, params)
         cancel.on_set(generation.cancel)
         ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
         pieces: list[str] = []
@@ -195,33 +201,30 @@ class Executor:
                            lambda: run_moves.partial_text_write(message_id, "".join(pieces)))
 
         # Output that is (forced) or may be (auto, starting with `{`) tool calls is held back until it
-        # ends; everything else streams as the message (see assistants.tools.plan).
-        held: list[str] | None = [] if plan.calls != "never" else None
+        # ends; everything else streams as the message (assistants.tools.holdback, as chat does).
+        holdback = CallHoldBack(plan)
         try:
-            if held is None:
+            if not holdback.holding:
                 opened = await self._open_message(run)
             async for piece in generation:
                 if cancel.is_set():
                     break  # nothing is appended once the cancel route has flipped the flag
-                if held is not None:
-                    held.append(piece)
-                    so_far = "".join(held)
-                    if plan.calls == "forced" or not so_far.strip() or may_become_call(so_far):
-                        continue
-                    piece, held = so_far, None  # plain text after all: stream it from here on
-                await append(piece)
+                text = holdback.feed(piece)
+                if text is not None:
+                    await append(text)
             result = generation.result
-            if held is not None and not cancel.is_set():
+            if holdback.holding and not cancel.is_set():
                 assert result is not None
-                calls = parse_tool_calls("".join(held), plan.names)
-                if calls:
+                rest = holdback.finish(finish_reason(result))
+                if rest.calls:
                     async with self.bus.transaction() as tx:
                         await run_tools.require_action(
-                            tx.session, run, calls, usage(result.prompt_tokens, result.completion_tokens),
+                            tx.session, run, rest.calls,
+                            usage(result.prompt_tokens, result.completion_tokens, result.cached_tokens),
                             owner=self.worker_id)
                     return "requires_action"
-                if held:
-                    await append("".join(held))
+                if rest.content:
+                    await append(rest.content)
             if opened is None:
                 opened = await self._open_message(run)
         except BaseException:
@@ -236,7 +239,8 @@ class Executor:
         assert result is not None
         return await self._finish(run, opened, text, cancelled=False, prompt_tokens=result.prompt_tokens,
                                   completion_tokens=result.completion_tokens,
-                                  finish_reason=result.finish_reason, earlier=earlier)
+                                  finish_reason=result.finish_reason, earlier=earlier,
+                                  cached_tokens=result.cached_tokens)
 
     async def _open_message(self, run: Run) -> tuple[str, str]:
         async with self.bus.transaction() as tx:
@@ -245,7 +249,7 @@ class Executor:
 
     async def _finish(self, run: Run, opened: tuple[str, str] | None, text: str, *, cancelled: bool,
                       prompt_tokens: int, completion_tokens: int, finish_reason: str,
-                      earlier: tuple[int, int] = (0, 0)) -> str:
+                      earlier: tuple[int, int] = (0, 0), cached_tokens: int = 0) -> str:
         run_values: dict[str, Any]
         if cancelled:
             status, run_values = "cancelled", {"cancelled_at": now()}
@@ -259,8 +263,8 @@ class Executor:
             # The run's usage also counts its earlier tool rounds (each tool_calls step holds its own).
             await run_moves.finish_run(
                 tx.session, _record(run), status, opened=opened, text=text,
-                usage=usage(prompt_tokens, completion_tokens),
-                run_usage=usage(prompt_tokens + earlier[0], completion_tokens + earlier[1]),
+                usage=usage(prompt_tokens, completion_tokens, cached_tokens),
+                run_usage=usage(prompt_tokens + earlier[0], completion_tokens + earlier[1], cached_tokens),
                 owner=self.worker_id, annotations=self._citations(run.id, text), **run_values)
         return status
 

@@ -25,6 +25,8 @@ class Prompt:
     text: str
     ids: list[int]
     """Its tokens, counted for truncation and then decoded as they are (tokenized once)."""
+    cache_key: str | None = None
+    """Whose KV cache it prefers and is persisted under (the run's thread)."""
 
     @property
     def tokens(self) -> int:
@@ -37,12 +39,6 @@ class PromptDoesNotFit(Exception):
         self.reason = reason
         """`max_prompt_tokens` (run ends incomplete) or `context` (run fails)."""
         self.message = message
-
-
-def message_text(content: Sequence[Mapping[str, Any]]) -> str:
-    """The text parts of a stored message (images and refusals are not sent to a text model)."""
-    return "\n".join(part["text"]["value"] for part in content
-                     if part.get("type") == "text" and part["text"]["value"])
 
 
 def completion_reserve(ctx_size: int, max_completion_tokens: int | None) -> int:

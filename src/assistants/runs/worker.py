@@ -32,7 +32,7 @@ from assistants.settings import Settings
 from assistants.store import run_moves
 
 if TYPE_CHECKING:
-    from assistants.inference import Generation, Inference
+    from assistants.inference import Generation, Inference, SamplingParams
     from assistants.retrieval.service import Retrieval
 
 log = logging.getLogger("assistants.runs.worker")
@@ -210,12 +210,8 @@ async def start_worker(settings: Settings, bus: EventBus, inference: Inference,
                        retrieval: Retrieval | None = None) -> Worker:
     """The worker for a served model: one run per engine sequence, so a claimed run decodes at once."""
 
-    from assistants.inference import SamplingParams
-
-    async def start_generation(prompt: Prompt, temperature: float, top_p: float, max_tokens: int,
-                               grammar: str | None = None) -> Generation:
-        params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, grammar=grammar)
-        return await inference.generate(prompt.ids, params)
+    async def start_generation(prompt: Prompt, params: SamplingParams) -> Generation:
+        return await inference.generate(prompt.ids, params, cache_key=prompt.cache_key)
 
     executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds,
                         worker_id=run_moves.new_worker_id(),

@@ -52,11 +52,13 @@ def finish_reason(result: GenerationResult) -> ChatFinishReason:
 
 
 def usage_of(result: GenerationResult) -> CompletionUsage:
-    return CompletionUsage.of(result.prompt_tokens, result.completion_tokens)
+    return CompletionUsage.of(result.prompt_tokens, result.completion_tokens, result.cached_tokens)
 
 
 def timings_of(result: GenerationResult) -> Timings:
-    return Timings.of(result.prompt_tokens, result.prompt_ms, result.completion_tokens, result.predicted_ms)
+    # llama-server's sense: prompt_n counts the prompt tokens evaluated, cache_n those reused.
+    return Timings.of(result.prompt_tokens - result.cached_tokens, result.prompt_ms, result.completion_tokens,
+                      result.predicted_ms, cache_n=result.cached_tokens)
 
 
 async def collect(generation: Generation,

@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistants.protocol.codec import encoder
 from assistants.protocol.events import DELTA_EVENTS as E_DELTAS
 from assistants.protocol.events import RunEventName as E
 from assistants.store import direct
@@ -32,7 +32,6 @@ LOG_LOCK = 0x61737369  # "assi": the advisory lock id every event-writing transa
 NOTIFY_CHANNEL = "run_events"
 DELTA_EVENTS = tuple(sorted(E_DELTAS))
 
-_encode = msgspec.json.Encoder().encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +78,7 @@ class EventFilter:
 def pending(event: str, data: Any, *, run_id: str | None = None, thread_id: str | None = None,
             assistant_id: str | None = None) -> PendingEvent:
     """`data` is a wire object or builtins (encoded here), or already-encoded JSON bytes."""
-    payload = data if isinstance(data, bytes) else _encode(data)
+    payload = data if isinstance(data, bytes) else encoder.encode(data)
     return PendingEvent(str(event), payload, run_id, thread_id, assistant_id, time.time())
 
 

@@ -260,6 +260,110 @@ class VectorStoreFileBatch(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
 
 
+class Response(Base):
+    """One `POST /v1/responses` that was stored (`store: true`, or any background response).
+
+    A background response row in status `queued` is its queue entry, as a run row is for runs.
+    `output` is the wire list of output items; `response_items` holds them again, beside the inputs.
+    """
+
+    __tablename__ = "responses"
+    __table_args__ = (sa.Index("ix_responses_status", "status", "sequence"),)
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = _id_column()
+    created_at: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    model: Mapped[str] = mapped_column(sa.String(256))
+    instructions: Mapped[str | None] = mapped_column(sa.Text)
+    previous_response_id: Mapped[str | None] = mapped_column(sa.String(64))
+    """Not a foreign key: a chain link may be deleted; following it then ends the history there."""
+    conversation_id: Mapped[str | None] = mapped_column(sa.String(64))
+    store: Mapped[bool]
+    background: Mapped[bool]
+    tools: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
+    tool_choice: Mapped[JSONValue] = mapped_column(sa.JSON)
+    parallel_tool_calls: Mapped[bool]
+    text: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    truncation: Mapped[str] = mapped_column(sa.String(16))
+    max_output_tokens: Mapped[int | None]
+    max_tool_calls: Mapped[int | None]
+    temperature: Mapped[float | None]
+    top_p: Mapped[float | None]
+    user: Mapped[str | None] = mapped_column(sa.String(256))
+    prompt_cache_key: Mapped[str | None] = mapped_column(sa.String(256))
+    metadata_: Mapped[dict[str, Any]] = _metadata_column()
+    output: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    error: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    incomplete_details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    completed_at: Mapped[int | None]
+    cancel_requested_at: Mapped[int | None]
+    """Set by `POST /cancel` on a background response being decoded; its decoder stops at the next check."""
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    worker_id: Mapped[str | None] = mapped_column(sa.String(128))
+    """The worker decoding it (`host:pid:random`), as for runs; null unless in_progress."""
+    heartbeat_at: Mapped[float | None]
+    """Refreshed by its worker while it decodes; a stale one means the worker died."""
+
+
+class ResponseItem(Base):
+    """The input and output items of one stored response, in order: `input_items` lists the inputs,
+    a `previous_response_id` chain reads both, an `item_reference` finds any of them by id."""
+
+    __tablename__ = "response_items"
+    __table_args__ = (
+        sa.Index("ix_response_items_order", "response_id", "direction", "created_at", "sequence"),
+        sa.Index("ix_response_items_id", "id"),
+    )
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(sa.String(64))
+    """Not unique: an item passed back as input keeps the id it had as an output."""
+    created_at: Mapped[int]
+    response_id: Mapped[str] = mapped_column(sa.ForeignKey("responses.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(sa.String(8))
+    """`input` or `output`."""
+    type: Mapped[str] = mapped_column(sa.String(32))
+    item: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    """The item's wire form, `id` included."""
+
+
+class ResponseEvent(Base):
+    """The stream of a background response, event by event: `GET /responses/{id}?stream=true` replays it."""
+
+    __tablename__ = "response_events"
+
+    response_id: Mapped[str] = mapped_column(sa.ForeignKey("responses.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    sequence_number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(sa.String(64))
+    data: Mapped[str] = mapped_column(sa.Text)
+    """The event's JSON (its `type` and `sequence_number` included), as sent on the `data:` line."""
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = _id_column()
+    created_at: Mapped[int]
+    metadata_: Mapped[dict[str, Any]] = _metadata_column()
+
+
+class ConversationItem(Base):
+    __tablename__ = "conversation_items"
+    __table_args__ = (sa.Index("ix_conversation_items_order", "conversation_id", "created_at", "sequence"),)
+    # Item ids repeat the response items' ids (an output appended to a conversation keeps its id).
+
+    sequence: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[int]
+    conversation_id: Mapped[str] = mapped_column(sa.ForeignKey("conversations.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(sa.String(32))
+    item: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+
+
 # Declarative types `__table__` as the general FromClause; these are the Tables themselves.
 assistants = cast(sa.Table, Assistant.__table__)
 threads = cast(sa.Table, Thread.__table__)
@@ -271,3 +375,8 @@ files = cast(sa.Table, File.__table__)
 vector_stores = cast(sa.Table, VectorStore.__table__)
 vector_store_files = cast(sa.Table, VectorStoreFile.__table__)
 vector_store_file_batches = cast(sa.Table, VectorStoreFileBatch.__table__)
+responses = cast(sa.Table, Response.__table__)
+response_items = cast(sa.Table, ResponseItem.__table__)
+response_events = cast(sa.Table, ResponseEvent.__table__)
+conversations = cast(sa.Table, Conversation.__table__)
+conversation_items = cast(sa.Table, ConversationItem.__table__)

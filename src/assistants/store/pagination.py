@@ -1,10 +1,12 @@
 """Cursor pagination shared by every list route.
 
 Order is `(created_at, sequence)`: `created_at` has one-second resolution, `sequence` breaks ties in
-insertion order. `after` and `before` are bounds, not anchors: the page holds the first `limit` objects
-(in the requested order) that come strictly after `after` and strictly before `before`. So the SDK's
+insertion order. As OpenAI and Stripe (`ending_before`) define them, `after=X` is the page that follows X
+and `before=X` the page just before X, both listed in the requested order; `has_more` says whether more
+objects lie beyond the page in the direction it was taken (past its last object for `after`, before its
+first one for `before`). Given both, the page follows `after` and stops at `before`, so the SDK's
 auto-pagination, which keeps the original `before` and adds `after=<last id>`, walks every object
-between the bounds exactly once. A cursor id that is not in this list (unknown, deleted, or from another
+between the two exactly once. A cursor id that is not in this list (unknown, deleted, or from another
 thread) is a 400 naming the parameter, rather than a silent empty page that would end a loop early.
 """
 
@@ -70,7 +72,15 @@ async def fetch_page(session: AsyncSession, table: sa.Table, scope: dict[str, An
             if cursor is not None and not await _in_list(session, table, scope, cursor):
                 raise InvalidRequest(f"Invalid '{param}': no object with id '{cursor}' in this list.",
                                      param=param)
-    return Page(rows=rows[: request.limit], has_more=len(rows) > request.limit)
+    page = rows[: request.limit]
+    if _backward(request.after is not None, request.before is not None):
+        page = page[::-1]  # fetched walking away from `before`; shown in the requested order
+    return Page(rows=page, has_more=len(rows) > request.limit)
+
+
+def _backward(after: bool, before: bool) -> bool:
+    """A page taken from `before` alone is the `limit` objects nearest before it: walk towards the start."""
+    return before and not after
 
 
 async def _in_list(session: AsyncSession, table: sa.Table, scope: dict[str, Any], object_id: str) -> bool:
@@ -96,7 +106,8 @@ def _page_statement(table: sa.Table, scope: tuple[str, ...], order: Order, after
         # "after" in descending order means older; "before" in descending order means newer.
         forward = (param == "after") == (order == "asc")
         conditions.append(_beyond(created_at, sequence, at, seq, greater=forward))
-    ordering = (created_at.asc(), sequence.asc()) if order == "asc" else (created_at.desc(), sequence.desc())
+    ascending = (order == "asc") != _backward(after, before)
+    ordering = (created_at.asc(), sequence.asc()) if ascending else (created_at.desc(), sequence.desc())
     return select_records(table).where(*conditions).order_by(*ordering).limit(sa.bindparam("limit"))
 
 

@@ -32,8 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
+from assistants.protocol import run_status
 from assistants.protocol.events import RunEventName as E
-from assistants.runs import state
 from assistants.store import direct
 from assistants.store.events import PendingEvent, delete_abandoned_attempt, insert_events, lock_log, run_event
 from assistants.store.ids import now
@@ -72,9 +72,9 @@ async def move_run(session: AsyncSession, run_id: str, expected: str | Sequence[
     `owner`, still that worker's); otherwise it raises IllegalTransition."""
     allowed = (expected,) if isinstance(expected, str) else tuple(expected)
     if "status" in values:
-        legal = tuple(current for current in allowed if state.can_move(current, values["status"]))
+        legal = tuple(current for current in allowed if run_status.can_move(current, values["status"]))
         if not legal:
-            raise state.IllegalTransition("/".join(allowed), values["status"])
+            raise run_status.IllegalTransition("/".join(allowed), values["status"])
         allowed = legal
     for name in ("required_action", "last_error", "incomplete_details", "usage"):
         if name in values:
@@ -84,7 +84,7 @@ async def move_run(session: AsyncSession, run_id: str, expected: str | Sequence[
         statement = statement.where(runs.c.worker_id == owner)
     row = first_record(await session.execute(statement.values(**values).returning(*record_columns(runs))))
     if row is None:
-        raise state.IllegalTransition("/".join(allowed) + " (changed concurrently)",
+        raise run_status.IllegalTransition("/".join(allowed) + " (changed concurrently)",
                                       str(values.get("status")))
     return row
 
@@ -138,7 +138,7 @@ async def heartbeat(session: AsyncSession, worker_id: str, run_ids: Collection[s
     if not run_ids:
         return {}
     result = await session.execute(
-        sa.update(runs).where(runs.c.worker_id == worker_id, runs.c.status.in_(state.OWNED),
+        sa.update(runs).where(runs.c.worker_id == worker_id, runs.c.status.in_(run_status.OWNED),
                               runs.c.id.in_(list(run_ids)))
         .values(heartbeat_at=time.time()).returning(runs.c.id, runs.c.cancel_requested_at))
     return {run_id: requested is not None for run_id, requested in result.all()}
@@ -156,8 +156,8 @@ async def open_message(session: AsyncSession, run: Mapping[str, Any], *,
     if owner is not None:
         current = (await session.execute(sa.select(runs.c.status, runs.c.worker_id)
                                          .where(runs.c.id == run["id"]).with_for_update())).first()
-        if current is None or current.worker_id != owner or current.status not in state.OWNED:
-            raise state.IllegalTransition(current.status if current else "deleted", "a new message")
+        if current is None or current.worker_id != owner or current.status not in run_status.OWNED:
+            raise run_status.IllegalTransition(current.status if current else "deleted", "a new message")
     message = await create_run_message(session, thread_id=run["thread_id"], run_id=run["id"],
                                        assistant_id=run["assistant_id"])
     details = {"type": "message_creation", "message_creation": {"message_id": message["id"]}}
@@ -178,8 +178,8 @@ async def record_file_search(session: AsyncSession, run: Mapping[str, Any], deta
     if owner is not None:
         current = (await session.execute(sa.select(runs.c.status, runs.c.worker_id)
                                          .where(runs.c.id == run["id"]).with_for_update())).first()
-        if current is None or current.worker_id != owner or current.status not in state.OWNED:
-            raise state.IllegalTransition(current.status if current else "deleted", "a file_search step")
+        if current is None or current.worker_id != owner or current.status not in run_status.OWNED:
+            raise run_status.IllegalTransition(current.status if current else "deleted", "a file_search step")
     step = await create_step(session, run, dict(details), status="completed")
     wire = p.step_object({**step, "step_details": dict(shown)})
     await insert_events(session, [run_event(run, E.STEP_CREATED, wire),
@@ -203,7 +203,7 @@ async def finish_run(session: AsyncSession, run: Mapping[str, Any], status: str,
     events: list[PendingEvent] = []
     if opened is not None:
         message_id, step_id = opened
-        reason = state.MESSAGE_INCOMPLETE_REASON.get(status)
+        reason = run_status.MESSAGE_INCOMPLETE_REASON.get(status)
         content = [{"type": "text", "text": {"value": text, "annotations": list(annotations)}}]
         if reason:
             message = await update_message_columns(
@@ -213,7 +213,7 @@ async def finish_run(session: AsyncSession, run: Mapping[str, Any], status: str,
             message = await update_message_columns(session, message_id, content=content, status="completed",
                                                    completed_at=current)
         events.append(run_event(run, E.for_message(message["status"]), p.message_object(message)))
-        step_status = state.STEP_STATUS_FOR_RUN[status]
+        step_status = run_status.STEP_STATUS_FOR_RUN[status]
         step = await update_step_columns(session, step_id, status=step_status, usage=usage,
                                          **{f"{step_status}_at": current})
         events.append(run_event(run, E.for_step(step_status), p.step_object(step)))
@@ -232,18 +232,18 @@ async def fail_run(session: AsyncSession, run_id: str, error: Mapping[str, Any],
     try:
         row = await move_run(session, run_id, expected, owner=owner, status="failed", failed_at=now(),
                              last_error=dict(error), expires_at=None)
-    except state.IllegalTransition:
+    except run_status.IllegalTransition:
         return None
     await end_run_with(session, row, "failed", dict(error))
     return row
 
 
-async def end_run_with(session: AsyncSession, run: Mapping[str, Any], run_status: str,
+async def end_run_with(session: AsyncSession, run: Mapping[str, Any], status: str,
                        last_error: dict[str, Any] | None = None) -> None:
-    """After a run moved to `run_status`: end its in-progress steps (and the message a step is
+    """After a run moved to `status`: end its in-progress steps (and the message a step is
     creating) the same way, then announce the run."""
     current = now()
-    step_status = state.STEP_STATUS_FOR_RUN[run_status]
+    step_status = run_status.STEP_STATUS_FOR_RUN[status]
     # cancelled_at / failed_at / expired_at / completed_at: the column is named after the status.
     step_values: dict[str, Any] = {"status": step_status, f"{step_status}_at": current}
     if step_status == "failed":
@@ -254,7 +254,7 @@ async def end_run_with(session: AsyncSession, run: Mapping[str, Any], run_status
     steps = all_records(result)
     events: list[PendingEvent] = []
     message_ids = _created_message_ids(steps)
-    reason = state.MESSAGE_INCOMPLETE_REASON.get(run_status)
+    reason = run_status.MESSAGE_INCOMPLETE_REASON.get(status)
     if message_ids and reason:
         result = await session.execute(
             sa.update(messages).where(messages.c.id.in_(message_ids), messages.c.status == "in_progress")
@@ -277,7 +277,7 @@ async def cancel_owned(session: AsyncSession, run_id: str, owner: str | None = N
     try:
         row = await move_run(session, run_id, "cancelling", owner=owner, status="cancelled",
                              cancelled_at=now(), expires_at=None, required_action=None)
-    except state.IllegalTransition:
+    except run_status.IllegalTransition:
         return None
     await end_run_with(session, row, "cancelled")
     return row
@@ -328,17 +328,30 @@ async def recover_stale_runs(session: AsyncSession, *, me: str, stale_after: flo
     await lock_log(session)
     outcome: dict[str, list[str]] = {"cancelled": [], "requeued": [], "failed": []}
     owned = all_records(await session.execute(
-        sa.select(*record_columns(runs)).where(runs.c.status.in_(state.OWNED)).order_by(runs.c.sequence)))
+        sa.select(*record_columns(runs)).where(runs.c.status.in_(run_status.OWNED)).order_by(runs.c.sequence)))
     stale_before = time.time() - stale_after
-    dead = {row["worker_id"] for row in owned if (
-        row["worker_id"] is None or row["heartbeat_at"] is None or row["heartbeat_at"] < stale_before
-        or (row["worker_id"] != me and _dead_on_this_host(row["worker_id"])))}
+
+    def dead_owner(row: Record) -> bool:
+        return (row["worker_id"] is None or row["heartbeat_at"] is None or row["heartbeat_at"] < stale_before
+                or (row["worker_id"] != me and _dead_on_this_host(row["worker_id"])))
+
+    dead = {row["worker_id"] for row in owned if dead_owner(row)}
     held: dict[str | None, int] = {}
     for row in owned:
         held[row["worker_id"]] = held.get(row["worker_id"], 0) + 1
-    for row in owned:
+    candidates = [row["id"] for row in owned if row["worker_id"] in dead]
+    if not candidates:
+        return outcome
+    # On PostgreSQL the read above is only a snapshot: the owner may have heartbeated since. Lock the
+    # candidates, read their latest versions and judge again; a row another transaction holds (a
+    # heartbeat in flight: its owner lives) is skipped, so recovery never waits on, nor deadlocks
+    # with, a heartbeat. SQLite's write lock already made the snapshot current (no FOR UPDATE there).
+    locked = all_records(await session.execute(
+        sa.select(*record_columns(runs)).where(runs.c.id.in_(candidates), runs.c.status.in_(run_status.OWNED))
+        .order_by(runs.c.sequence).with_for_update(skip_locked=True)))
+    for row in locked:
         owner = row["worker_id"]
-        if owner not in dead:
+        if owner not in dead or not dead_owner(row):
             continue
         if row["status"] == "cancelling":
             if await cancel_owned(session, row["id"]) is not None:
@@ -378,7 +391,7 @@ async def expire_runs(session: AsyncSession) -> list[str]:
     await lock_log(session)
     result = await session.execute(
         sa.update(runs)
-        .where(runs.c.status.in_(state.EXPIRABLE), runs.c.expires_at.is_not(None),
+        .where(runs.c.status.in_(run_status.EXPIRABLE), runs.c.expires_at.is_not(None),
                runs.c.expires_at <= current)
         .values(status="expired", required_action=None, worker_id=None)
         .returning(*record_columns(runs)))

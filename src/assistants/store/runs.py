@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants import protocol as p
 from assistants.errors import InvalidRequest, not_found
+from assistants.protocol import run_status
 from assistants.protocol.events import RunEventName as E
-from assistants.runs import state
 from assistants.store.assistants import get_assistant
 from assistants.store.events import append_event, insert_events, lock_log, run_event
 from assistants.store.ids import new_id, now
@@ -71,7 +71,7 @@ def _first(*values: Any) -> Any:
 
 async def active_run_id(session: AsyncSession, thread_id: str) -> str | None:
     return (await session.execute(sa.select(runs.c.id).where(
-        runs.c.thread_id == thread_id, runs.c.status.in_(state.ACTIVE)).limit(1))).scalar()
+        runs.c.thread_id == thread_id, runs.c.status.in_(run_status.ACTIVE)).limit(1))).scalar()
 
 
 async def create_run(session: AsyncSession, thread_id: str,

@@ -10,6 +10,7 @@ ends a sequence on its own.
 Sampling: greedy sequences use the generator's shared sampler, one batched argmax over the batch. A
 sampling sequence gets its own sampler holding its own PRNG key (mx.random's state is global, so a
 seed would otherwise be shared by every sequence in the batch): the same seed reproduces its draws.
+`logit_bias` is mlx-lm's own logits processor, applied to that sequence's row before either sampler.
 
 This module imports mlx; import it only when the mlx engine is chosen.
 """
@@ -25,17 +26,17 @@ from pathlib import Path
 from typing import Any, cast
 
 from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
-from assistants.inference.mlx import use_system_blas
+from assistants.inference.mlx import use_optimized_blas
 from assistants.inference.mlx.admission import admissible
 from assistants.inference.mlx.pieces import end_of_generation_lookalikes, piece_table
 
-use_system_blas()  # before mlx loads (see blas.py)
+use_optimized_blas()  # before mlx loads (see blas.py)
 
 import mlx.core as mx  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
 from mlx_lm import load  # noqa: E402
 from mlx_lm.generate import BatchGenerator  # noqa: E402
-from mlx_lm.sample_utils import apply_top_k, apply_top_p  # noqa: E402
+from mlx_lm.sample_utils import apply_top_k, apply_top_p, make_logits_processors  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 log = logging.getLogger("assistants.inference.mlx")
@@ -69,6 +70,7 @@ class MlxEngine:
         *,
         ctx_size: int,
         parallel: int,
+        ctx_size_per_seq: int | None = None,
         prompt_chunk: int = 128,
         record_steps: int = 512,
     ) -> None:
@@ -105,8 +107,11 @@ class MlxEngine:
             n_params=sum(int(v.size) for _, v in params),
             size=sum(int(v.nbytes) for _, v in params),
         )
+        # mlx-lm grows each sequence's KV as it goes: there is no shared pool to admit by (n_ctx 0), and
+        # a sequence may use the whole context.
         self.limits = EngineLimits(
-            max_sequences=parallel, n_ctx_seq=max(ctx_size // parallel, 2), constrained_decoding=False)
+            max_sequences=parallel, n_ctx_seq=max(min(ctx_size_per_seq or ctx_size, ctx_size), 2),
+            constrained_decoding=False)
         self._generator = BatchGenerator(
             self._model,
             completion_batch_size=parallel,
@@ -114,7 +119,7 @@ class MlxEngine:
             prefill_step_size=prompt_chunk,
         )
         self._prompt_chunk = prompt_chunk
-        self._waiting: dict[int, tuple[list[int], Callable[[mx.array], mx.array] | None]] = {}
+        self._waiting: dict[int, tuple[list[int], Callable[[mx.array], mx.array] | None, list[Any]]] = {}
         """Sequences not yet handed to the generator, in arrival order."""
         self._uid_of: dict[int, int] = {}
         self._seq_of: dict[int, int] = {}
@@ -139,14 +144,24 @@ class MlxEngine:
 
     # -- sequences (engine thread only) ---------------------------------------------------------
 
-    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams) -> None:
+    def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams,
+                     cache_key: str | None = None) -> int:
+        """No prefix reuse on mlx yet: every prompt is prefilled (returns 0 reused tokens)."""
         if params.grammar is not None:
             raise EngineError("grammar-constrained sampling is not supported by the mlx engine")
         if not 0 <= seq_id < self.limits.max_sequences or seq_id in self._uid_of or seq_id in self._waiting:
             raise EngineError(f"sequence id {seq_id} is not free")
         if not prompt or len(prompt) >= self.limits.n_ctx_seq:
             raise EngineError(f"a prompt must have 1..{self.limits.n_ctx_seq - 1} tokens, got {len(prompt)}")
-        self._waiting[seq_id] = (list(prompt), None if params.greedy else seeded_sampler(params))
+        processors = make_logits_processors(logit_bias=dict(params.logit_bias)) if params.logit_bias else []
+        self._waiting[seq_id] = (list(prompt), None if params.greedy else seeded_sampler(params), processors)
+        return 0
+
+    def admissible(self, requests: Sequence[tuple[int, int]]) -> int:
+        return len(requests)  # admission.py paces prefill; memory grows per sequence
+
+    def forget_cache(self, key: str) -> None:
+        pass  # nothing is cached
 
     def remove_sequence(self, seq_id: int) -> None:
         if self._waiting.pop(seq_id, None) is not None:
@@ -167,13 +182,14 @@ class MlxEngine:
         if not self._waiting:
             return
         left = [max(n - 1 - self._progress[uid], 0) for uid, n in self._prompt_len.items()]
-        count = admissible(left, [len(p) - 1 for p, _ in self._waiting.values()], self._prompt_chunk)
+        count = admissible(left, [len(p) - 1 for p, _, _ in self._waiting.values()], self._prompt_chunk)
         for seq_id in list(self._waiting)[:count]:
-            prompt, sampler = self._waiting.pop(seq_id)
+            prompt, sampler, processors = self._waiting.pop(seq_id)
             (uid,) = self._generator.insert(
                 [prompt],
                 max_tokens=[self.limits.n_ctx_seq + 1],  # never reached: the batcher ends sequences first
                 samplers=[sampler],  # type: ignore[list-item]  # None: mlx-lm's default (greedy)
+                logits_processors=[processors],
             )
             self._uid_of[seq_id] = uid
             self._seq_of[uid] = seq_id

@@ -46,5 +46,6 @@ def open_mlx_engine(settings: Settings) -> tuple[MlxEngine, Path]:
                            f"not {path}; convert a GGUF with `assistants convert-gguf SRC DST`")
     from assistants.inference.mlx.engine import MlxEngine
 
-    engine = MlxEngine(Path(path), ctx_size=settings.ctx_size, parallel=settings.parallel)
+    engine = MlxEngine(Path(path), ctx_size=settings.ctx_size, parallel=settings.parallel,
+                       ctx_size_per_seq=settings.ctx_size_per_seq or None)
     return engine, Path(path)

@@ -1,4 +1,6 @@
-"""The run status state machine (reference §3): which moves are legal, and what each status means."""
+"""The run status state machine (reference §3): which moves are legal, and what each status means.
+
+Pure data and checks, below store (which guards every status write with it) and everything above."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ RunStatus = Literal["queued", "in_progress", "requires_action", "cancelling", "c
                     "completed", "incomplete", "expired"]
 
 TERMINAL: frozenset[str] = frozenset({"cancelled", "failed", "completed", "incomplete", "expired"})
-ACTIVE: frozenset[str] = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
+ACTIVE_STATUSES: tuple[str, ...] = ("queued", "in_progress", "requires_action", "cancelling")
+"""A thread has at most one run in these; it blocks new runs and new messages."""
+ACTIVE: frozenset[str] = frozenset(ACTIVE_STATUSES)
 CANCELLABLE: frozenset[str] = frozenset({"queued", "in_progress", "requires_action"})
 OWNED: frozenset[str] = frozenset({"in_progress", "cancelling"})
 """A worker decodes the run: it carries that worker's id and heartbeat."""

@@ -1,0 +1,136 @@
+"""Responses vs chat completions: aggregate generated tokens/s at 1, 4 and 8 concurrent requests, and
+the first-token time of a 10-turn `previous_response_id` chain's last turn against the same prompt cold.
+
+Starts its own server (the bundled model unless --model). Per concurrency level, interleaved in the
+same server: N streamed responses (`responses.create(stream=True)`, `max_output_tokens`) and N
+streamed chat completions (`max_tokens`), every one generating exactly --tokens tokens (the bundled
+base model does not stop early). Aggregate tok/s = total output tokens / wall time of the batch.
+
+Chain TTFT: a chain of 10 responses (each `previous_response_id` = the one before), then the time from
+sending the 10th turn to its first `response.output_text.delta`. "Cold" sends the same history as
+explicit input items (`store=false`) behind a one-word system prompt, so no cached prefix can match:
+a prefix KV cache (the warm-threads work) shows as warm < cold; without one both cost the same.
+
+    python benchmarks/responses.py [--tokens 32] [--levels 1,4,8] [--rounds 3] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import openai
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from tests.serverproc import ServerProcess  # noqa: E402
+
+
+def one_response(client: openai.OpenAI, model: str, tokens: int, n: int) -> int:
+    stream = client.responses.create(model=model, input=f"Tell story number {n}.", max_output_tokens=tokens,
+                                     stream=True)
+    produced = 0
+    for event in stream:
+        if event.type in ("response.completed", "response.incomplete"):
+            produced = event.response.usage.output_tokens  # type: ignore[union-attr]
+    return produced
+
+
+def one_chat(client: openai.OpenAI, model: str, tokens: int, n: int) -> int:
+    stream = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": f"Tell story number {n}."}], max_tokens=tokens,
+        stream=True, stream_options={"include_usage": True})
+    produced = 0
+    for chunk in stream:
+        if chunk.usage is not None:
+            produced = chunk.usage.completion_tokens
+    return produced
+
+
+def batch(job: Any, concurrency: int) -> tuple[float, int]:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        produced = sum(pool.map(job, range(concurrency)))
+    return time.perf_counter() - start, produced
+
+
+def first_token_seconds(client: openai.OpenAI, **fields: Any) -> float:
+    start = time.perf_counter()
+    stream = client.responses.create(stream=True, max_output_tokens=4, **fields)
+    seconds = float("nan")
+    for event in stream:
+        if event.type == "response.output_text.delta" and seconds != seconds:
+            seconds = time.perf_counter() - start
+    return seconds
+
+
+def chain_ttft(client: openai.OpenAI, model: str, turns: int = 10) -> tuple[float, float, int]:
+    """(warm last-turn TTFT, cold TTFT of the same history, the last turn's input tokens)."""
+    previous: str | None = None
+    history: list[dict[str, Any]] = []
+    for turn in range(turns - 1):
+        text = f"Turn {turn}: tell me one fact about the number {turn}."
+        response = client.responses.create(model=model, input=text, previous_response_id=previous,
+                                           max_output_tokens=24, temperature=0)
+        previous = response.id
+        history += [{"role": "user", "content": text}, {"role": "assistant", "content": response.output_text}]
+    last = "Last turn: say goodbye."
+    warm = first_token_seconds(client, model=model, input=last, previous_response_id=previous, temperature=0)
+    cold = first_token_seconds(client, model=model, input=[*history, {"role": "user", "content": last}],
+                               instructions="Cold.", store=False, temperature=0)
+    counted = client.responses.input_tokens.count(model=model, input=last, previous_response_id=previous)
+    return warm, cold, counted.input_tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--levels", default="1,4,8")
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    levels = [int(level) for level in args.levels.split(",")]
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-responses-"))
+    extra = ["--parallel", str(max(levels)), "--ctx-size", str(2048 * max(levels))]
+    if args.model:
+        extra += ["--model", str(args.model)]
+    server = ServerProcess(data_dir, *extra).start(timeout=600)
+    try:
+        client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="bench", max_retries=0, timeout=600)
+        model = client.models.list().data[0].id
+        one_chat(client, model, 4, 0)  # warm-up
+        jobs = {"responses": lambda n: one_response(client, model, args.tokens, n),
+                "chat": lambda n: one_chat(client, model, args.tokens, n)}
+        print(f"model {model}, {args.tokens} tokens per request, server --parallel {max(levels)}, "
+              f"median of {args.rounds} interleaved rounds")
+        print(f"{'concurrency':>11} {'responses tok/s':>15} {'chat tok/s':>11} {'responses/chat':>14}")
+        for level in levels:
+            rates: dict[str, list[float]] = {kind: [] for kind in jobs}
+            kinds = list(jobs)
+            for round_ in range(args.rounds):
+                for kind in kinds[round_ % 2:] + kinds[:round_ % 2]:
+                    elapsed, produced = batch(jobs[kind], level)
+                    rates[kind].append(produced / elapsed)
+            responses_rate, chat_rate = (statistics.median(rates[kind]) for kind in kinds)
+            ratio = responses_rate / chat_rate
+            print(f"{level:>11} {responses_rate:>15.1f} {chat_rate:>11.1f} {ratio:>14.2f}", flush=True)
+        warm, cold, tokens = chain_ttft(client, model)
+        print(f"10-turn previous_response_id chain, last turn ({tokens} input tokens): "
+              f"TTFT {warm * 1000:.0f} ms vs the same history cold {cold * 1000:.0f} ms ({warm / cold:.2f}x)")
+    finally:
+        server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""A response from request to stored row: the history it continues, its prompt, its generation.
+
+The seams into the shared machinery are narrow on purpose: the prompt is rendered and truncated by
+`runs.prompt.build_prompt` (as a run's), decoded by `Inference.generate` (the one batcher), and
+its output is read by `assistants.responses.decode` (the tool-call hold-back runs and chat use).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgspec
+
+from assistants import metrics
+from assistants.errors import InvalidRequest, NotFound
+from assistants.inference.engine import SamplingParams
+from assistants.prompt import TemplateError
+from assistants.protocol.responses import (
+    CreateResponseRequest,
+    check_request,
+    conversation_id,
+    response_object,
+)
+from assistants.responses import items as it
+from assistants.responses.decode import Generation, Outcome, decode
+from assistants.responses.events import ResponseEvents
+from assistants.runs.prompt import Prompt, PromptDoesNotFit, build_prompt
+from assistants.store import conversations as conversation_store
+from assistants.store import responses as response_store
+from assistants.store.ids import new_id, now
+from assistants.tools.plan import TurnPlan
+
+
+class Database(Protocol):
+    def read(self) -> Any: ...
+    def write(self) -> Any: ...
+
+
+class Inference(Protocol):
+    model_id: str
+
+    @property
+    def ctx_size(self) -> int: ...
+    def render_chat(self, messages: list[dict[str, Any]], *, tools: Any = None,
+                    add_generation_prompt: bool = True) -> str: ...
+    def tokenize(self, text: str) -> list[int]: ...
+    def require_constrained_decoding(self, param: str) -> None: ...
+    async def generate(self, prompt: str | list[int], params: SamplingParams) -> Any: ...
+
+
+@dataclass
+class Prepared:
+    values: dict[str, Any]
+    """The response row as it will be stored (status in_progress until it ends)."""
+    inputs: list[dict[str, Any]]
+    """This response's input items, item references resolved."""
+    prompt: Prompt
+    plan: TurnPlan
+    params: SamplingParams
+
+    def snapshot(self, **changes: Any) -> dict[str, Any]:
+        """The Response as a wire dict (what `response.created` carries)."""
+        return msgspec.to_builtins(response_object({**self.values, **changes}))
+
+
+Items = list[dict[str, Any]]
+
+
+async def resolve_history(database: Database, request: CreateResponseRequest,
+                          new_items: Items) -> tuple[Items, Items]:
+    """(history before this input, this input with item references replaced by their items)."""
+    references = [item["id"] for item in new_items if item["type"] == "item_reference"]
+    conversation = conversation_id(request)
+    async with database.read() as session:
+        try:
+            if request.previous_response_id is not None:
+                history = await response_store.chain_items(session, request.previous_response_id)
+            elif conversation is not None:
+                history = await conversation_store.all_items(session, conversation)
+            else:
+                history = []
+        except NotFound as exc:
+            exc.param = "previous_response_id" if request.previous_response_id is not None else "conversation"
+            raise
+        found = await response_store.find_items(session, references)
+    inputs = []
+    for i, item in enumerate(new_items):
+        if item["type"] == "item_reference":
+            if item["id"] not in found:
+                raise NotFound(f"No item found with id '{item['id']}'.", param=f"input[{i}].id")
+            item = found[item["id"]]
+        inputs.append(item)
+    return history, inputs
+
+
+def _text_config(request: CreateResponseRequest) -> dict[str, Any]:
+    fmt = (request.text or {}).get("format") or {"type": "text"}
+    return {"format": fmt, "verbosity": "medium"}
+
+
+async def prepare(inference: Inference, database: Database, request: CreateResponseRequest) -> Prepared:
+    """Validate everything and build the prompt; raises a 4xx before anything is written or decoded."""
+    check_request(request)
+    plan = it.plan(request.tools, request.tool_choice, request.parallel_tool_calls, request.text,
+                   request.max_tool_calls)
+    if plan.grammar is not None:
+        inference.require_constrained_decoding("text.format" if plan.json_output else "tool_choice")
+    history, inputs = await resolve_history(database, request, it.normalize_input(request.input))
+    it.check_call_outputs(history, inputs)
+    messages = it.prompt_messages([*history, *inputs])
+    if not messages:
+        raise InvalidRequest("'input' must contain at least one item with content.", param="input")
+    truncation = request.truncation or "disabled"
+    try:
+        prompt = await asyncio.to_thread(
+            build_prompt, inference, request.instructions or "", messages, truncation={"type": truncation},
+            max_prompt_tokens=None, max_completion_tokens=request.max_output_tokens, tools=plan.tools)
+    except TemplateError as exc:
+        raise InvalidRequest(str(exc), param="input") from exc
+    except PromptDoesNotFit as exc:
+        raise InvalidRequest(exc.message, param="input", code="context_length_exceeded") from None
+    room = inference.ctx_size - prompt.tokens
+    if request.max_output_tokens is not None and request.max_output_tokens > room:
+        raise InvalidRequest(
+            f"The input needs {prompt.tokens} tokens; with max_output_tokens {request.max_output_tokens} "
+            f"that is more than the model's context of {inference.ctx_size} tokens per request.",
+            param="max_output_tokens", code="context_length_exceeded")
+    params = SamplingParams(temperature=1.0 if request.temperature is None else request.temperature,
+                            top_p=1.0 if request.top_p is None else request.top_p,
+                            max_tokens=min(request.max_output_tokens or room, room), grammar=plan.grammar)
+    values = {
+        "id": new_id("resp_"), "created_at": now(), "status": "in_progress", "model": inference.model_id,
+        "instructions": request.instructions, "previous_response_id": request.previous_response_id,
+        "conversation_id": conversation_id(request), "store": request.store is not False,
+        "background": bool(request.background), "tools": it.echoed_tools(request.tools),
+        "tool_choice": request.tool_choice if request.tool_choice is not None else "auto",
+        "parallel_tool_calls": request.parallel_tool_calls is not False, "text": _text_config(request),
+        "truncation": truncation, "max_output_tokens": request.max_output_tokens,
+        "max_tool_calls": request.max_tool_calls, "temperature": params.temperature, "top_p": params.top_p,
+        "user": request.user, "prompt_cache_key": request.prompt_cache_key,
+        "metadata": request.metadata or {},
+        "output": [], "usage": None, "error": None, "incomplete_details": None, "completed_at": None,
+        "cancel_requested_at": None, "attempts": 0,
+    }
+    return Prepared(values, inputs, prompt, plan, params)
+
+
+def request_of(row: Mapping[str, Any], inputs: list[dict[str, Any]]) -> CreateResponseRequest:
+    """The request a stored response stands for (a background response is prepared again by the
+    worker from its row, so a re-queued one decodes exactly what it was asked)."""
+    fmt = (row["text"] or {}).get("format")
+    return CreateResponseRequest(
+        input=inputs, instructions=row["instructions"], previous_response_id=row["previous_response_id"],
+        conversation=row["conversation_id"], store=True, background=True,
+        tools=row["tools"] or None, tool_choice=row["tool_choice"],
+        parallel_tool_calls=row["parallel_tool_calls"],
+        text={"format": fmt} if fmt else None, max_output_tokens=row["max_output_tokens"],
+        max_tool_calls=row["max_tool_calls"], truncation=row["truncation"], temperature=row["temperature"],
+        top_p=row["top_p"])
+
+
+async def start_generation(inference: Inference, prepared: Prepared) -> Generation:
+    """Queue the prompt in the shared batch (the same call a run's executor makes)."""
+    generation: Generation = await inference.generate(prepared.prompt.ids, prepared.params)
+    return generation
+
+
+async def run_foreground(database: Database, prepared: Prepared, generation: Generation,
+                         events: ResponseEvents, mode: str = "sync") -> AsyncIterator[None]:
+    """Decode a (non-background) response, then store it; yields whenever `events` has grown. The
+    terminal event is emitted before the row commits, but the last yield comes only after the commit:
+    a client that sees `response.completed` can retrieve the response at once."""
+    outcome = Outcome()
+    async with generation:  # type: ignore[attr-defined]
+        async for _ in decode(generation, prepared.plan, events, outcome,
+                              max_tool_calls=prepared.values["max_tool_calls"]):
+            if outcome.status == "in_progress":
+                yield
+    await save_foreground(database, prepared, events.output, outcome)
+    metrics.observe_response_finished(outcome.status, mode)
+    yield
+
+
+async def save_foreground(database: Database, prepared: Prepared, output: Sequence[Mapping[str, Any]],
+                          outcome: Outcome) -> None:
+    prepared.values.update(outcome.final, output=[dict(item) for item in output])
+    keep = prepared.values["store"]
+    conversation = prepared.values["conversation_id"]
+    if not keep and conversation is None:
+        return  # store=false: nothing is kept once the response ends
+    async with database.write() as session:
+        await response_store.store_finished(session, prepared.values, prepared.inputs, output, keep=keep,
+                                            conversation_id=conversation)

@@ -1,0 +1,82 @@
+"""Background responses are leased like runs: recovery re-queues only those whose worker is dead (stale
+heartbeat, or a process gone on this host), never a live worker's; the attempt cap then fails them."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from assistants.responses.worker import BackgroundResponses, owner_is_gone
+from assistants.store import Database
+from assistants.store import responses as store
+from assistants.store.models import responses
+
+DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process
+
+
+def row(response_id: str, **changes: Any) -> dict[str, Any]:
+    values = {
+        "id": response_id, "created_at": 1, "status": "in_progress", "model": "m", "instructions": None,
+        "previous_response_id": None, "conversation_id": None, "store": True, "background": True, "tools": [],
+        "tool_choice": "auto", "parallel_tool_calls": True, "text": {"format": {"type": "text"}},
+        "truncation": "disabled", "max_output_tokens": None, "max_tool_calls": None, "temperature": 1.0,
+        "top_p": 1.0, "user": None, "prompt_cache_key": None, "metadata": {}, "output": [], "usage": None,
+        "error": None, "incomplete_details": None, "completed_at": None, "cancel_requested_at": None,
+        "attempts": 1, "worker_id": None, "heartbeat_at": None}
+    return {**values, **changes}
+
+
+async def statuses(database: Database) -> dict[str, tuple[str, int]]:
+    async with database.read() as session:
+        result = await session.execute(sa.select(responses.c.id, responses.c.status, responses.c.attempts))
+        return {r[0]: (r[1], r[2]) for r in result}
+
+
+async def test_recovery_touches_only_dead_workers(database: Database) -> None:
+    host = socket.gethostname()
+    live = "elsewhere:1:aaaaaa"
+    async with database.write() as session:
+        await store.insert_response(session, row("resp_live", worker_id=live, heartbeat_at=time.time()), [])
+        stale = time.time() - 60
+        await store.insert_response(session, row("resp_stale", worker_id=live, heartbeat_at=stale), [])
+        await store.insert_response(session, row("resp_gone", worker_id=f"{host}:{DEAD_PID}:bbbbbb",
+                                                 heartbeat_at=time.time()), [])
+        await store.insert_response(session, row("resp_tired", worker_id=live, heartbeat_at=0, attempts=3),
+                                    [])
+    worker = BackgroundResponses(database, inference=None, capacity=1, heartbeat_timeout=15)
+    await worker.recover()
+    assert await statuses(database) == {"resp_live": ("in_progress", 1), "resp_stale": ("queued", 1),
+                                        "resp_gone": ("queued", 1), "resp_tired": ("failed", 3)}
+    async with database.read() as session:
+        tired = await store.get_response(session, "resp_tired")
+        logged = await store.events_after(session, "resp_tired", -1)
+    assert tired["error"]["code"] == "server_error" and tired["worker_id"] is None
+    assert [e["type"] for e in logged] == ["response.failed"]
+
+
+async def test_claim_heartbeat_and_a_lost_lease(database: Database) -> None:
+    async with database.write() as session:
+        await store.insert_response(session, row("resp_q", status="queued", attempts=0), [])
+    async with database.write() as session:
+        [claimed] = await store.claim_responses(session, "me:1:cccccc", 4)
+        assert claimed["worker_id"] == "me:1:cccccc" and claimed["attempts"] == 1
+        assert await store.claim_responses(session, "other:1:dddddd", 4) == []
+    async with database.write() as session:
+        assert await store.heartbeat(session, "me:1:cccccc", ["resp_q"]) == {"resp_q": False}
+        await store.set_response(session, "resp_q", ("in_progress",), cancel_requested_at=5)
+        assert await store.heartbeat(session, "me:1:cccccc", ["resp_q"]) == {"resp_q": True}
+        assert await store.heartbeat(session, "other:1:dddddd", ["resp_q"]) == {}
+        # A worker presumed dead cannot finish what another one took over.
+        assert await store.finish_response(session, "resp_q", {"status": "completed"}, [],
+                                           owner="other:1:dddddd") is None
+
+
+def test_owner_is_gone_only_for_dead_local_processes() -> None:
+    host = socket.gethostname()
+    assert owner_is_gone(f"{host}:{DEAD_PID}:x", "me")
+    assert not owner_is_gone(f"{host}:1:x", "me")  # pid 1 exists
+    assert not owner_is_gone(f"other-host:{DEAD_PID}:x", "me")  # another host: wait for its heartbeat
+    assert owner_is_gone(None, "me")
