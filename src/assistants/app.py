@@ -82,6 +82,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
 
 
 def _no_default_logging(config: AppConfig) -> AppConfig:
-    # Errors are logged once by api.errors._unexpected; litestar's own handler would log them twice.
+    # Errors are logged once by api.errors.exception_handlers; litestar's own handler would log them twice.
     config.logging_config = None
     return config

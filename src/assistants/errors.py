@@ -109,3 +109,25 @@ def invalid_request_from_validation(message: str, *, within: str | None = None) 
         detail += " (an object key)"
     text = f"Invalid '{param}': {detail}." if param else f"Invalid request body: {detail}."
     return InvalidRequest(text, param=param)
+
+
+# -- Anthropic's envelope (its Messages API routes only) ------------------------------------------
+
+ANTHROPIC_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                         404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+                         503: "overloaded_error"}
+"""Anthropic's error type per status (https://docs.anthropic.com/en/api/errors); other 5xx: api_error."""
+
+
+def anthropic_error_type(status: int) -> str:
+    if status in ANTHROPIC_ERROR_TYPES:
+        return ANTHROPIC_ERROR_TYPES[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def anthropic_envelope(status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    """`{"type": "error", "error": {"type", "message"}}`. It has no `param`: the message names the
+    field instead, as Anthropic's own do ("max_tokens: Field required")."""
+    if param and param not in message:
+        message = f"{param}: {message}"
+    return {"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}

@@ -4,7 +4,8 @@ litestar derives parameters and success bodies from the handlers. Three things i
 * request bodies: the Assistants handlers decode them with `protocol.decode`, because litestar's
   `data: T` converts with `strict=False` ("0.5" would pass as a temperature, where OpenAI answers
   400); a handler names its body Struct with `opt=openapi.body(T)`; msgspec writes its JSON Schema;
-* errors: every error is the OpenAI envelope (errors.py), not litestar's `{status_code, detail}`;
+* errors: every error is the OpenAI envelope (errors.py), not litestar's `{status_code, detail}`, or
+  the envelope a handler names with `opt=openapi.error_body(T)` (Anthropic's routes);
 * SSE: a handler returning `ServerSentEvent` answers `text/event-stream`.
 """
 
@@ -23,6 +24,7 @@ from litestar.routes import HTTPRoute
 
 _REF = "#/components/schemas/{name}"
 _BODY_KEY = "request_body"
+_ERROR_KEY = "error_body"
 
 ERROR_COMPONENT = {
     "title": "ErrorResponse",
@@ -51,6 +53,11 @@ _ERRORS = {
 def body(type_: type, *, required: bool = True) -> dict[str, Any]:
     """`opt=` for a handler that decodes its own JSON body: documents it as `type_`."""
     return {_BODY_KEY: (type_, required)}
+
+
+def error_body(type_: type) -> dict[str, Any]:
+    """`opt=` for a handler whose errors are another envelope than OpenAI's (Anthropic's routes)."""
+    return {_ERROR_KEY: type_}
 
 
 def config() -> OpenAPIConfig:
@@ -89,8 +96,13 @@ def document(app: Litestar) -> dict[str, Any]:
                         "application/json": {"schema": {"$ref": _REF.format(name=type_.__name__)}}}}
                 if _returns_sse(handler.fn):
                     _document_sse(operation)
+                error_type = handler.opt.get(_ERROR_KEY)
+                if error_type is not None:
+                    body_types.append(error_type)
                 _document_errors(operation, public=bool(handler.opt.get("public")),
-                                 has_path_params=bool(route.path_parameters), has_body=declared is not None)
+                                 has_path_params=bool(route.path_parameters),
+                                 has_body=declared is not None,
+                                 error_component=error_type.__name__ if error_type else "ErrorResponse")
     if body_types:
         _, generated = msgspec.json.schema_components(body_types, ref_template=_REF)
         for name, component in generated.items():
@@ -133,9 +145,9 @@ def _document_sse(operation: dict[str, Any]) -> None:
 
 
 def _document_errors(operation: dict[str, Any], *, public: bool, has_path_params: bool,
-                     has_body: bool) -> None:
+                     has_body: bool, error_component: str) -> None:
     responses = operation.setdefault("responses", {})
-    envelope = {"application/json": {"schema": {"$ref": _REF.format(name="ErrorResponse")}}}
+    envelope = {"application/json": {"schema": {"$ref": _REF.format(name=error_component)}}}
     wanted = ["400"] + ([] if public else ["401"]) + (["404"] if has_path_params else []) + (
         ["413"] if has_body else [])
     for status in wanted:

@@ -2,10 +2,11 @@
 
 Auth is app-level middleware, so it covers every route (SSE streams and re-attach included) except
 handlers marked `opt={"public": True}`: `/health` and the playground's static files (which hold no
-data; the page sends the key on its API calls). It runs after routing but before body
-parsing and the handler, so a bad key gets 401 before any 400/404/413 could reveal anything.
-Browser preflights (OPTIONS with Origin) are answered by the CORS layer before routing and carry no
-credentials by design, so they never reach it.
+data; the page sends the key on its API calls). The key comes as `Authorization: Bearer KEY` or, as
+Anthropic's SDK sends it, `x-api-key: KEY` (Authorization wins when both are present). It runs after
+routing but before body parsing and the handler, so a bad key gets 401 before any 400/404/413 could
+reveal anything. Browser preflights (OPTIONS with Origin) are answered by the CORS layer before
+routing and carry no credentials by design, so they never reach it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ PUBLIC = {"public": True}
 """`opt` for a handler that needs no key."""
 
 _MISSING = ("You didn't provide an API key. You need to provide your API key in an Authorization header "
-            "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+            "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or in an x-api-key header.")
 _WRONG = "Incorrect API key provided."  # never echo the key back: it may be a real secret for elsewhere
 
 
@@ -49,7 +50,15 @@ class ApiKeyMiddleware(ASGIMiddleware):
         return valid
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        header = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+        headers = dict(scope["headers"])
+        header = headers.get(b"authorization")
+        if header is None and b"x-api-key" in headers:
+            # Anthropic's SDK sends its key as `x-api-key`; OpenAI's as a Bearer token.
+            token = headers[b"x-api-key"].strip()
+            if not token or not self.is_valid(token):
+                raise Unauthorized(_WRONG)
+            await next_app(scope, receive, send)
+            return
         scheme, _, token = (header or b"").partition(b" ")
         if header is None or scheme.lower() != b"bearer" or not token.strip():
             raise Unauthorized(_MISSING, code=None) if header is None else Unauthorized(_WRONG)

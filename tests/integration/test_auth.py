@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -68,20 +69,29 @@ def test_protected_route_needs_a_valid_key(auth_server: ServerProcess, method: s
     attempts: list[dict[str, str]] = [{}, {"Authorization": FLAG_KEY}, {"Authorization": "Basic abc"},
                                       {"Authorization": "Bearer"}]
     attempts += [{"Authorization": f"Bearer {key}"} for key in WRONG_KEYS]
+    attempts += [{"x-api-key": key} for key in [*WRONG_KEYS, ""]]
+    # Authorization wins over x-api-key: a wrong Bearer token is not rescued by a right x-api-key.
+    attempts.append({"Authorization": "Bearer sk-wrong", "x-api-key": FLAG_KEY})
     for headers in attempts:
         response = httpx.request(method, url, headers={"content-type": "application/json", **headers},
                                  timeout=10)
         assert response.status_code == 401, (headers, response.text)
-        error = response.json()["error"]
-        assert set(error) == {"message", "type", "param", "code"}
-        assert error["type"] == "invalid_request_error"
+        body = response.json()
+        if path.startswith("/v1/messages") and method == "POST":  # Anthropic's handlers, their envelope
+            assert body["type"] == "error" and body["error"]["type"] == "authentication_error"
+        else:
+            assert set(body["error"]) == {"message", "type", "param", "code"}
+            assert body["error"]["type"] == "invalid_request_error"
         assert FLAG_KEY not in response.text and FILE_KEY not in response.text
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED, ids=[f"{m} {p}" for m, p in PROTECTED])
 @pytest.mark.parametrize("key", [FLAG_KEY, FILE_KEY], ids=["flag-key", "file-key"])
-def test_valid_key_gets_past_auth(auth_server: ServerProcess, method: str, path: str, key: str) -> None:
-    headers = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
+@pytest.mark.parametrize("header", ["bearer", "x-api-key"])
+def test_valid_key_gets_past_auth(auth_server: ServerProcess, method: str, path: str, key: str,
+                                  header: str) -> None:
+    credential = {"Authorization": f"Bearer {key}"} if header == "bearer" else {"x-api-key": key}
+    headers = {**credential, "content-type": "application/json"}
     # Streamed: an SSE route answers its status line at once and then stays open.
     with httpx.stream(method, auth_server.base_url + path, headers=headers, timeout=10) as response:
         assert response.status_code != 401
@@ -100,6 +110,17 @@ def test_sdk_sees_authentication_error(auth_server: ServerProcess) -> None:
         wrong.beta.assistants.list()
     assert raised.value.status_code == 401
     assert raised.value.request_id  # x-request-id reaches the SDK
+
+
+def test_anthropic_sdk_key(auth_server: ServerProcess) -> None:
+    """Anthropic's SDK sends `x-api-key`: a wrong one is its AuthenticationError, a right one passes."""
+    wrong = anthropic.Anthropic(base_url=auth_server.base_url, api_key="sk-nope", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError):
+        wrong.messages.count_tokens(model="default", messages=[{"role": "user", "content": "hi"}])
+    right = anthropic.Anthropic(base_url=auth_server.base_url, api_key=FLAG_KEY, max_retries=0)
+    with pytest.raises(anthropic.InternalServerError) as no_model:  # past auth: this server has no model
+        right.messages.count_tokens(model="default", messages=[{"role": "user", "content": "hi"}])
+    assert no_model.value.status_code == 503
 
 
 def test_keys_are_never_logged(auth_server: ServerProcess) -> None:

@@ -28,7 +28,7 @@ from tests.serverproc import ServerProcess
 MAX_EXAMPLES = 8
 SEED = 20261122
 DOCUMENT = openapi.document(create_app(Settings(data_dir=Path("/nonexistent"), load_model=False)))
-MODEL_ROUTES = r"^/(v1/)?(chat/completions|completions|models|props|responses)"
+MODEL_ROUTES = r"^/(v1/)?(chat/completions|completions|models|props|responses|messages)"
 MAX_TOKENS = 3
 
 _config = schemathesis.Config.from_dict({"seed": SEED, "generation": {"mode": "all"}})
@@ -58,7 +58,8 @@ def test_served_document_is_the_one_fuzzed(fuzz_server: ServerProcess) -> None:
 
 def test_the_split_covers_every_fuzzed_operation() -> None:
     model_paths = [path for path in DOCUMENT["paths"] if re.match(MODEL_ROUTES, path)]
-    assert {"/v1/chat/completions", "/v1/completions", "/v1/models", "/props"} <= set(model_paths)
+    assert {"/v1/chat/completions", "/v1/completions", "/v1/models", "/props", "/v1/messages",
+            "/v1/messages/count_tokens"} <= set(model_paths)
 
 
 @store_schema.parametrize()

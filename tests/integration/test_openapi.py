@@ -74,12 +74,17 @@ def test_errors_are_the_openai_envelope(schema: dict[str, Any]) -> None:
         for status, response in operation["responses"].items():
             if status.startswith(("4", "5")) or status == "default":
                 content = response["content"]["application/json"]["schema"]
-                assert content == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
+                # Anthropic's Messages routes answer in Anthropic's envelope instead.
+                name = "AnthropicErrorResponse" if path.startswith("/v1/messages") else "ErrorResponse"
+                assert content == {"$ref": f"#/components/schemas/{name}"}, (method, path, status)
         assert "default" in operation["responses"]
         if "{" in path:
             assert "404" in operation["responses"], (method, path)
         if path not in {"/health"}:
             assert "401" in operation["responses"], (method, path)
+    anthropic = schema["components"]["schemas"]["AnthropicErrorResponse"]
+    assert anthropic["properties"]["type"] == {"enum": ["error"]}
+    assert set(anthropic["required"]) == {"type", "error"}
     # litestar's own `{status_code, detail, extra}` shape must not survive anywhere
     assert "status_code" not in json.dumps(schema["paths"])
 

@@ -47,6 +47,17 @@ def test_same_seed_same_draws() -> None:
     assert [first.sample(logits) for _ in range(50)] == [second.sample(logits) for _ in range(50)]
 
 
+def test_top_k_samples_only_the_k_best_renormalised() -> None:
+    frequencies = draws(SamplingParams(temperature=1.0, top_k=2, seed=3))
+    assert frequencies[2] == 0 and frequencies[3] == 0
+    assert np.allclose(frequencies[:2], [0.625, 0.375], atol=0.015)
+
+
+def test_top_k_and_top_p_together_cut_at_the_tighter() -> None:
+    frequencies = draws(SamplingParams(temperature=1.0, top_k=3, top_p=0.6, seed=3))
+    assert frequencies[2] == 0 and frequencies[3] == 0 and frequencies[1] > 0
+
+
 def test_logit_bias_bans_and_forces_greedy() -> None:
     assert Sampler(SamplingParams(temperature=0.0, logit_bias=((0, -100.0),)), 4).sample(LOGITS) == 1
     assert Sampler(SamplingParams(temperature=0.0, logit_bias=((3, 100.0),)), 4).sample(LOGITS) == 3

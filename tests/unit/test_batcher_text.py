@@ -71,3 +71,12 @@ def test_decoder_replaces_a_truncated_character_at_the_end() -> None:
 def test_decoder_replaces_invalid_bytes_and_goes_on() -> None:
     decoder = TokenTextDecoder()
     assert decoder.feed(b"a\xffb") == "a\ufffdb"
+
+
+def test_the_matched_stop_is_the_earliest_in_the_text() -> None:
+    matcher = StopMatcher(["world", "lo"])
+    run(matcher, ["hel", "lo world"])
+    assert matcher.stopped and matcher.matched == "lo"
+    unmatched = StopMatcher(["zz"])
+    run(unmatched, ["abc"])
+    assert unmatched.matched is None

@@ -1,4 +1,5 @@
 from assistants.api import ops
+from assistants.api.anthropic import ROUTES as ANTHROPIC_ROUTES
 from assistants.api.assistants import AssistantsController
 from assistants.api.chat import create_chat_completion, create_completion
 from assistants.api.embeddings import create_embeddings
@@ -17,6 +18,7 @@ ROUTE_HANDLERS: list = [
     StepsController, *EVENT_ROUTES,
     create_chat_completion,
     create_completion,
+    *ANTHROPIC_ROUTES,
     list_models,
     retrieve_model,
     inference_debug,

@@ -11,9 +11,7 @@ from litestar.params import JSONBody
 from litestar.response import ServerSentEvent
 
 from assistants.api.models import resolve_model
-from assistants.errors import InvalidRequest
 from assistants.inference import Inference
-from assistants.prompt import TemplateError
 from assistants.protocol.chat import (
     ChatChoice,
     ChatCompletion,
@@ -31,6 +29,7 @@ from assistants.serving.chat import (
     collect,
     completion_chunks,
     finish_reason,
+    render_turn,
     timings_of,
     usage_of,
 )
@@ -50,13 +49,8 @@ async def create_chat_completion(
     check_chat(data)
     plan = check_tool_fields(data.tools, data.tool_choice, data.parallel_tool_calls, data.response_format)
     check_tool_messages(data.messages)
-    try:
-        prompt = inference.render_chat(chat_messages(data.messages), tools=plan.tools)
-    except TemplateError as exc:
-        raise InvalidRequest(str(exc), param="messages") from exc
+    prompt = render_turn(inference, chat_messages(data.messages), plan)
     max_tokens = data.max_completion_tokens if data.max_completion_tokens is not None else data.max_tokens
-    if plan.grammar is not None:
-        inference.require_constrained_decoding("response_format" if plan.json_output else "tool_choice")
     params = to_sampling_params(data.temperature, data.top_p, seed=data.seed, max_tokens=max_tokens,
                                 stop=data.stop, grammar=plan.grammar, logit_bias=data.logit_bias)
     generation = await inference.generate(prompt, params)
@@ -65,7 +59,7 @@ async def create_chat_completion(
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
         return ServerSentEvent(chat_chunks(generation, plan, completion_id, created, inference.model_id,
                                            include_usage))
-    text, result = await collect(generation, lambda: _disconnected(request))
+    text, result = await collect(generation, lambda: wait_disconnected(request))
     answer = parse_turn(text, plan, finish_reason(result))
     calls = [call.wire() for call in answer.calls] if answer.calls else None
     message = ChatMessageOut(content=answer.content, tool_calls=calls)
@@ -95,7 +89,7 @@ async def create_completion(
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
         return ServerSentEvent(completion_chunks(generation, completion_id, created, model, include_usage))
-    text, result = await collect(generation, lambda: _disconnected(request))
+    text, result = await collect(generation, lambda: wait_disconnected(request))
     return Response(
         Completion(
             id=completion_id,
@@ -107,7 +101,7 @@ async def create_completion(
     )
 
 
-async def _disconnected(request: Request) -> None:
+async def wait_disconnected(request: Request) -> None:
     # The body has been read: the next ASGI message is `http.disconnect`, sent when the client leaves.
     while (await request.receive())["type"] != "http.disconnect":
         pass

@@ -20,7 +20,8 @@ def resolve_model(inference: Inference, model: str) -> Inference:
     """The loaded model if `model` names it (or is `default`), else 404 `model_not_found`."""
     if model not in (inference.model_id, DEFAULT_MODEL):
         raise NotFound(
-            f"The model '{model}' does not exist or you do not have access to it.",
+            f"The model '{model}' does not exist or you do not have access to it. Available models: "
+            f"'{inference.model_id}' (also as '{DEFAULT_MODEL}').",
             param="model",
             code="model_not_found",
         )

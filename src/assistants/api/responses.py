@@ -18,7 +18,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.response import ServerSentEvent
 
 from assistants import openapi
-from assistants.api.chat import _disconnected as disconnected  # the chat routes' hang-up watch
+from assistants.api.chat import wait_disconnected as disconnected  # the chat routes' hang-up watch
 from assistants.api.events import SSE_HEADERS, Frames, KeepAlive
 from assistants.api.models import DEFAULT_MODEL, resolve_model
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest

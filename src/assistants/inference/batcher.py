@@ -35,6 +35,8 @@ class GenerationResult:
     """From joining the batch to the first sampled token (prompt evaluation, llama-server's sense)."""
     predicted_ms: float = 0.0
     """From the first sampled token to the end."""
+    stop_sequence: str | None = None
+    """The stop string that ended it (finish_reason `stop`), None for an end-of-generation token."""
     cached_tokens: int = 0
     """Prompt tokens whose KV came from a cached prefix (not evaluated again)."""
 
@@ -304,7 +306,7 @@ class Batcher:
         self._remove(job)
         job.done = True
         result = GenerationResult(reason, len(job.prompt), job.completion_tokens, *_timings(job),
-                                  cached_tokens=job.cached_tokens)
+                                  stop_sequence=job.matcher.matched, cached_tokens=job.cached_tokens)
         metrics.observe_tokens(result.prompt_tokens, result.completion_tokens)
         metrics.observe_kv_reused(job.cached_tokens)
         outbox.setdefault(job, []).append(_Done(result))

@@ -26,6 +26,8 @@ class SamplingParams:
 
     temperature: float = DEFAULT_TEMPERATURE
     top_p: float = DEFAULT_TOP_P
+    top_k: int = 0
+    """Sample among the k most likely tokens only; 0 means no such cut."""
     seed: int | None = None
     """Fixed seed: the same prompt and params reproduce the same output."""
     max_tokens: int | None = None

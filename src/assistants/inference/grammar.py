@@ -147,6 +147,8 @@ class GrammarSampler:
         if plain.greedy or len(ids) == 1:
             return int(ids[int(np.argmax(logits))])
         order = np.argsort(-logits, kind="stable")
+        if plain.top_k:
+            order = order[:plain.top_k]
         weights = np.exp((logits[order] - logits[order[0]]) / plain.temperature)
         cumulative = np.cumsum(weights / weights.sum())
         keep = len(order)

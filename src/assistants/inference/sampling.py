@@ -1,9 +1,10 @@
 """Sampling one token from a logits row with numpy.
 
-Greedy is an argmax. Temperature / top-p work on the row directly and narrow the candidates before any
-sort: llama.cpp's sampler chain builds a full 262k-entry candidate array per call, which costs more
-than the rest of a batched step's Python side. A seeded sampler reproduces its draws exactly.
-`logit_bias` is added to a copy of the row first, for greedy and sampled draws alike.
+Greedy is an argmax; top-k sorts only its k candidates. Temperature / top-p work on the row directly
+and narrow the candidates before any sort: llama.cpp's sampler chain builds a full 262k-entry
+candidate array per call, which costs more than the rest of a batched step's Python side. A seeded
+sampler reproduces its draws exactly. `logit_bias` is added to a copy of the row first, for greedy
+and sampled draws alike.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class Sampler:
         self.greedy = params.greedy
         self.temperature = max(params.temperature, 1e-6)
         self.top_p = params.top_p
+        self.top_k = params.top_k if 0 < params.top_k < n_vocab else 0
         self.rng = np.random.default_rng(params.seed)
         self._weights = None if self.greedy else np.empty(n_vocab, dtype=np.float32)
         self._cumulative = None if self.greedy else np.empty(n_vocab, dtype=np.float64)
@@ -44,6 +46,8 @@ class Sampler:
         """One token from an already biased row."""
         if self.greedy:
             return int(np.argmax(logits))
+        if self.top_k:
+            return self._top_k(logits)
         weights, cumulative = self._weights, self._cumulative
         assert weights is not None and cumulative is not None
         # Softmax numerators over the whole row, shifted by the max so exp never overflows; buffers are
@@ -56,6 +60,20 @@ class Sampler:
         np.cumsum(weights, out=cumulative)
         index = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
         return min(index, len(weights) - 1)
+
+    def _top_k(self, logits: np.ndarray) -> int:
+        """Temperature (and top-p) over the k most likely tokens only."""
+        top = np.argpartition(logits, -self.top_k)[-self.top_k:]
+        top = top[np.argsort(-logits[top], kind="stable")]
+        weights = np.exp((logits[top] - logits[top[0]]) / self.temperature, dtype=np.float64)
+        cumulative = np.cumsum(weights)
+        cumulative /= cumulative[-1]
+        keep = len(top)
+        if self.top_p < 1.0:
+            keep = int(np.searchsorted(cumulative, self.top_p, side="left")) + 1
+        kept = cumulative[:keep]
+        index = int(np.searchsorted(kept, self.rng.random() * kept[-1], side="right"))
+        return int(top[min(index, keep - 1)])
 
     def _nucleus(self, weights: np.ndarray) -> int:
         """Exact top-p: grow a top-k slice until it holds `top_p` of the mass (no sort of the full row)."""

@@ -30,6 +30,8 @@ class StopMatcher:
         self._stops = tuple(s for s in stops if s)
         self._held = ""
         self.stopped = False
+        self.matched: str | None = None
+        """The stop string that ended the text (the earliest one in it), once `stopped`."""
 
     def feed(self, text: str) -> str:
         if self.stopped:
@@ -41,7 +43,7 @@ class StopMatcher:
         for stop in self._stops:
             index = buffer.find(stop)
             if index != -1 and (first == -1 or index < first):
-                first = index
+                first, self.matched = index, stop
         if first != -1:
             self.stopped = True
             self._held = ""

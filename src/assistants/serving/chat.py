@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
-from assistants.errors import APIError, ClientDisconnected, envelope
-from assistants.inference import Generation, GenerationResult
+from assistants.errors import APIError, ClientDisconnected, InvalidRequest, envelope
+from assistants.inference import Generation, GenerationResult, Inference
+from assistants.prompt import TemplateError
 from assistants.protocol.chat import (
     ChatChunkChoice,
     ChatCompletionChunk,
@@ -30,6 +31,19 @@ from assistants.tools.chat import stream_turn
 from assistants.tools.plan import TurnPlan
 
 log = logging.getLogger("assistants.serving.chat")
+
+
+def render_turn(inference: Inference, messages: Sequence[Mapping[str, Any]], plan: TurnPlan) -> str:
+    """The prompt of a chat turn (chat completions, Anthropic's messages): the messages with the tools
+    `plan` shows. A template that refuses the conversation, or a grammar this engine cannot enforce,
+    is the request's fault (400)."""
+    try:
+        prompt = inference.render_chat(messages, tools=plan.tools)
+    except TemplateError as exc:
+        raise InvalidRequest(str(exc), param="messages") from exc
+    if plan.grammar is not None:
+        inference.require_constrained_decoding("response_format" if plan.json_output else "tool_choice")
+    return prompt
 
 
 def finish_reason(result: GenerationResult) -> ChatFinishReason:

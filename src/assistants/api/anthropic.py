@@ -1,0 +1,59 @@
+"""POST /v1/messages and /v1/messages/count_tokens: Anthropic's Messages API, a front door over the
+chat serving path. Every error on these two routes is in Anthropic's envelope; `anthropic-version`
+and `anthropic-beta` headers are accepted and change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar import Request, Response, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from litestar.response import ServerSentEvent
+
+from assistants import openapi
+from assistants.api.chat import wait_disconnected
+from assistants.api.errors import anthropic_body, exception_handlers
+from assistants.api.models import resolve_model
+from assistants.inference import Inference
+from assistants.protocol.anthropic import (
+    AnthropicErrorResponse,
+    AnthropicMessage,
+    CountTokensRequest,
+    CountTokensResponse,
+    MessagesRequest,
+)
+from assistants.serving import anthropic as serving
+from assistants.serving.chat import collect, render_turn
+
+_HANDLERS = exception_handlers(anthropic_body)
+_OPT = openapi.error_body(AnthropicErrorResponse)
+
+
+@post("/v1/messages", status_code=200, tags=["anthropic"], exception_handlers=_HANDLERS, opt=_OPT)
+async def create_message(
+    data: JSONBody[MessagesRequest], inference: NamedDependency[Inference], request: Request
+) -> Response[AnthropicMessage] | ServerSentEvent:
+    resolve_model(inference, data.model)
+    plan = serving.plan_of(data)
+    prompt = render_turn(inference, serving.chat_messages(data), plan)
+    tokens = await asyncio.to_thread(inference.tokenize, prompt)
+    generation = await inference.generate(tokens, serving.sampling_params(data, plan))
+    id_ = serving.message_id()
+    if data.stream:
+        return ServerSentEvent(serving.stream_events(generation, plan, id_, inference.model_id, len(tokens)))
+    text, result = await collect(generation, lambda: wait_disconnected(request))
+    answer = serving.answer_of(text, plan, result)
+    return Response(serving.message(id_, inference.model_id, answer, result))
+
+
+@post("/v1/messages/count_tokens", status_code=200, tags=["anthropic"], exception_handlers=_HANDLERS,
+      opt=_OPT)
+async def count_message_tokens(data: JSONBody[CountTokensRequest],
+                               inference: NamedDependency[Inference]) -> CountTokensResponse:
+    resolve_model(inference, data.model)
+    prompt = render_turn(inference, serving.chat_messages(data), serving.plan_of(data))
+    return CountTokensResponse(len(await asyncio.to_thread(inference.tokenize, prompt)))
+
+
+ROUTES = [create_message, count_message_tokens]
