@@ -5,11 +5,13 @@ and `anthropic-beta` headers are accepted and change nothing."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.response import ServerSentEvent
+from litestar.response.sse import ServerSentEventMessage
 
 from assistants import openapi
 from assistants.api.chat import wait_disconnected
@@ -41,7 +43,8 @@ async def create_message(
     generation = await inference.generate(tokens, serving.sampling_params(data, plan))
     id_ = serving.message_id()
     if data.stream:
-        return ServerSentEvent(serving.stream_events(generation, plan, id_, inference.model_id, len(tokens)))
+        frames = serving.stream_events(generation, plan, id_, inference.model_id, len(tokens))
+        return ServerSentEvent(_sse(frames))
     text, result = await collect(generation, lambda: wait_disconnected(request))
     answer = serving.answer_of(text, plan, result)
     return Response(serving.message(id_, inference.model_id, answer, result))
@@ -57,3 +60,8 @@ async def count_message_tokens(data: JSONBody[CountTokensRequest],
 
 
 ROUTES = [create_message, count_message_tokens]
+
+
+async def _sse(frames: AsyncIterator[serving.StreamFrame]) -> AsyncIterator[ServerSentEventMessage]:
+    async for frame in frames:
+        yield ServerSentEventMessage(data=frame.data, event=frame.event)

@@ -14,10 +14,9 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
-from litestar.response.sse import ServerSentEventMessage
 
 from assistants.errors import APIError, InvalidRequest, anthropic_envelope
 from assistants.inference import Generation, GenerationResult, SamplingParams
@@ -194,12 +193,19 @@ def message(id_: str, model: str, answer: Answer, result: GenerationResult) -> A
 # -- the stream ----------------------------------------------------------------------------------
 
 
-def _event(event: StreamEvent | Any) -> ServerSentEventMessage:
-    return ServerSentEventMessage(data=encoder.encode(event).decode(), event=str(event.__struct_config__.tag))
+class StreamFrame(NamedTuple):
+    """One server-sent event of the Messages stream (the HTTP layer frames it)."""
+
+    event: str
+    data: str
+
+
+def _event(event: StreamEvent | Any) -> StreamFrame:
+    return StreamFrame(str(event.__struct_config__.tag), encoder.encode(event).decode())
 
 
 async def stream_events(generation: Generation, plan: TurnPlan, id_: str, model: str,
-                        prompt_tokens: int) -> AsyncIterator[ServerSentEventMessage]:
+                        prompt_tokens: int) -> AsyncIterator[StreamFrame]:
     """message_start, ping, the content blocks (start, deltas, stop), message_delta, message_stop.
     Leaving early (client gone) cancels the generation; a failure ends the stream with `error`."""
     async with generation:
@@ -246,9 +252,9 @@ async def stream_events(generation: Generation, plan: TurnPlan, id_: str, model:
         yield _event(MessageStop())
 
 
-def _error_event(exc: Exception) -> ServerSentEventMessage:
+def _error_event(exc: Exception) -> StreamFrame:
     if isinstance(exc, APIError):
         body = anthropic_envelope(exc.status_code, exc.message, exc.param)
     else:
         body = anthropic_envelope(500, "The model failed while generating the response.")
-    return ServerSentEventMessage(data=encoder.encode(body).decode(), event="error")
+    return StreamFrame("error", encoder.encode(body).decode())
