@@ -98,8 +98,6 @@ class _Sequence:
     order: int
     """Admission order: the youngest live sequence is preempted first."""
     prompt_len: int = 0
-    reuse: bool = True
-    """May start from a cached prefix (not a seeded sample: see `_claim`)."""
     kv: int | None = None
     """Its llama.cpp sequence id while it holds KV cells (None while preempted)."""
     cells: list[int] = field(default_factory=list)
@@ -195,7 +193,8 @@ class GGUFEngine:
                                      params.type_v, params.swa_full, L.__version__)
             disk = kvdisk.DiskCache(kv_cache_dir / key, kv_cache_disk)
         self.pool = KVPool(self._ctx, n_cells=n_cells, n_seqs=n_seqs, n_swa=n_swa,
-                           bytes_per_cell=self._kv_bytes_per_cell(), disk=disk, enabled=cache_slots > 0)
+                           bytes_per_cell=self._kv_bytes_per_cell(), disk=disk, enabled=cache_slots > 0,
+                           align=self.prompt_chunk)
         self._sequences: dict[int, _Sequence] = {}
         self._pending: deque[_Sequence] = deque()
         self._preempted: deque[_Sequence] = deque()
@@ -290,7 +289,7 @@ class GGUFEngine:
         self._admitted += 1
         sequence = _Sequence(seq_id, list(prompt), self._sampler(params), cache_key,
                              reserve=min(wanted, ADMISSION_RESERVE), order=self._admitted,
-                             prompt_len=len(prompt), reuse=params.greedy or params.seed is None)
+                             prompt_len=len(prompt))
         self._sequences[seq_id] = sequence
         if self._preempted:  # they were here first
             self._preempted.append(sequence)
@@ -299,12 +298,7 @@ class GGUFEngine:
 
     def _claim(self, sequence: _Sequence) -> int:
         # A preempted sequence needs no logits at the end of its tokens: it holds its next token.
-        # A seeded sample is promised to reproduce. Logits of a prompt prefilled in one chunk and of the
-        # same prompt's tail after a reused prefix differ in the last bits (other batch shapes), and a
-        # flat distribution at temperature 1 turns that into another token; so a seeded sampled
-        # request always prefills cold (llama-server's cache_prompt documents the same trade-off).
-        claim = self.pool.claim(sequence.tokens, sequence.key, whole=sequence.resume is not None,
-                                reuse=sequence.reuse or sequence.resume is not None)
+        claim = self.pool.claim(sequence.tokens, sequence.key, whole=sequence.resume is not None)
         sequence.kv, sequence.cells, sequence.ingested = claim.seq, claim.cells, claim.reused
         sequence.swa_floor = claim.swa_floor
         if sequence.ingested == len(sequence.tokens):

@@ -98,9 +98,13 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 class PrefixCache:
     """The cached prefixes, least recently used first."""
 
-    def __init__(self, *, n_swa: int = 0, min_reuse: int = 1) -> None:
+    def __init__(self, *, n_swa: int = 0, min_reuse: int = 1, align: int = 1) -> None:
         self.n_swa = n_swa
         self.min_reuse = min_reuse
+        self.align = align
+        """A prefix whose rest is prefilled is reused to a multiple of this (the engine's prompt chunk):
+        the rest is then prefilled in the chunks a cold prefill has, so a repeated greedy or seeded
+        request gets the same logits as cold (a last token evaluated alone rounds differently)."""
         self._entries: OrderedDict[int, CachedPrefix] = OrderedDict()
 
     def __len__(self) -> int:
@@ -141,7 +145,8 @@ class PrefixCache:
         best_n = 0
         limit = len(prompt) if whole else len(prompt) - 1
         for entry in reversed(self._entries.values()):
-            n = self.reusable(min(common_prefix(entry.tokens, prompt), limit), entry.swa_floor)
+            n = min(common_prefix(entry.tokens, prompt), limit)
+            n = self.reusable(n if whole else n - n % self.align, entry.swa_floor)
             if n > best_n or (n == best_n and n and key is not None and entry.key == key
                               and (best is None or best.key != key)):
                 best, best_n = entry, n

@@ -46,11 +46,11 @@ def llama_seq_ids(n_seqs: int, n_swa: int) -> int:
 
 class KVPool:
     def __init__(self, ctx: object, *, n_cells: int, n_seqs: int, n_swa: int, bytes_per_cell: int,
-                 disk: DiskCache | None = None, enabled: bool = True) -> None:
+                 disk: DiskCache | None = None, enabled: bool = True, align: int = 1) -> None:
         self._ctx = ctx
         self._memory = L.llama_get_memory(ctx)
         self.ledger = CellLedger(n_cells)
-        self.cache = PrefixCache(n_swa=n_swa)
+        self.cache = PrefixCache(n_swa=n_swa, align=align)
         self.enabled = enabled
         self.disk = disk
         self.bytes_per_cell = bytes_per_cell
@@ -75,13 +75,10 @@ class KVPool:
 
     # -- claiming and giving back ------------------------------------------------------------------
 
-    def claim(self, prompt: Sequence[int], key: str | None, *, whole: bool = False,
-              reuse: bool = True) -> Claim:
-        """`whole`: the prompt may be reused to its last token (its logits are not needed).
-        `reuse=False`: prefill the whole prompt (the sequence's cells are still cached when it ends)."""
-        reuse = reuse and self.enabled
-        entry, n = self.cache.match(prompt, key, whole=whole) if reuse else (None, 0)
-        if reuse and key is not None and self.disk is not None and (entry is None or entry.key != key):
+    def claim(self, prompt: Sequence[int], key: str | None, *, whole: bool = False) -> Claim:
+        """`whole`: the prompt may be reused to its last token (its logits are not needed)."""
+        entry, n = self.cache.match(prompt, key, whole=whole) if self.enabled else (None, 0)
+        if self.enabled and key is not None and self.disk is not None and (entry is None or entry.key != key):
             restored = self._restore(prompt, key, better_than=n)
             if restored is not None:
                 return restored
