@@ -71,7 +71,7 @@ class Services:
             if settings.load_model:
                 from assistants.runs.worker import start_worker
 
-                inference = await Inference.start(settings)
+                inference = await _start_inference(settings)
                 stack.push_async_callback(inference.close)
                 if settings.run_worker:
                     from assistants.responses.worker import BackgroundResponses
@@ -87,3 +87,12 @@ class Services:
                     stack.push_async_callback(responses.close)
             yield cls(settings=settings, database=database, bus=bus, retrieval=retrieval, file_blobs=blobs,
                       inference=inference, worker=worker, ingestion=ingestion, responses=responses)
+
+
+async def _start_inference(settings: Settings) -> Inference:
+    """The in-process engine, or `--engine openai`'s remote ones behind the same surface."""
+    if settings.engine == "openai":
+        from assistants.inference.remote import RemoteInference
+
+        return await RemoteInference.start(settings)
+    return await Inference.start(settings)

@@ -43,7 +43,17 @@ class Settings:
     db_statement_timeout: float = 30.0
     """PostgreSQL: seconds one statement may run (0: no limit); past it the request answers 503."""
     engine: str = "gguf"
-    """Inference engine: `gguf` (llama-cpp-python) or `mlx` (mlx-lm)."""
+    """Inference engine: `gguf` (llama-cpp-python), `mlx` (mlx-lm), or `openai` (remote engines)."""
+    engine_urls: tuple[str, ...] = ()
+    """`--engine openai`: the remote OpenAI-compatible engines (replicas of one model), e.g.
+    `http://engine:8080` (a `/v1` suffix is allowed)."""
+    engine_api_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Bearer keys for the engines: one for all, or one per URL in their order."""
+    engine_models: tuple[str, ...] = ()
+    """The model id to ask each engine for: one for all, or one per URL; none: the engine's first."""
+    engine_concurrency: int = 0
+    """Requests in flight per remote engine (its own batching does the work); 0: the engine's
+    `total_slots` from /props, else --parallel."""
     model: Path | None = None
     """Model path (a GGUF file, or an MLX directory); None means the bundled Gemma 3 270M."""
     model_alias: str | None = None
@@ -193,7 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_model(sub: argparse.ArgumentParser) -> None:
     serve = sub
-    serve.add_argument("--engine", choices=["gguf", "mlx"], help="inference engine (default gguf)")
+    serve.add_argument("--engine", choices=["gguf", "mlx", "openai"],
+                       help="inference engine (default gguf; openai: remote engines at --engine-url)")
+    serve.add_argument("--engine-url", dest="engine_urls", action="append", metavar="URL",
+                       help="--engine openai: a remote OpenAI-compatible engine (repeatable: replicas)")
+    serve.add_argument("--engine-api-key", dest="engine_api_keys", action="append", metavar="KEY",
+                       help="bearer key for the engines (once for all, or once per --engine-url)")
+    serve.add_argument("--engine-model", dest="engine_models", action="append", metavar="ID",
+                       help="model id to ask the engines for (once for all, or once per --engine-url)")
+    serve.add_argument("--engine-concurrency", type=_positive_int, metavar="N",
+                       help="requests in flight per remote engine (default: its slots, else --parallel)")
     serve.add_argument("--model", type=Path,
                        help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
     serve.add_argument("--model-alias", help="model id to serve under")
@@ -238,10 +257,12 @@ _CASTS: dict[str, Callable[[str], object]] = {
     "run_worker": _bool, "heartbeat_timeout": float,
     "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,
     "embedding_model": Path, "max_file_bytes": _positive_int,
+    "engine_urls": _csv, "engine_api_keys": _csv, "engine_models": _csv, "engine_concurrency": _positive_int,
 }
 
 # Fields whose flag is singular (`--api-key`, repeatable) are mirrored by the singular variable name.
-_ENV_NAMES = {"api_keys": "api_key", "cors_origins": "cors_origin"}
+_ENV_NAMES = {"api_keys": "api_key", "cors_origins": "cors_origin", "engine_urls": "engine_url",
+              "engine_api_keys": "engine_api_key", "engine_models": "engine_model"}
 
 
 def read_api_key_file(path: Path) -> tuple[str, ...]:
@@ -278,7 +299,8 @@ def settings_from_args(
                 raise StartupError(f"{variable}={env_value!r}: {exc}") from None
     if "data_dir" not in values:
         values["data_dir"] = default_data_dir(environ)
-    values["cors_origins"] = tuple(values.get("cors_origins", ()))  # type: ignore[arg-type]
+    for name in ("cors_origins", "engine_urls", "engine_api_keys", "engine_models"):
+        values[name] = tuple(values.get(name, ()))  # type: ignore[arg-type]
     values["api_keys"] = _api_keys(values)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -11,6 +11,7 @@ from assistants.api.playground import ROUTES as PLAYGROUND_ROUTES
 from assistants.api.runs import RunsController, create_thread_and_run
 from assistants.api.steps import StepsController
 from assistants.api.threads import ThreadsController
+from assistants.api.tokens import ROUTES as TOKEN_ROUTES
 from assistants.api.vector_stores import ROUTES as VECTOR_STORE_ROUTES
 
 ROUTE_HANDLERS: list = [
@@ -22,6 +23,7 @@ ROUTE_HANDLERS: list = [
     list_models,
     retrieve_model,
     inference_debug,
+    *TOKEN_ROUTES,
     *ops.ROUTES,
     *PLAYGROUND_ROUTES,
     create_embeddings, FilesController, *VECTOR_STORE_ROUTES,

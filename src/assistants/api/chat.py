@@ -82,9 +82,12 @@ async def create_completion(
     resolve_model(inference, data.model)
     prompt = check_completion(data)
     max_tokens = data.max_tokens if data.max_tokens is not None else COMPLETIONS_DEFAULT_MAX_TOKENS
+    if data.grammar:
+        inference.require_constrained_decoding("grammar")
     params = to_sampling_params(data.temperature, data.top_p, seed=data.seed, max_tokens=max_tokens,
-                                stop=data.stop, logit_bias=data.logit_bias)
-    generation = await inference.generate(prompt, params)
+                                stop=data.stop, logit_bias=data.logit_bias, grammar=data.grammar or None,
+                                top_k=data.top_k)
+    generation = await inference.generate(prompt, params, cache_key=data.prompt_cache_key)
     completion_id, created, model = f"cmpl-{secrets.token_hex(12)}", int(time.time()), inference.model_id
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)

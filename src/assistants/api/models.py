@@ -29,7 +29,7 @@ def resolve_model(inference: Inference, model: str) -> Inference:
 
 
 def _model(inference: Inference) -> Model:
-    info = inference.engine.info
+    info = inference.info
     meta = ModelMeta(n_ctx_train=info.n_ctx_train, n_vocab=info.n_vocab, n_embd=info.n_embd,
                      n_params=info.n_params, size=info.size, n_ctx=inference.ctx_size)
     return Model(id=inference.model_id, created=inference.created, meta=meta)

@@ -32,8 +32,8 @@ async def refresh_live_metrics(database: Database, inference: Inference | None) 
     if inference is None:
         metrics.set_live(runs_by_status=runs_by_status, active_sequences=0, slots=0, waiting_requests=0)
         return
-    metrics.set_live(runs_by_status=runs_by_status, active_sequences=inference.batcher.active,
-                     slots=inference.engine.limits.max_sequences, waiting_requests=inference.batcher.queued)
+    metrics.set_live(runs_by_status=runs_by_status, active_sequences=inference.active,
+                     slots=inference.slots, waiting_requests=inference.queued)
 
 
 # -- llama-server compatibility (its Web UI reads GET /props on start) ---------------------------------
@@ -71,6 +71,9 @@ class Props(msgspec.Struct):
     """The file's name only: where the operator keeps models is not the client's business."""
     chat_template: str
     build_info: str
+    bos_token: str = ""
+    eos_token: str = ""
+    """As llama-server tells them: a remote `--engine openai` server needs them to count a prompt's BOS."""
     modalities: Modalities = msgspec.field(default_factory=Modalities)
     chat_template_caps: dict[str, bool] = msgspec.field(default_factory=dict)
     is_sleeping: bool = False
@@ -83,10 +86,12 @@ async def get_props(settings: NamedDependency[Settings], inference: NamedDepende
                          stop=list(defaults.stop), max_tokens=-1, stream=False)
     return Props(
         default_generation_settings=GenerationSettings(n_ctx=inference.ctx_size, params=params),
-        total_slots=inference.engine.limits.max_sequences,
+        total_slots=inference.slots,
         model_alias=inference.model_id,
-        model_path=Path(inference.engine.info.path).name,
+        model_path=Path(inference.info.path).name,
         chat_template=inference.template.source,
+        bos_token=inference.info.bos_token,
+        eos_token=inference.info.eos_token,
         build_info=build_info(settings.engine),
     )
 
@@ -99,7 +104,7 @@ def build_info(engine: str) -> str:
         except PackageNotFoundError:
             return "source"
 
-    runtime = {"gguf": "llama-cpp-python", "mlx": "mlx-lm"}.get(engine, engine)
+    runtime = {"gguf": "llama-cpp-python", "mlx": "mlx-lm", "openai": "httpx"}.get(engine, engine)
     return f"assistants {installed('assistants')} ({engine}: {runtime} {installed(runtime)})"
 
 

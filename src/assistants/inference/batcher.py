@@ -9,6 +9,7 @@ engine and the engine thread sleeps on a condition when there is nothing to do.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -58,9 +59,9 @@ class Generation:
     An engine failure is raised from the iteration, never left as a hung stream.
     """
 
-    def __init__(self, batcher: Batcher, job: _Job) -> None:
-        self._batcher = batcher
-        self._job = job
+    def __init__(self, on_cancel: Callable[[], None]) -> None:
+        self._on_cancel = on_cancel
+        """Asks whoever decodes it to stop (the batcher's engine thread, or a remote stream's task)."""
         self._queue: asyncio.Queue[str | _Done | _Failed] = asyncio.Queue()
         self.result: GenerationResult | None = None
         self._error: BaseException | None = None
@@ -91,9 +92,9 @@ class Generation:
         return "".join([piece async for piece in self])
 
     def cancel(self) -> None:
-        """Ask the engine thread to drop this request; the iteration then ends with `cancelled`."""
+        """Ask the decoder to drop this request; the iteration then ends with `cancelled`."""
         if not self.finished:
-            self._batcher.cancel(self._job)
+            self._on_cancel()
 
     async def aclose(self) -> None:
         self.cancel()
@@ -103,6 +104,15 @@ class Generation:
 
     async def __aexit__(self, *exc: object) -> None:
         self.cancel()
+
+    def put_text(self, piece: str) -> None:
+        self._queue.put_nowait(piece)
+
+    def put_result(self, result: GenerationResult) -> None:
+        self._queue.put_nowait(_Done(result))
+
+    def put_error(self, error: BaseException) -> None:
+        self._queue.put_nowait(_Failed(error))
 
     def _put(self, item: str | _Done | _Failed) -> None:
         self._queue.put_nowait(item)
@@ -173,7 +183,7 @@ class Batcher:
         if max_tokens < 1:
             raise ValueError("max_tokens must be at least 1")
         job = _Job(prompt, params, max_tokens, asyncio.get_running_loop(), cache_key)
-        generation = Generation(self, job)
+        generation = Generation(functools.partial(self.cancel, job))
         job.generation = weakref.ref(generation)
         with self._cond:
             if self._stopping:
@@ -336,18 +346,20 @@ class Batcher:
 
     def _deliver(self, outbox: dict[_Job, list[str | _Done | _Failed]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Generation, list[Any]]]] = {}
+        jobs_of: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job, items in outbox.items():
             generation = job.generation() if job.generation is not None else None
             if generation is None:
                 self._drop(job)  # dropped without cancel(): nobody will ever read this output
             else:
                 by_loop.setdefault(job.loop, []).append((generation, items))
+                jobs_of.setdefault(job.loop, []).append(job)
         for loop, batch in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_hand_over, batch)
             except RuntimeError:  # the loop is closed: nobody is listening any more
-                for generation, _ in batch:
-                    self._drop(generation._job)
+                for job in jobs_of[loop]:
+                    self._drop(job)
 
     def _drop(self, job: _Job) -> None:
         if not job.done:

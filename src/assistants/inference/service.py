@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistants.errors import InvalidRequest, StartupError
+from assistants.errors import InvalidRequest, ServiceUnavailable, StartupError
 from assistants.inference.batcher import Batcher, Generation
-from assistants.inference.engine import Engine, SamplingParams, StepRecord
+from assistants.inference.engine import Engine, ModelInfo, SamplingParams, StepRecord
 from assistants.prompt import ChatTemplate, TemplateError
 from assistants.settings import Settings
 
@@ -24,6 +24,18 @@ log = logging.getLogger("assistants.inference")
 
 class ContextLengthExceeded(InvalidRequest):
     default_code = "context_length_exceeded"
+
+
+class EngineUnavailable(ServiceUnavailable):
+    """No engine could decode the request (every remote engine down or unreachable). Not the
+    request's fault: a chat client gets a 503 it may retry; a run is re-queued (runs.executor)."""
+
+    default_code = "engine_unavailable"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, round(retry_after))
+        """Seconds until an engine may be back (the soonest retry of the router's backoff)."""
 
 
 class Inference:
@@ -78,6 +90,23 @@ class Inference:
         """Tokens (prompt + completion) one request may use: the shared pool, or the per-sequence cap."""
         return self.engine.limits.n_ctx_seq
 
+    @property
+    def info(self) -> ModelInfo:
+        return self.engine.info
+
+    @property
+    def slots(self) -> int:
+        """Sequences decoded at once (`/props` total_slots, the slots gauge)."""
+        return self.engine.limits.max_sequences
+
+    @property
+    def active(self) -> int:
+        return self.batcher.active
+
+    @property
+    def queued(self) -> int:
+        return self.batcher.queued
+
     def forget_cache(self, key: str) -> None:
         """Drop a thread's cached prefixes and files (the thread was deleted); returns at once."""
         self.batcher.call(lambda: self.engine.forget_cache(key))
@@ -92,11 +121,20 @@ class Inference:
         """The prompt text for a conversation (raises `prompt.TemplateError` if the template refuses it)."""
         return self.template.render(messages, tools=tools, add_generation_prompt=add_generation_prompt)
 
-    def tokenize(self, text: str) -> list[int]:
-        # A rendered chat prompt usually starts with the BOS text already: never add a second one.
-        bos = self.engine.info.bos_token
-        add_bos = self.engine.info.add_bos and not (bos and text.startswith(bos))
-        return self.engine.tokenize(text, add_special=add_bos, parse_special=True)
+    def tokenize(self, text: str, *, add_special: bool | None = None,
+                 parse_special: bool = True) -> list[int]:
+        """Token ids of `text`. `add_special` None: BOS as the model wants it, unless the text starts
+        with it (a rendered chat prompt usually does: never a second one); True/False: llama-server's
+        `/tokenize` sense (True adds BOS where the model's vocabulary asks for it)."""
+        if add_special is None:
+            bos = self.engine.info.bos_token
+            add_special = self.engine.info.add_bos and not (bos and text.startswith(bos))
+        return self.engine.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of token ids (llama-server's `/detokenize`); ids outside the vocabulary are a 400."""
+        check_token_ids(tokens, self.engine.info.n_vocab, "tokens")
+        return b"".join(self.engine.token_bytes(t) for t in tokens).decode("utf-8", errors="replace")
 
     def require_constrained_decoding(self, param: str) -> None:
         """A 400 naming `param` when this engine cannot enforce a grammar (structured outputs, forced
@@ -118,22 +156,9 @@ class Inference:
         `InvalidRequest` for a `logit_bias` token outside the vocabulary.
         """
         tokens = await asyncio.to_thread(self.tokenize, prompt) if isinstance(prompt, str) else prompt
-        room = self.ctx_size - len(tokens)
-        wanted = params.max_tokens if params.max_tokens is not None else 1
-        if not tokens or wanted > room:
-            raise ContextLengthExceeded(
-                f"This model's maximum context length per request is {self.ctx_size} tokens. However, you "
-                f"requested {len(tokens) + wanted} tokens ({len(tokens)} in the messages, {wanted} in the "
-                f"completion). Please reduce the length of the messages or completion.",
-                param="messages",
-            )
-        n_vocab = self.engine.info.n_vocab
-        outside = [token for token, _ in params.logit_bias if token >= n_vocab]
-        if outside:
-            raise InvalidRequest(
-                f"Invalid key in 'logit_bias': token id {outside[0]} is outside this model's vocabulary "
-                f"(0..{n_vocab - 1}).", param="logit_bias", code="invalid_value")
-        max_tokens = params.max_tokens if params.max_tokens is not None else room
+        if not isinstance(prompt, str):
+            check_token_ids(tokens, self.engine.info.n_vocab, "prompt")
+        max_tokens = check_fits(self.ctx_size, len(tokens), params, self.engine.info.n_vocab)
         return self.batcher.submit(tokens, params, max_tokens, cache_key)
 
     def debug_state(self) -> dict[str, Any]:
@@ -144,6 +169,33 @@ class Inference:
             "queued": self.batcher.queued,
             "steps": [_record(r) for r in self.engine.step_records()],
         }
+
+
+def check_fits(ctx_size: int, prompt_tokens: int, params: SamplingParams, n_vocab: int) -> int:
+    """The max tokens a request of `prompt_tokens` may decode; 400 when it cannot fit the context or
+    its `logit_bias` names a token outside the vocabulary (`n_vocab` 0: unknown, not checked)."""
+    room = ctx_size - prompt_tokens
+    wanted = params.max_tokens if params.max_tokens is not None else 1
+    if not prompt_tokens or wanted > room:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length per request is {ctx_size} tokens. However, you "
+            f"requested {prompt_tokens + wanted} tokens ({prompt_tokens} in the messages, {wanted} in the "
+            f"completion). Please reduce the length of the messages or completion.",
+            param="messages",
+        )
+    outside = [token for token, _ in params.logit_bias if n_vocab and token >= n_vocab]
+    if outside:
+        raise InvalidRequest(
+            f"Invalid key in 'logit_bias': token id {outside[0]} is outside this model's vocabulary "
+            f"(0..{n_vocab - 1}).", param="logit_bias", code="invalid_value")
+    return params.max_tokens if params.max_tokens is not None else room
+
+
+def check_token_ids(tokens: Sequence[int], n_vocab: int, param: str) -> None:
+    bad = next((t for t in tokens if not 0 <= t < n_vocab), None) if n_vocab else None
+    if bad is not None:
+        raise InvalidRequest(f"Token id {bad} is outside this model's vocabulary (0..{n_vocab - 1}).",
+                             param=param, code="invalid_value")
 
 
 def _open_engine(settings: Settings) -> tuple[Engine, Path]:

@@ -66,7 +66,14 @@ class ChatCompletionRequest(_Sampling, kw_only=True):
 
 class CompletionRequest(_Sampling, kw_only=True):
     prompt: str | list[Any]
-    """One string (or a list holding one string); token-id prompts are rejected with a 400."""
+    """One string, a list holding one string, or one prompt of token ids (`[1, 2]` or `[[1, 2]]`)."""
+    grammar: str | None = None
+    """llama-server's extension: a GBNF grammar (root rule `root`) the output follows. This is how
+    another `assistants` server (`--engine openai`) passes structured outputs and forced tool calls."""
+    top_k: int | None = None
+    """llama-server's and vLLM's extension: sample among the k most likely tokens (0: no cut)."""
+    prompt_cache_key: str | None = None
+    """Whose prefix cache the prompt prefers and is kept under (as on chat/Responses: a thread id)."""
     logprobs: int | None = None
     echo: bool | None = None
     suffix: str | None = None
@@ -319,8 +326,8 @@ def check_messages(messages: list[ChatMessageIn]) -> None:
                     )
 
 
-def check_completion(request: CompletionRequest) -> str:
-    """Validate a /v1/completions request; returns its single prompt string."""
+def check_completion(request: CompletionRequest) -> str | list[int]:
+    """Validate a /v1/completions request; returns its single prompt (text, or token ids)."""
     check_sampling(request)
     check_max_tokens("max_tokens", request.max_tokens)
     if request.echo:
@@ -331,11 +338,14 @@ def check_completion(request: CompletionRequest) -> str:
         raise _unsupported("logprobs", "'logprobs'")
     if request.best_of is not None and request.best_of != 1:
         raise InvalidRequest("Only best_of=1 is supported.", param="best_of", code="invalid_value")
+    if request.top_k is not None and request.top_k < 0:
+        raise InvalidRequest("'top_k' must be at least 0.", param="top_k", code="invalid_value")
     prompt = request.prompt
-    if isinstance(prompt, list):
-        if len(prompt) != 1 or not isinstance(prompt[0], str):
-            raise _unsupported("prompt", "A prompt other than one string")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str | list):
         prompt = prompt[0]
+    if isinstance(prompt, list):
+        if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in prompt):
+            raise _unsupported("prompt", "A prompt other than one string or one list of token ids")
     if not prompt:
         raise InvalidRequest("'prompt' must not be empty.", param="prompt", code="invalid_value")
     return prompt

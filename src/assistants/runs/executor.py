@@ -17,6 +17,7 @@ cancel returned. The engine drops the sequence within one step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,7 @@ from assistants import store
 from assistants.errors import InvalidRequest
 from assistants.events import EventBus
 from assistants.inference.engine import SamplingParams
+from assistants.inference.service import EngineUnavailable
 from assistants.protocol import run_status
 from assistants.protocol.common import PromptTokensDetails
 from assistants.protocol.events import MessageDelta
@@ -50,6 +52,10 @@ if TYPE_CHECKING:
     from assistants.retrieval.service import Retrieval
 
 log = logging.getLogger("assistants.runs.executor")
+
+MAX_ENGINE_ATTEMPTS = 10
+"""Claims a run may take while its engine keeps failing under it (see `_engine_failed`); with the
+router's backoff between them that is minutes of an engine being away, not a retry storm."""
 
 StartGeneration = Callable[["Prompt", SamplingParams], Awaitable[Any]]
 """(prompt, sampling params) -> a Generation (async iterator of text, `.result`,
@@ -88,6 +94,8 @@ class Executor:
         except run_status.IllegalTransition as exc:
             log.warning("run %s changed under us (%s); leaving it", run.id, exc)
             return "lost"
+        except EngineUnavailable as exc:
+            return await self._engine_failed(run, cancel, exc)
         except Exception as exc:
             log.exception("run %s failed", run.id)
             return await self._fail(run, f"The server had an error while running: {exc}")
@@ -276,6 +284,23 @@ class Executor:
                                            incomplete_details={"reason": "max_prompt_tokens"})
             return "incomplete"
         return await self._fail(run, exc.message, code="invalid_prompt")
+
+    async def _engine_failed(self, run: Run, cancel: CancelFlag, exc: EngineUnavailable) -> str:
+        """No engine could decode the run (remote engines down or gone mid-answer): wait for the
+        router's next retry (a cancel ends the wait), then re-queue it from the start, bounded by
+        `MAX_ENGINE_ATTEMPTS`. A cancelled run ends `cancelled` with what it had said."""
+        log.warning("run %s: %s; re-queueing it in %ss", run.id, exc.message, exc.retry_after)
+        woken = asyncio.Event()
+        cancel.on_set(woken.set)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), exc.retry_after)
+        async with self.bus.transaction() as tx:
+            if cancel.is_set():
+                row = await run_moves.cancel_owned(tx.session, run.id, owner=self.worker_id)
+                return "cancelled" if row is not None else "lost"
+            return await run_moves.requeue_after_engine_failure(
+                tx.session, run.id, owner=self.worker_id, max_attempts=MAX_ENGINE_ATTEMPTS,
+                reason=exc.message)
 
     async def _fail(self, run: Run, message: str, code: str = "server_error") -> str:
         async with self.bus.transaction() as tx:

@@ -304,6 +304,25 @@ async def requeue_run(session: AsyncSession, run: Mapping[str, Any], *, owner: s
     return updated
 
 
+async def requeue_after_engine_failure(session: AsyncSession, run_id: str, *, owner: str,
+                                      max_attempts: int, reason: str) -> str:
+    """The inference engine failed under the run (a remote engine went away): not the run's fault,
+    so it goes back to `queued` from the start, like a run of a dead worker. Bounded: a run already
+    claimed `max_attempts` times (every claim counts, crashes included) ends `failed` instead.
+    Returns the run's status after the move (`lost` when it is no longer ours)."""
+    await lock_log(session)
+    row = await run_row(session, run_id)
+    if row is None or row["status"] != "in_progress" or row["worker_id"] != owner:
+        return str(row["status"]) if row is not None else "lost"
+    if row["attempts"] >= max_attempts:
+        await fail_run(session, run_id, {"code": "server_error", "message": (
+            f"The inference engine failed {row['attempts']} times while running this run: {reason}")},
+            owner=owner)
+        return "failed"
+    await requeue_run(session, row, owner=owner)
+    return "queued"
+
+
 _GROW_MESSAGE = (sa.update(messages)
                  .where(messages.c.id == sa.bindparam("message_id"), messages.c.status == "in_progress")
                  .values(content=sa.bindparam("content", type_=messages.c.content.type)))

@@ -1,0 +1,31 @@
+"""Wire types of llama-server's `POST /tokenize` and `POST /detokenize` (its tools/server/README.md).
+
+They make an `assistants` server a full remote engine for another one (`--engine openai`), which
+counts prompts with the engine's own tokenizer.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class TokenizeRequest(msgspec.Struct, kw_only=True):
+    content: str
+    add_special: bool = False
+    """Add BOS where the model's vocabulary asks for it (llama-server's default: no)."""
+    parse_special: bool = True
+    """Read special-token text (`<start_of_turn>`) as those tokens."""
+    with_pieces: bool = False
+    """llama-server can return each token's piece; not served here (a 400)."""
+
+
+class TokenizeResponse(msgspec.Struct):
+    tokens: list[int]
+
+
+class DetokenizeRequest(msgspec.Struct, kw_only=True):
+    tokens: list[int]
+
+
+class DetokenizeResponse(msgspec.Struct):
+    content: str
