@@ -93,6 +93,9 @@ def setup_logging(*, log_format: str = "text", debug: bool = False) -> None:
     # every plugin it sets up at INFO.
     for noisy in ("uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+    # The remote-engine client (httpx) logs every request at INFO and every socket step at DEBUG.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def request_id(scope: Scope) -> str:

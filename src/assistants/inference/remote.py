@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import logging
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -186,6 +187,8 @@ class RemoteInference(Inference):
         self.model_id = model_id
         self.created = int(time.time())
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
 
     @classmethod
     async def start(cls, settings: Settings) -> RemoteInference:
@@ -209,6 +212,8 @@ class RemoteInference(Inference):
             for upstream in upstreams:
                 await upstream.aclose()
             raise StartupError("no remote engine answered: " + "; ".join(f"{u.url}: {e}" for u, e in down))
+        for upstream in upstreams:
+            upstream.model = upstream.model or described.model_id
         concurrency = settings.engine_concurrency or described.slots or settings.parallel
         router = EngineRouter([RemoteEngine(u, concurrency) for u in upstreams])
         for upstream, problem in down:
@@ -295,10 +300,19 @@ class RemoteInference(Inference):
                 ids = engine.upstream.tokenize(text, add_special=add_special, parse_special=parse_special)
                 return PromptTokens(ids, text, exact=True)
             except UpstreamDown as exc:
-                engine.last_error = str(exc)  # taken out by the next request that streams from it
+                self._failed_from_thread(engine, exc)
             except UpstreamRejected as exc:
                 raise InvalidRequest(f"The engine refused to tokenize: {exc}", param="prompt") from exc
         raise self.router.unavailable()
+
+    def _failed_from_thread(self, engine: RemoteEngine, error: Exception) -> None:
+        # The router lives on the event loop; tokenize runs in a worker thread (prompt truncation).
+        if threading.get_ident() == self._loop_thread:
+            engine.last_error = str(error)  # cannot wait for the loop from the loop itself
+            return
+        future = asyncio.run_coroutine_threadsafe(self.router.failed(engine, error), self._loop)
+        with contextlib.suppress(Exception):
+            future.result(timeout=5)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         check_token_ids(tokens, self.model.meta.get("n_vocab", 0), "tokens")

@@ -124,7 +124,7 @@ class Upstream:
     async def stream_completion(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """The chunks of a streamed `/v1/completions`. Leaving the iteration early (`aclose`, a
         cancelled task) closes the HTTP stream, which is how the engine learns to stop decoding."""
-        payload = {**body, "model": self.model or body.get("model"), "stream": True,
+        payload = {**body, "model": self.model, "stream": True,
                    "stream_options": {"include_usage": True}}
         try:
             async with self._client.stream("POST", "/v1/completions", json=payload) as response:

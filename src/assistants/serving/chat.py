@@ -76,9 +76,10 @@ async def collect(generation: Generation,
             generation.cancel()
             text.cancel()
             raise ClientDisconnected("The client closed the connection.")
+        answer = text.result()  # raises what the generation failed with (a remote engine gone)
         result = generation.result
         assert result is not None  # set before the text iterator ends
-        return text.result(), result
+        return answer, result
 
 
 def chat_chunks(generation: Generation, plan: TurnPlan, completion_id: str, created: int, model: str,
