@@ -110,7 +110,9 @@ def test_context_length_exceeded(model_client: openai.OpenAI) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "param"),
     [
-        ({"prompt": [1, 2, 3]}, "prompt"),
+        ({"prompt": [[1, 2], [3]]}, "prompt"),  # one prompt of token ids is fine, several are not
+        ({"prompt": [10**9]}, "prompt"),  # a token id outside the vocabulary
+        ({"prompt": ["a", "b"]}, "prompt"),
         ({"prompt": ""}, "prompt"),
         ({"echo": True}, "echo"),
         ({"suffix": "x"}, "suffix"),
