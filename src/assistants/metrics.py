@@ -5,6 +5,14 @@ engines. Every series is prefixed `assistants_`. prometheus_client is thread-saf
 thread may call in directly. Gauges that are facts about the present (queue depth, runs in
 progress) are set at scrape time by the `/metrics` route from the store and the batcher, so they
 are right after a restart and never drift.
+
+Several processes on one host (`serve --no-worker` beside `assistants worker`, or N API processes):
+set `PROMETHEUS_MULTIPROC_DIR` to an empty directory they all share (prometheus-client's multiprocess
+mode; the variable is its own and is read when it is imported). Then every process writes its series
+there and any process's `/metrics` shows the sum over all of them: counters and histograms add up
+(the workers' tokens, TTFT and batch steps included), the store facts show the latest scrape's
+values, and the per-process gauges (engine batch, SSE streams, KV bytes) add up over live processes.
+Empty the directory when the processes start (a dead process's files would otherwise still count).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,6 +30,8 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    multiprocess,
+    values,
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -49,6 +59,12 @@ __all__ = [
 ]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+MULTIPROCESS = values.ValueClass is not values.MutexValue
+"""prometheus-client chose its multiprocess values (PROMETHEUS_MULTIPROC_DIR was set at its import)."""
+_STORE_FACT: Final = "mostrecent"
+"""Read from the shared store at scrape time: every process sees the same, the latest scrape wins."""
+_PER_PROCESS: Final = "livesum"
+"""This process's own engine, streams and KV memory: summed over the processes still alive."""
 disable_created_metrics()  # `*_created` samples double the output and no dashboard here uses them
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what every Prometheus version accepts (the "latest" 1.0.0 is not)
 
@@ -57,13 +73,17 @@ _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 _BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
 
 RUNS = Gauge("assistants_runs", "Runs stored, by status (read from the store at scrape time).",
-             ["status"], registry=REGISTRY)
-RUN_QUEUE_DEPTH = Gauge("assistants_run_queue_depth", "Runs waiting in status queued.", registry=REGISTRY)
-RUNS_IN_PROGRESS = Gauge("assistants_runs_in_progress", "Runs being executed.", registry=REGISTRY)
+             ["status"], registry=REGISTRY,
+             multiprocess_mode=_STORE_FACT)
+RUN_QUEUE_DEPTH = Gauge("assistants_run_queue_depth", "Runs waiting in status queued.", registry=REGISTRY,
+                        multiprocess_mode=_STORE_FACT)
+RUNS_IN_PROGRESS = Gauge("assistants_runs_in_progress", "Runs being executed.", registry=REGISTRY,
+                         multiprocess_mode=_STORE_FACT)
 RUNS_FINISHED = Counter("assistants_runs_finished", "Runs that reached a terminal status, by status.",
                         ["status"], registry=REGISTRY)
 RESPONSES = Gauge("assistants_responses", "Stored responses, by status (read from the store at scrape time).",
-                  ["status"], registry=REGISTRY)
+                  ["status"], registry=REGISTRY,
+                  multiprocess_mode=_STORE_FACT)
 RESPONSES_FINISHED = Counter("assistants_responses_finished",
                              "Responses that reached a terminal status (stored or not), by status and mode.",
                              ["status", "mode"], registry=REGISTRY)
@@ -80,10 +100,13 @@ QUEUE_WAIT = Histogram("assistants_run_queue_wait_seconds", "From a run's creati
 BATCH_SEQUENCES = Histogram("assistants_engine_batch_sequences",
                             "Sequences decoded together per engine step.",
                             buckets=_BATCH_BUCKETS, registry=REGISTRY)
-BATCH_ACTIVE = Gauge("assistants_engine_active_sequences", "Sequences in the batch now.", registry=REGISTRY)
-BATCH_SLOTS = Gauge("assistants_engine_slots", "Sequences the engine can decode together.", registry=REGISTRY)
+BATCH_ACTIVE = Gauge("assistants_engine_active_sequences", "Sequences in the batch now.", registry=REGISTRY,
+                     multiprocess_mode=_PER_PROCESS)
+BATCH_SLOTS = Gauge("assistants_engine_slots", "Sequences the engine can decode together.", registry=REGISTRY,
+                    multiprocess_mode=_PER_PROCESS)
 BATCH_WAITING = Gauge("assistants_engine_waiting_requests", "Generation requests waiting for a batch slot.",
-                      registry=REGISTRY)
+                      registry=REGISTRY,
+                      multiprocess_mode=_PER_PROCESS)
 KV_LOOKUPS = Counter("assistants_kv_cache_lookups",
                      "Prompts looked up in the prefix KV cache, by outcome (hit, miss, restored from disk, "
                      "restore_failed).", ["outcome"], registry=REGISTRY)
@@ -99,8 +122,10 @@ KV_PREEMPTIONS = Counter("assistants_kv_cache_preemptions",
                          registry=REGISTRY)
 KV_CACHED_BYTES = Gauge("assistants_kv_cache_bytes",
                         "KV memory held by cached prefixes (not live sequences).",
-                        registry=REGISTRY)
-SSE_SUBSCRIBERS = Gauge("assistants_sse_subscribers", "Open server-sent-event streams.", registry=REGISTRY)
+                        registry=REGISTRY,
+                        multiprocess_mode=_PER_PROCESS)
+SSE_SUBSCRIBERS = Gauge("assistants_sse_subscribers", "Open server-sent-event streams.", registry=REGISTRY,
+                        multiprocess_mode=_PER_PROCESS)
 HTTP_REQUESTS = Counter("assistants_http_requests", "HTTP responses, by method, route template and status.",
                         ["method", "route", "status"], registry=REGISTRY)
 
@@ -213,4 +238,8 @@ async def count_http_response(message: Any, scope: Any) -> None:
 
 
 def exposition() -> bytes:
-    return generate_latest(REGISTRY)
+    if not MULTIPROCESS:
+        return generate_latest(REGISTRY)
+    merged = CollectorRegistry()  # every process's files under PROMETHEUS_MULTIPROC_DIR, summed
+    multiprocess.MultiProcessCollector(merged)
+    return generate_latest(merged)

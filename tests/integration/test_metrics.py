@@ -137,3 +137,26 @@ def test_run_counters_move_after_a_run(ops_model_server: ServerProcess) -> None:
     assert run.usage is not None
     assert delta("assistants_completion_tokens_total") == run.usage.completion_tokens
     assert delta("assistants_prompt_tokens_total") == run.usage.prompt_tokens
+
+
+def test_multiprocess_dir_sums_every_process(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """PROMETHEUS_MULTIPROC_DIR shared by two processes on one database: either one's /metrics counts
+    both processes' requests, while the store facts are not counted twice."""
+    data_dir, metrics_dir = tmp_path_factory.mktemp("mp-data"), tmp_path_factory.mktemp("mp-metrics")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    first = ServerProcess(data_dir, "--no-model", "--no-worker", env=env)
+    second = ServerProcess(data_dir, "--no-model", "--no-worker", env=env)
+    with first, second:
+        client = openai.OpenAI(base_url=first.base_url + "/v1", api_key="test", max_retries=0)
+        assistant = client.beta.assistants.create(model="default")
+        client.beta.threads.create_and_run(assistant_id=assistant.id)  # stays queued: no worker anywhere
+        for _ in range(3):
+            client.beta.assistants.list()
+        scrape(first.base_url)  # the first process also sets the store facts
+        samples = scrape(second.base_url)
+        listed = value(samples, "assistants_http_requests_total", method="GET", route="/v1/assistants",
+                       status="200")
+        assert listed == 3  # served by the other process
+        assert value(samples, "assistants_runs", status="queued") == 1  # once, not once per process
+        assert value(samples, "assistants_run_queue_depth") == 1
+    assert any(metrics_dir.iterdir())
