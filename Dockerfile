@@ -8,7 +8,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[postgres]'
 
 # --- runtime: no compilers, a non-root user ---
 FROM python:3.11-slim
@@ -18,7 +18,7 @@ RUN apt-get update \
  && useradd --create-home --uid 1000 assistants \
  && mkdir /data && chown assistants:assistants /data
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels assistants && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels 'assistants[postgres]' && rm -rf /wheels
 USER assistants
 ENV ASSISTANTS_DATA_DIR=/data \
     ASSISTANTS_HOST=0.0.0.0 \

@@ -36,10 +36,11 @@ def readme_serve_argv() -> list[str]:
 
 
 def the_service() -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The service `docker compose up` starts (the scale-out profile's are checked further down)."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    serving = {name: svc for name, svc in services.items() if svc.get("build")}
-    assert len(serving) == 1, f"expected one service built from the repo, got {sorted(services)}"
+    serving = {name: svc for name, svc in services.items() if svc.get("build") and not svc.get("profiles")}
+    assert len(serving) == 1, f"expected one default service built from the repo, got {sorted(services)}"
     name, service = next(iter(serving.items()))
     return name, service, compose
 
@@ -131,3 +132,82 @@ def test_no_key_is_baked_into_compose(needle: str) -> None:
     for line in text.splitlines():
         if needle in line:
             assert "${" in line, f"literal key in docker-compose.yml: {line.strip()}"
+
+
+# -- the scale-out profile ---------------------------------------------------------------------------
+
+PLUMBING = {"--host", "--port", "--data-dir"}
+"""Flags a container sets for itself (bind address, port, volume), not part of the documented setup."""
+
+
+def documented_scale_lines() -> list[list[str]]:
+    """The README's scale-out commands: the first ```sh block under its "Scale out" heading."""
+    text = (ROOT / "README.md").read_text()
+    section = re.search(r"^## Scale out\n(.*?)(?=^## )", text, flags=re.M | re.S)
+    assert section, "README.md has no '## Scale out' section"
+    block = re.search(r"^```sh\n(.*?)^```", section.group(1), flags=re.M | re.S)
+    assert block, "no ```sh block in the README's Scale out section"
+    return [shlex.split(line, comments=True) for line in block.group(1).splitlines() if line.strip()]
+
+
+def scaled_services() -> dict[str, dict[str, Any]]:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return {name: svc for name, svc in compose["services"].items() if "scale" in (svc.get("profiles") or [])}
+
+
+def effective_argv(service: dict[str, Any]) -> list[str]:
+    """The command plus the flags its ASSISTANTS_* variables stand for (settings mirror every flag)."""
+    argv = container_argv(service)
+    for name, text in environment(service).items():
+        if name.startswith("ASSISTANTS_"):
+            argv += ["--" + name.removeprefix("ASSISTANTS_").lower().replace("_", "-"), text]
+    return argv
+
+
+def shape(argv: list[str]) -> tuple[str, frozenset[str]]:
+    """(subcommand, the flags it uses but for container plumbing)."""
+    assert argv[0] == "assistants", argv
+    return argv[1], frozenset(part for part in argv[2:] if part.startswith("--")) - PLUMBING
+
+
+def flag(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def test_scale_profile_runs_the_documented_commands() -> None:
+    ours = {name: effective_argv(svc) for name, svc in scaled_services().items()
+            if svc.get("image") == "assistants:latest"}
+    documented = {shape(argv) for argv in documented_scale_lines()}
+    used = {name: shape(argv) for name, argv in ours.items()}
+    for name, got in used.items():
+        assert got in documented, (name, got, documented)
+    assert set(used.values()) == documented  # and every documented process is in the profile
+
+
+def test_scale_profile_has_postgres_two_apis_two_workers_one_engine_behind_one_port() -> None:
+    services = scaled_services()
+    ours = {name: effective_argv(svc) for name, svc in services.items()
+            if svc.get("image") == "assistants:latest"}
+    apis = [n for n, a in ours.items()
+            if a[1] == "serve" and "--engine" in a and flag(a, "--engine") == "openai"]
+    workers = [n for n, a in ours.items() if a[1] == "worker"]
+    engines = [n for n, a in ours.items() if a[1] == "serve" and "--engine" not in a]
+    assert len(apis) == 2 and len(workers) == 2 and len(engines) == 1, ours
+    (engine,) = engines
+    assert all("--no-worker" in ours[n] for n in (*apis, engine))
+    postgres = [n for n, svc in services.items() if str(svc.get("image", "")).startswith("postgres:")]
+    assert len(postgres) == 1
+    for name in (*apis, *workers):
+        argv = ours[name]
+        assert flag(argv, "--engine-url").startswith(f"http://{engine}:8000")
+        db = flag(argv, "--db")
+        assert db.startswith("postgresql+asyncpg://") and f"@{postgres[0]}/" in db
+        assert "migrate" in services[name]["depends_on"], name  # never two processes migrating at once
+    published = [svc for svc in services.values() if svc.get("ports")]
+    assert len(published) == 1, "one port in front of the APIs"
+    (proxy,) = published
+    assert all(str(p).startswith("127.0.0.1:") for p in proxy["ports"])
+    mounted = next(v.split(":")[0] for v in proxy["volumes"] if v.endswith(":ro"))
+    conf = (ROOT / mounted).read_text()
+    assert all(f"server {name}:8000" in conf for name in apis), conf
+    assert "proxy_buffering off" in conf  # SSE streams token by token
