@@ -26,6 +26,11 @@ class ContextLengthExceeded(InvalidRequest):
     default_code = "context_length_exceeded"
 
 
+MAX_ENGINE_ATTEMPTS = 10
+"""Claims a run or background response may take while its engine keeps failing under it (each one
+waits for the router's next probe first): minutes of an engine being away, not a retry storm."""
+
+
 class EngineUnavailable(ServiceUnavailable):
     """No engine could decode the request (every remote engine down or unreachable). Not the
     request's fault: a chat client gets a 503 it may retry; a run is re-queued (runs.executor)."""

@@ -38,6 +38,7 @@ from typing import Any
 import msgspec
 
 from assistants import metrics
+from assistants.inference.service import MAX_ENGINE_ATTEMPTS, EngineUnavailable
 from assistants.protocol.responses import TERMINAL_STATUSES, response_object
 from assistants.responses import service
 from assistants.responses.decode import Outcome, decode
@@ -223,6 +224,13 @@ class BackgroundResponses:
                 watcher.cancel()
         except asyncio.CancelledError:
             raise
+        except EngineUnavailable as exc:
+            if await self._engine_failed(row, cancel, exc):
+                return
+            error = {"code": "server_error", "message": f"The inference engine failed: {exc.message}"}
+            if events.snapshot.get("status") not in TERMINAL_STATUSES:
+                events.finish("failed", error=error)
+            outcome.status, outcome.final = "failed", {"status": "failed", "error": error}
         except Exception as exc:
             log.exception("background response %s failed", response_id)
             error = {"code": "server_error", "message": f"The server had an error while responding: {exc}"}
@@ -237,6 +245,25 @@ class BackgroundResponses:
                 await response_store.append_events(session, response_id, taken)
         self.followers.notify(response_id)
         metrics.observe_response_finished(outcome.status, "background")
+
+    async def _engine_failed(self, row: Mapping[str, Any], cancel: asyncio.Event,
+                             exc: EngineUnavailable) -> bool:
+        """A remote engine went away under the response (not its fault): after the router's next
+        probe time, back to queued from the start, as the runs' executor does; True when re-queued.
+        A cancel, or `MAX_ENGINE_ATTEMPTS` claims, ends it here instead (False)."""
+        log.warning("background response %s: %s; re-queueing it", row["id"], exc.message)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(cancel.wait(), exc.retry_after)
+        if cancel.is_set() or row["attempts"] >= MAX_ENGINE_ATTEMPTS:
+            return False
+        async with self.database.write() as session:
+            current = await response_store.get_response(session, row["id"])
+            if current["status"] != "in_progress" or current["worker_id"] != self.worker_id:
+                return True  # no longer ours to write
+            await response_store.rewind_response(session, current, keep_events=2, count_attempt=True)
+        self.followers.notify(row["id"])
+        self._wake.set()
+        return True
 
     async def _prepare(self, row: Mapping[str, Any]) -> service.Prepared:
         """The prompt of a stored background response, rebuilt from its row and input items (so a

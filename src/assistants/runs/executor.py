@@ -31,7 +31,7 @@ from assistants import store
 from assistants.errors import InvalidRequest
 from assistants.events import EventBus
 from assistants.inference.engine import SamplingParams
-from assistants.inference.service import EngineUnavailable
+from assistants.inference.service import MAX_ENGINE_ATTEMPTS, EngineUnavailable
 from assistants.protocol import run_status
 from assistants.protocol.common import PromptTokensDetails
 from assistants.protocol.events import MessageDelta
@@ -53,9 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("assistants.runs.executor")
 
-MAX_ENGINE_ATTEMPTS = 10
-"""Claims a run may take while its engine keeps failing under it (see `_engine_failed`); with the
-router's backoff between them that is minutes of an engine being away, not a retry storm."""
 
 StartGeneration = Callable[["Prompt", SamplingParams], Awaitable[Any]]
 """(prompt, sampling params) -> a Generation (async iterator of text, `.result`,
