@@ -138,6 +138,8 @@ def bind(settings: Settings) -> socket.socket:
 
 def check_files(settings: Settings) -> None:
     """Operator-given paths are checked up front; a typo should not cost a migration and a model load."""
+    if settings.engine_urls and settings.engine != "openai":
+        raise StartupError("--engine-url is for remote engines: add --engine openai")
     if settings.model is not None and not settings.model.exists():
         raise StartupError(f"model not found: {settings.model}")
     if settings.chat_template is not None and not settings.chat_template.is_file():

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistants import metrics
 from assistants.errors import InvalidRequest, StartupError
 from assistants.inference.batcher import Generation, GenerationResult
 from assistants.inference.engine import FinishReason, ModelInfo, SamplingParams
@@ -359,7 +360,7 @@ class RemoteInference(Inference):
                     return
                 ok = False
                 try:
-                    await self._stream_from(engine, body, generation, state)
+                    await self._stream_from(engine, body, generation, state, started)
                     ok = True
                     break
                 except UpstreamDown as exc:
@@ -388,10 +389,12 @@ class RemoteInference(Inference):
         reason: FinishReason = "stop" if state.matcher.stopped or state.finish != "length" else "length"
         if not state.matcher.stopped and state.completion_tokens >= max_tokens:
             reason = "length"
-        generation.put_result(state.result(reason, prompt_tokens, started))
+        result = state.result(reason, prompt_tokens, started)
+        metrics.observe_tokens(result.prompt_tokens, result.completion_tokens)
+        generation.put_result(result)
 
     async def _stream_from(self, engine: RemoteEngine, body: dict[str, Any], generation: Generation,
-                           state: _StreamState) -> None:
+                           state: _StreamState, started: float) -> None:
         chunks = engine.upstream.stream_completion(body)
         try:
             async for chunk in chunks:
@@ -399,7 +402,7 @@ class RemoteInference(Inference):
                 for choice in chunk.get("choices") or []:
                     text = choice.get("text") or ""
                     if text:
-                        state.count_piece()
+                        state.count_piece(started)
                         safe = state.matcher.feed(text)
                         if safe:
                             state.emit(generation, safe)
@@ -432,10 +435,11 @@ class _StreamState:
     finish: str | None = None
     first_at: float | None = None
 
-    def count_piece(self) -> None:
+    def count_piece(self, started: float) -> None:
         self.pieces += 1
         if self.first_at is None:
             self.first_at = time.perf_counter()
+            metrics.observe_ttft(self.first_at - started)
 
     def emit(self, generation: Generation, text: str) -> None:
         self.emitted = True
