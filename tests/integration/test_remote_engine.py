@@ -170,6 +170,8 @@ def test_engine_killed_mid_run_requeues_the_run_until_it_is_back(engine: ServerP
     run = client.beta.threads.create_and_run(
         assistant_id=assistant.id, max_completion_tokens=48, temperature=0,
         thread={"messages": [{"role": "user", "content": "Write a long story about a lighthouse."}]})
+    background = client.responses.create(model="default", input="Write a long story about a ship.",
+                                         background=True, max_output_tokens=48, temperature=0)
     deadline = time.monotonic() + 120
     while not [m for m in client.beta.threads.messages.list(thread_id=run.thread_id).data
                if m.role == "assistant"]:
@@ -195,3 +197,8 @@ def test_engine_killed_mid_run_requeues_the_run_until_it_is_back(engine: ServerP
                if m.role == "assistant"]
     assert len(answers) == 1 and answers[0].status in {"completed", "incomplete"}
     assert rows(front.data_dir, "SELECT attempts FROM runs WHERE id = ?", run.id)[0][0] >= 2
+    deadline = time.monotonic() + 300
+    while (response := client.responses.retrieve(background.id)).status in {"queued", "in_progress"}:
+        assert time.monotonic() < deadline, "the background response never finished"
+        time.sleep(0.2)
+    assert response.status in {"completed", "incomplete"}, response.error
