@@ -38,10 +38,12 @@ class Outcome:
 
 async def decode(generation: Generation, plan: TurnPlan, events: ResponseEvents, outcome: Outcome, *,
                  max_tool_calls: int | None = None,
-                 cancelled: Callable[[], bool] = lambda: False) -> AsyncIterator[None]:
+                 cancelled: Callable[[], bool] = lambda: False,
+                 retry_on: tuple[type[Exception], ...] = ()) -> AsyncIterator[None]:
     """Drive `events` from `generation`; yields after each decoded piece (a caller streaming or
     persisting the events takes them then). At the end `outcome` holds the final status and the
-    terminal event has been emitted."""
+    terminal event has been emitted. A generation failure ends the response `failed`, except the
+    `retry_on` ones, which are raised for the caller to retry."""
     held: list[str] | None = [] if plan.calls != "never" else None
     stopped = False
     try:
@@ -61,6 +63,8 @@ async def decode(generation: Generation, plan: TurnPlan, events: ResponseEvents,
             events.text_delta(piece)
             yield
     except Exception as exc:
+        if isinstance(exc, retry_on):
+            raise  # the caller re-queues the response (a background one whose engine went away)
         _end(events, outcome, "failed", error={"code": "server_error",
                                                 "message": f"The model failed while generating: {exc}"})
         return

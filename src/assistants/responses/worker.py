@@ -215,7 +215,8 @@ class BackgroundResponses:
             try:
                 async with generation:  # type: ignore[attr-defined]
                     async for _ in decode(generation, prepared.plan, events, outcome,
-                                          max_tool_calls=row["max_tool_calls"], cancelled=cancel.is_set):
+                                          max_tool_calls=row["max_tool_calls"], cancelled=cancel.is_set,
+                                          retry_on=(EngineUnavailable,)):
                         due = time.monotonic() - last_flush >= self.flush_interval
                         if outcome.status == "in_progress" and due:
                             await self._flush(response_id, pending)
