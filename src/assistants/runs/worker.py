@@ -158,17 +158,19 @@ class Worker:
     async def _heartbeat(self) -> None:
         while not self._stopping:
             await asyncio.sleep(self.heartbeat_timeout / 5)
+            # The attempts heartbeated now: a run re-queued and claimed again meanwhile (an engine
+            # failure re-queues at once) is a new attempt, and this answer is not about it.
+            beating = {run_id: task for run_id, (task, _, _) in self._running.items() if not task.done()}
             try:
                 async with self.bus.database.write() as session:
-                    owned = await run_moves.heartbeat(session, self.worker_id, [
-                        run_id for run_id, (task, _, _) in self._running.items() if not task.done()])
+                    owned = await run_moves.heartbeat(session, self.worker_id, list(beating))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("heartbeat failed")
                 continue
             for run_id, (task, flag, _) in list(self._running.items()):
-                if task.done():
+                if task.done() or beating.get(run_id) is not task:
                     continue
                 if run_id not in owned:
                     # Taken from us (we were presumed dead): stop; its writes are guarded by owner.
