@@ -62,7 +62,8 @@ class Services:
             blobs = FileBlobs(settings.data_dir)
             ingestion = None
             if settings.run_worker:
-                ingestion = await IngestionWorker.start(database, retrieval, blobs)
+                ingestion = await IngestionWorker.start(database, retrieval, blobs,
+                                                        heartbeat_timeout=settings.heartbeat_timeout)
                 stack.push_async_callback(ingestion.close)
             bus = EventBus(database)
             await bus.start()

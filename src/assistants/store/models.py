@@ -245,6 +245,10 @@ class VectorStoreFile(Base):
     batch_id: Mapped[str | None] = mapped_column(sa.String(64))
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     """How many times ingestion started on this file (a file that crashes the server fails after a few)."""
+    worker_id: Mapped[str | None] = mapped_column(sa.String(128))
+    """The ingestion worker that holds the job (`host:pid:random`), as a run's worker_id."""
+    heartbeat_at: Mapped[float | None] = mapped_column(sa.Float)
+    """When that worker last renewed its lease; a job whose lease is stale is claimed again."""
 
 
 class VectorStoreFileBatch(Base):
