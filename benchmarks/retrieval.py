@@ -77,8 +77,9 @@ def throughput(embedder, count: int, rounds: int = 3) -> None:  # type: ignore[n
                 embedder.embed_tokens([ids])
             single.append(count / (time.perf_counter() - start))
         fast, slow = statistics.median(batched), statistics.median(single)
-        print(f"embedding: {count} chunks of {tokens} tokens, one thread, median of {rounds} alternating rounds: "
-              f"batched {fast:.1f} chunks/s, one at a time {slow:.1f} chunks/s, ratio {fast / slow:.2f}x")
+        print(f"embedding: {count} chunks of {tokens} tokens, one thread, median of {rounds} alternating "
+              f"rounds: batched {fast:.1f} chunks/s, one at a time {slow:.1f} chunks/s, "
+              f"ratio {fast / slow:.2f}x")
 
 
 def latency(directory: Path, embedder, count: int, searches: int) -> None:  # type: ignore[no-untyped-def]

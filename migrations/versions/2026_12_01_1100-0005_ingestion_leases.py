@@ -1,4 +1,5 @@
-"""vector store files: an ingestion job's lease (worker_id, heartbeat_at), as runs and responses have
+"""vector store files: an ingestion job's lease (worker_id, heartbeat_at), as runs and responses have;
+responses: the request's `include` (a background response's worker honours it)
 
 Revision ID: 0005_ingestion_leases
 Revises: 0004_responses_conversations
@@ -22,9 +23,13 @@ def upgrade() -> None:
     with op.batch_alter_table('vector_store_files') as batch:
         batch.add_column(sa.Column('worker_id', sa.String(length=128), nullable=True))
         batch.add_column(sa.Column('heartbeat_at', sa.Float(), nullable=True))
+    with op.batch_alter_table('responses') as batch:
+        batch.add_column(sa.Column('include', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('responses') as batch:
+        batch.drop_column('include')
     with op.batch_alter_table('vector_store_files') as batch:
         batch.drop_column('heartbeat_at')
         batch.drop_column('worker_id')

@@ -32,13 +32,12 @@ from assistants.retrieval.chunking import Chunk, chunk_tokens
 from assistants.retrieval.embedder import Embedder
 from assistants.retrieval.extract import ExtractionError, InvalidFile, extract_text
 from assistants.retrieval.service import Retrieval
-from assistants.store import Database, now
+from assistants.store import Database, ingestion_jobs, now
 from assistants.store import files as file_store
-from assistants.store import ingestion_jobs
 from assistants.store import vector_stores as vs_store
-from assistants.store.run_moves import new_worker_id
 from assistants.store.files import FileBlobs
 from assistants.store.records import Record
+from assistants.store.run_moves import new_worker_id
 
 log = logging.getLogger("assistants.ingestion")
 

@@ -20,9 +20,8 @@ from assistants.protocol.vector_stores import stored_chunking
 from assistants.retrieval.index import ChunkIndex
 from assistants.retrieval.service import Retrieval
 from assistants.retrieval.sqlite_index import SqliteChunkIndex
-from assistants.store import Database, new_id
+from assistants.store import Database, ingestion_jobs, new_id
 from assistants.store import files as file_store
-from assistants.store import ingestion_jobs
 from assistants.store import vector_stores as vs_store
 from assistants.store.files import FileBlobs
 from assistants.store.models import vector_store_files
@@ -77,7 +76,8 @@ async def add_files(database: Database, blobs: FileBlobs, count: int) -> tuple[s
     ids = [new_id("file-") for _ in range(count)]
     async with database.write() as session:
         for number, file_id in enumerate(ids):
-            blobs.path(file_id).write_bytes(f"Fact {number}: the kelp tower number {number} is blue.".encode())
+            text = f"Fact {number}: the kelp tower number {number} is blue."
+            blobs.path(file_id).write_bytes(text.encode())
             await file_store.create_file(session, file_id, f"f{number}.txt", "assistants", 40, None)
         store = await vs_store.create_vector_store(
             session, "kb", None, None, None, [FileEntry(f, None, stored_chunking(None)) for f in ids])

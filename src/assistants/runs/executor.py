@@ -141,7 +141,7 @@ class Executor:
             results = file_search.results_from_step(earlier[0]["step_details"])
         else:
             query = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-            results = await file_search.search_for_run(self.bus.database, self.retrieval, store_ids, query,
+            results = await file_search.search_stores(self.bus.database, self.retrieval, store_ids, query,
                                                        options)
             details = file_search.step_details(results, options, include_content=True)
             async with self.bus.transaction() as tx:

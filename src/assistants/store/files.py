@@ -23,7 +23,6 @@ from assistants.store.models import files, vector_store_files
 from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.records import Record, all_records, first_record, select_records
 
-
 SWEEP_GRACE_SECONDS = 600.0
 """An upload takes at most this long between its first byte and its row's commit (a bound, not a
 measurement: uploads are capped by --max-file-bytes and stream at disk speed)."""

@@ -36,8 +36,8 @@ async def claim(session: AsyncSession, worker_id: str, stale_after: float) -> Re
                jobs.heartbeat_at >= stale_before)
         .order_by(jobs.sequence).limit(_SCAN))).all()
     orphaned = [sequence for sequence, owner in held if _dead_on_this_host(owner)]
-    claimable = sa.or_(jobs.worker_id.is_(None), jobs.heartbeat_at.is_(None), jobs.heartbeat_at < stale_before,
-                       jobs.sequence.in_(orphaned))
+    claimable = sa.or_(jobs.worker_id.is_(None), jobs.heartbeat_at.is_(None),
+                       jobs.heartbeat_at < stale_before, jobs.sequence.in_(orphaned))
     row = first_record(await session.execute(
         select_records(vector_store_files).where(jobs.status == "in_progress", claimable)
         .order_by(jobs.sequence).limit(1).with_for_update(skip_locked=True)))

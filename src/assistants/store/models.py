@@ -288,6 +288,8 @@ class Response(Base):
     tools: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
     tool_choice: Mapped[JSONValue] = mapped_column(sa.JSON)
     parallel_tool_calls: Mapped[bool]
+    include: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    """The request's `include` values (`file_search_call.results` puts results in the output)."""
     text: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     truncation: Mapped[str] = mapped_column(sa.String(16))
     max_output_tokens: Mapped[int | None]
