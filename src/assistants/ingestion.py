@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from assistants.retrieval.service import Retrieval
 from assistants.store import Database, ingestion_jobs, now
 from assistants.store import files as file_store
 from assistants.store import vector_stores as vs_store
-from assistants.store.files import FileBlobs
+from assistants.store.files import SWEEP_GRACE_SECONDS, FileBlobs
 from assistants.store.records import Record
 from assistants.store.run_moves import new_worker_id
 
@@ -58,19 +59,25 @@ class IngestionWorker:
         self.worker_id = worker_id or new_worker_id()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._swept_at = 0.0
 
     @classmethod
     async def start(cls, database: Database, retrieval: Retrieval, blobs: FileBlobs, *,
                     heartbeat_timeout: float = 15.0, worker_id: str | None = None) -> IngestionWorker:
         worker = cls(database, retrieval, blobs, heartbeat_timeout=heartbeat_timeout, worker_id=worker_id,
                      poll_interval=min(1.0, heartbeat_timeout / 5))
-        async with database.read() as session:
-            known = await file_store.file_ids(session)
-        removed = await asyncio.to_thread(blobs.sweep, known)
-        if removed:
-            log.info("removed %d partial or orphaned upload(s)", removed)
+        await worker._sweep_blobs()
         worker._task = asyncio.create_task(worker._loop(), name="ingestion-worker")
         return worker
+
+    async def _sweep_blobs(self) -> None:
+        """Remove partial uploads and orphaned bytes (old enough not to be an upload in flight)."""
+        self._swept_at = time.monotonic()
+        async with self.database.read() as session:
+            known = await file_store.file_ids(session)
+        removed = await asyncio.to_thread(self.blobs.sweep, known)
+        if removed:
+            log.info("removed %d partial or orphaned upload(s)", removed)
 
     def notify(self) -> None:
         """A file was queued for ingestion: start now rather than at the next poll."""
@@ -87,6 +94,8 @@ class IngestionWorker:
         while True:
             try:
                 await self._expire_files()
+                if time.monotonic() - self._swept_at >= SWEEP_GRACE_SECONDS:
+                    await self._sweep_blobs()  # what a crash left, once it is old enough to tell
                 while (job := await self._claim()) is not None:
                     await self._run(job)
             except asyncio.CancelledError:

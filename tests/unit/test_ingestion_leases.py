@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import socket
 import time
 from collections.abc import Sequence
@@ -159,3 +160,16 @@ async def test_a_worker_resumes_a_job_whose_worker_was_killed(database: Database
         await worker.close()
         retrieval.close()
     assert (await jobs(database))[file_id] == ("completed", 2, ME)
+
+
+def test_the_blob_sweep_spares_young_files_another_process_may_be_writing(tmp_path: Path) -> None:
+    blobs = FileBlobs(tmp_path)
+    staged, orphan, kept = blobs.staging_path(), blobs.path("file-orphan"), blobs.path("file-kept")
+    for path in (staged, orphan, kept):
+        path.write_bytes(b"x")
+    assert blobs.sweep({"file-kept"}) == 0  # all young: maybe an upload in flight
+    old = time.time() - 3600
+    for path in (staged, orphan, kept):
+        os.utime(path, (old, old))
+    assert blobs.sweep({"file-kept"}) == 2
+    assert not staged.exists() and not orphan.exists() and kept.exists()
