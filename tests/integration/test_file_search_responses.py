@@ -127,7 +127,8 @@ def test_a_quoted_excerpt_is_cited(model_client: openai.OpenAI, facts: tuple[str
 @pytest.mark.parametrize(("tool", "param"), [
     ({"type": "file_search"}, "tools[0].vector_store_ids"),
     ({"type": "file_search", "vector_store_ids": []}, "tools[0].vector_store_ids"),
-    ({"type": "file_search", "vector_store_ids": ["vs_x"], "max_num_results": 51}, "tools[0].max_num_results"),
+    ({"type": "file_search", "vector_store_ids": ["vs_x"], "max_num_results": 51},
+     "tools[0].max_num_results"),
     ({"type": "file_search", "vector_store_ids": ["vs_x"], "filters": {"type": "eq"}}, "tools[0].filters"),
     ({"type": "file_search", "vector_store_ids": ["vs_x"],
       "ranking_options": {"hybrid_search": {"embedding_weight": 1, "text_weight": 0}}},
