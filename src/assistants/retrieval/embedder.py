@@ -31,8 +31,8 @@ ingestion-sized windows run no faster batched on one CPU thread. Profiled (2026-
 loads), 68% of the time, then SkipLayerNormalization, Add and the mask's Where; a call costs
 ≈ 3 ms plus ≈ 10 ms per 20-token row or ≈ 110 ms per 200-token row, at batch 1 as at 16. Sorting the
 windows by length keeps padding near zero, so there is nothing left for batching to save there.
-Dynamic int8 re-quantization (MatMulInteger, VNNI) was 2.5x faster per row but its vectors were
-wrong (cosine 0.04-0.57 to the original's), so it is not used."""
+Re-quantizing the weight MatMuls to dynamic int8 per channel would be 1.6-2.4x faster per row at the
+same recall (benchmarks/README.md, Retrieval); it needs the `onnx` package to convert, so not yet."""
 
 
 class Embedder(Protocol):
