@@ -273,6 +273,11 @@ class RemoteInference(Inference):
     def queued(self) -> int:
         return max(0, len(self._tasks) - self.active)
 
+    @property
+    def busy(self) -> int:
+        """Requests streaming or waiting for an engine (a models registry never unloads it then)."""
+        return len(self._tasks)
+
     def forget_cache(self, key: str) -> None:
         """Nothing to drop here: the remote engine's prefix cache ages out on its own."""
 
