@@ -478,3 +478,34 @@ async def test_a_worker_presumed_dead_cannot_write_a_run_another_worker_took(
         owner = (await session.execute(sa.select(runs.c.worker_id, runs.c.status)
                                        .where(runs.c.id == run["id"]))).one()
     assert tuple(owner) == ("successor", "in_progress")
+
+
+async def test_an_engine_failure_requeues_the_run_until_an_engine_answers(
+    database: store.Database, bus: EventBus, worker: Worker, inference: ScriptedInference
+) -> None:
+    from assistants.inference.service import EngineUnavailable
+
+    failures = iter([EngineUnavailable("engine gone", retry_after=0.01)] * 2)
+    inference.script = lambda: ScriptedGeneration(["a", "b", "c"], 0.001, fail=next(failures, None))
+    run = await new_run(database, bus)
+    worker.notify()
+    done = await wait_status(database, run["id"], "completed", limit=15)
+    assert done["attempts"] == 3  # two attempts the engine broke off, then the one that answered
+    (message,) = await run_messages(database, run["id"])  # the broken attempts' partial messages went
+    assert message["content"][0]["text"]["value"] == "abc"
+    events = [e.event for e in await bus.replay(EventFilter(run_id=run["id"]))]
+    assert events.count("thread.message.completed") == 1 and events[-1] == "thread.run.completed"
+
+
+async def test_an_engine_that_keeps_failing_fails_the_run_after_the_bound(
+    database: store.Database, bus: EventBus, worker: Worker, inference: ScriptedInference
+) -> None:
+    from assistants.inference.service import MAX_ENGINE_ATTEMPTS, EngineUnavailable
+
+    inference.script = lambda: ScriptedGeneration(["a", "b", "c"], 0.001,
+                                                  fail=EngineUnavailable("engine gone", retry_after=0.01))
+    run = await new_run(database, bus)
+    worker.notify()
+    done = await wait_status(database, run["id"], "failed", limit=30)
+    assert done["attempts"] == MAX_ENGINE_ATTEMPTS
+    assert "engine gone" in done["last_error"]["message"]
