@@ -15,7 +15,8 @@ from assistants.errors import InvalidRequest
 from assistants.events import EventBus, EventFilter
 from assistants.runs import tools as run_tools
 from assistants.runs.executor import Executor
-from assistants.runs.worker import Worker
+from assistants.jobs import Worker
+from assistants.runs.worker import RunJobs
 from tests.unit.test_worker import (  # noqa: F401  (fixtures)
     ScriptedGeneration,
     ScriptedInference,
@@ -118,7 +119,7 @@ async def test_after_max_tool_rounds_the_run_must_answer(
     # A model that calls the tool every turn: two rounds are allowed, the third turn is decoded with
     # tool_choice none, so the same call-shaped output becomes the run's message.
     script(inference, [CALL], [CALL], [CALL])
-    capped = Worker(bus, Executor(bus, inference, inference.start, max_tool_rounds=2), capacity=1,
+    capped = Worker(bus, [RunJobs(bus, Executor(bus, inference, inference.start, max_tool_rounds=2))], capacity=1,
                     poll_interval=0.05)
     await capped.start()
     try:

@@ -21,8 +21,8 @@ from assistants import protocol as p
 from assistants.api.events import run_stream
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.events import EventBus
+from assistants.jobs import Worker
 from assistants.runs import tools as run_tools
-from assistants.runs.worker import Worker
 from assistants.store import Database, Record
 
 POLL_AFTER = [ResponseHeader(name="openai-poll-after-ms", value="100")]
