@@ -21,7 +21,14 @@ from assistants.store.conversations import append_items
 from assistants.store.ids import now
 from assistants.store.models import conversation_items, response_events, response_items, responses
 from assistants.store.pagination import Page, PageRequest, fetch_page
-from assistants.store.records import Record, all_records, first_record, record_columns, select_records
+from assistants.store.records import (
+    Record,
+    all_records,
+    first_record,
+    record_column,
+    record_columns,
+    select_records,
+)
 
 MAX_CHAIN = 1000
 """previous_response_id links followed at most (a guard against a cycle nobody can build anyway)."""
@@ -101,7 +108,7 @@ async def find_items(session: AsyncSession, item_ids: Iterable[str]) -> dict[str
     found: dict[str, dict[str, Any]] = {}
     for table in (conversation_items, response_items):
         rows = all_records(await session.execute(
-            sa.select(table.c.id, sa.type_coerce(table.c.item, sa.Text).label("item"))
+            sa.select(table.c.id, record_column(table, "item"))
             .where(table.c.id.in_(wanted))))
         for row in rows:
             found.setdefault(row["id"], row["item"])
