@@ -106,6 +106,10 @@ class Worker:
         """A job was queued: claim it now rather than at the next poll."""
         self._wake.set()
 
+    def holds(self, job_id: str) -> bool:
+        """This worker executes the job now."""
+        return job_id in self._running
+
     def request_cancel(self, job_id: str) -> None:
         """The fast path: flip the job's flag (right after the cancel commits, before answering)."""
         running = self._running.get(job_id)
@@ -158,8 +162,11 @@ class Worker:
                 raise
             except Exception:
                 log.exception("claiming jobs failed")
+            # asyncio.timeout, not wait_for: wait_for runs the wait in a task of its own, and the
+            # wake-up then takes three loop turns to reach this one (each behind whatever else is ready).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
 
     async def _claim(self) -> None:
         free = self.capacity - len(self._running)

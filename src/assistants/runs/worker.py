@@ -96,7 +96,8 @@ class RunJobs:
         after = self.bus.tail.published
         async for batch in self.bus.follow_batches(_LIFECYCLE, after):
             for event in batch:
-                if event.event == E.RUN_QUEUED:
+                if event.event == E.RUN_QUEUED and not worker.holds(event.run_id or ""):
+                    # (One we hold was queued here and claimed already: a claim now would find nothing.)
                     worker.notify()
                 elif event.event == E.RUN_CANCELLING and event.run_id is not None:
                     worker.request_cancel(event.run_id)
