@@ -175,14 +175,29 @@ class Worker:
         order = self.kinds[self._first:] + self.kinds[:self._first]
         self._first = (self._first + 1) % len(self.kinds)
         claimed: list[tuple[JobKind, Job]] = []
+
+        async def take(session: Session, kind: JobKind, limit: int) -> int:
+            jobs = await kind.claim(session, limit, busy=len(self._running) + len(claimed))
+            claimed.extend((kind, job) for job in jobs)
+            return len(jobs)
+
         async with self.bus.transaction() as tx:
-            for kind in order:
-                busy = len(self._running) + len(claimed)
+            # A fair share each first (so a burst of one kind does not take every slot), then what is
+            # left to the kinds that filled theirs; an isolated job ends the round.
+            hungry = []
+            for index, kind in enumerate(order):
+                share = -(-free // (len(order) - index))
+                got = await take(tx.session, kind, share)
+                free -= got
+                if got == share:
+                    hungry.append(kind)
+                if any(job.isolated for _, job in claimed):
+                    hungry = []
+                    break
+            for kind in hungry:
                 if free <= 0 or any(job.isolated for _, job in claimed):
                     break
-                jobs = await kind.claim(tx.session, free, busy=busy)
-                claimed += [(kind, job) for job in jobs]
-                free -= len(jobs)
+                free -= await take(tx.session, kind, free)
         for kind, job in claimed:
             self._launch(kind, job)
 
