@@ -12,11 +12,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants.errors import not_found
+from assistants.protocol.codec import encoder
 from assistants.store.conversations import append_items
 from assistants.store.ids import now
 from assistants.store.models import conversation_items, response_events, response_items, responses
@@ -33,7 +33,6 @@ from assistants.store.records import (
 MAX_CHAIN = 1000
 """previous_response_id links followed at most (a guard against a cycle nobody can build anyway)."""
 
-_encode = msgspec.json.Encoder().encode
 Items = Sequence[Mapping[str, Any]]
 
 
@@ -122,7 +121,7 @@ async def append_events(session: AsyncSession, response_id: str, events: Items) 
     if events:
         await session.execute(sa.insert(response_events), [
             {"response_id": response_id, "sequence_number": event["sequence_number"], "type": event["type"],
-             "data": _encode(event).decode()} for event in events])
+             "data": encoder.encode(event).decode()} for event in events])
 
 
 async def events_after(session: AsyncSession, response_id: str, after: int, limit: int = 500) -> list[Record]:

@@ -127,17 +127,24 @@ async def heartbeat(session: AsyncSession, worker_id: str, run_ids: Collection[s
 # -- a run's message, its end ----------------------------------------------------------------------
 
 
+async def _require_owner(session: AsyncSession, run_id: str, owner: str | None, adding: str) -> None:
+    """With `owner`: the run must still be that worker's (row locked until commit), else
+    IllegalTransition; a worker that was presumed dead never adds to a run another worker re-runs."""
+    if owner is None:
+        return
+    current = (await session.execute(sa.select(runs.c.status, runs.c.worker_id)
+                                     .where(runs.c.id == run_id).with_for_update())).first()
+    if current is None or current.worker_id != owner or current.status not in run_status.OWNED:
+        raise run_status.IllegalTransition(current.status if current else "deleted", adding)
+
+
 async def open_message(session: AsyncSession, run: Mapping[str, Any], *,
                        owner: str | None = None) -> tuple[Record, Record]:
     """The assistant message a run writes (in_progress, no content) and its message_creation step.
     With `owner`, only while the run is still that worker's (else IllegalTransition): a worker that
     was presumed dead never adds a message to a run another worker re-runs."""
     await lock_log(session)
-    if owner is not None:
-        current = (await session.execute(sa.select(runs.c.status, runs.c.worker_id)
-                                         .where(runs.c.id == run["id"]).with_for_update())).first()
-        if current is None or current.worker_id != owner or current.status not in run_status.OWNED:
-            raise run_status.IllegalTransition(current.status if current else "deleted", "a new message")
+    await _require_owner(session, run["id"], owner, "a new message")
     message = await create_run_message(session, thread_id=run["thread_id"], run_id=run["id"],
                                        assistant_id=run["assistant_id"])
     details = {"type": "message_creation", "message_creation": {"message_id": message["id"]}}
@@ -155,11 +162,7 @@ async def record_file_search(session: AsyncSession, run: Mapping[str, Any], deta
     """The run's file_search `tool_calls` step, completed at once (`details` as stored, with result
     content; `shown` as its events carry it, without). With `owner`, only while the run is that worker's."""
     await lock_log(session)
-    if owner is not None:
-        current = (await session.execute(sa.select(runs.c.status, runs.c.worker_id)
-                                         .where(runs.c.id == run["id"]).with_for_update())).first()
-        if current is None or current.worker_id != owner or current.status not in run_status.OWNED:
-            raise run_status.IllegalTransition(current.status if current else "deleted", "a file_search step")
+    await _require_owner(session, run["id"], owner, "a file_search step")
     step = await create_step(session, run, dict(details), status="completed")
     wire = p.step_object({**step, "step_details": dict(shown)})
     await insert_events(session, [run_event(run, E.STEP_CREATED, wire),
