@@ -89,3 +89,16 @@ def test_an_owner_is_dead_when_its_heartbeat_is_stale_or_its_local_process_gone(
     assert dead(f"{host}:1:x", heartbeat_at=None)
     assert not dead(f"{host}:{DEAD_PID}:x", me=f"{host}:{DEAD_PID}:x")  # our own: judged by heartbeat
     assert dead(None)
+
+
+async def test_shutdown_hands_back_our_responses_and_skips_deleted_ones(database: Database) -> None:
+    kind = ResponseJobs(database, inference=None, worker_id="me:1:cccccc")
+    async with database.write() as session:
+        await store.insert_response(session, row("resp_mine", worker_id=kind.worker_id,
+                                                 heartbeat_at=time.time()), [])
+        await store.insert_response(session, row("resp_theirs", worker_id="other:1:dddddd",
+                                                 heartbeat_at=time.time()), [])
+    async with database.write() as session:
+        await kind.hand_back(session, ["resp_deleted_meanwhile", "resp_mine", "resp_theirs"])
+    # Back to queued, the interrupted attempt not counted; another worker's response untouched.
+    assert await statuses(database) == {"resp_mine": ("queued", 0), "resp_theirs": ("in_progress", 1)}

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from assistants import metrics
+from assistants.errors import NotFound
 from assistants.jobs import CancelFlag, Job
 from assistants.protocol.responses import TERMINAL_STATUSES, response_object
 from assistants.responses import service
@@ -124,7 +125,10 @@ class ResponseJobs:
 
     async def hand_back(self, session: Session, unfinished: Collection[str]) -> None:
         for response_id in unfinished:  # back to queued: the next start decodes it again
-            row = await response_store.get_response(session, response_id)
+            try:
+                row = await response_store.get_response(session, response_id)
+            except NotFound:
+                continue  # deleted while it decoded
             if row["status"] == "in_progress" and row["worker_id"] == self.worker_id:
                 await response_store.rewind_response(session, row, keep_events=2, count_attempt=False)
 
