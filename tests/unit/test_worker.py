@@ -18,10 +18,10 @@ from assistants import store
 from assistants.events import EventBus, EventFilter
 from assistants.inference.batcher import GenerationResult
 from assistants.inference.engine import SamplingParams
+from assistants.jobs import Worker
 from assistants.jobs.cancel import CancelFlag
 from assistants.runs.executor import Executor
 from assistants.runs.prompt import Prompt, build_prompt
-from assistants.jobs import Worker
 from assistants.runs.worker import RunJobs
 from assistants.store import run_moves
 from assistants.store.models import messages, run_events, runs
@@ -113,7 +113,8 @@ def inference() -> ScriptedInference:
 
 @pytest.fixture()
 async def worker(bus: EventBus, inference: ScriptedInference) -> AsyncIterator[Worker]:
-    worker = Worker(bus, [RunJobs(bus, Executor(bus, inference, inference.start))], capacity=4, poll_interval=0.05)
+    executor = Executor(bus, inference, inference.start)
+    worker = Worker(bus, [RunJobs(bus, executor)], capacity=4, poll_interval=0.05)
     await worker.start()
     yield worker
     await worker.close()
