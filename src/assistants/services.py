@@ -21,6 +21,7 @@ from assistants.settings import Settings
 from assistants.store import Database
 from assistants.store.database import PostgresOptions
 from assistants.store.files import FileBlobs
+from assistants.store.leases import new_worker_id
 
 if TYPE_CHECKING:
     from assistants.jobs import Worker
@@ -63,8 +64,11 @@ class Services:
             stack.callback(retrieval.close)
             blobs = FileBlobs(settings.data_dir)
             ingestion = None
+            worker_id = new_worker_id()
+            """One per process: its ingestion jobs, runs and background responses are all leased by it."""
             if settings.run_worker:
-                ingestion = await IngestionWorker.start(database, retrieval, blobs)
+                ingestion = await IngestionWorker.start(database, retrieval, blobs, worker_id=worker_id,
+                                                        heartbeat_timeout=settings.heartbeat_timeout)
                 stack.push_async_callback(ingestion.close)
             bus = EventBus(database)
             await bus.start()
@@ -74,26 +78,23 @@ class Services:
                 inference = await Inference.start(settings)
                 stack.push_async_callback(inference.close)
                 if settings.run_worker:
-                    worker, responses = await start_worker(settings, bus, inference, retrieval)
+                    worker, responses = await start_worker(settings, bus, inference, retrieval, worker_id)
                     stack.push_async_callback(worker.close)
             yield cls(settings=settings, database=database, bus=bus, retrieval=retrieval, file_blobs=blobs,
                       inference=inference, worker=worker, ingestion=ingestion, responses=responses)
 
 
-async def start_worker(settings: Settings, bus: EventBus, inference: Inference,
-                       retrieval: Retrieval) -> tuple[Worker, ResponseJobs]:
-    """The process's one worker, leasing runs and background responses under one worker id."""
+async def start_worker(settings: Settings, bus: EventBus, inference: Inference, retrieval: Retrieval,
+                       worker_id: str) -> tuple[Worker, ResponseJobs]:
+    """The process's one worker, leasing runs and background responses under `worker_id`."""
     from assistants.jobs import Worker
     from assistants.responses.worker import ResponseJobs
     from assistants.runs.worker import RunJobs, run_executor
-    from assistants.store.leases import new_worker_id
-
-    worker_id = new_worker_id()
     executor = run_executor(bus, inference, worker_id=worker_id, max_tool_rounds=settings.max_tool_rounds,
                             crash_on_metadata=settings.debug_crash_on_metadata, retrieval=retrieval)
     runs = RunJobs(bus, executor, heartbeat_timeout=settings.heartbeat_timeout)
     responses = ResponseJobs(bus.database, inference, heartbeat_timeout=settings.heartbeat_timeout,
-                             worker_id=worker_id)
+                             worker_id=worker_id, retrieval=retrieval)
     # The poll, sweep and heartbeat tick: a worker's runs go stale after five missed heartbeats.
     tick = min(1.0, settings.heartbeat_timeout / 5)
     worker = Worker(bus, [runs, responses], capacity=settings.parallel, poll_interval=tick)

@@ -75,7 +75,9 @@ class ResponsesController(Controller):
                               services: Services) -> ResponseObject | ServerSentEvent:
         body = decode(CreateResponseRequest, await request.body())
         inference = _model(services, body.model)
-        prepared = await responses.prepare(inference, services.database, body)
+        # A background response searches when its worker prepares it, so the create answers at once.
+        prepared = await responses.prepare(inference, services.database, body,
+                                           retrieval=None if body.background else services.retrieval)
         if body.background:
             row = await background.enqueue(services, prepared)
             if body.stream:

@@ -78,10 +78,13 @@ class Followers:
 class ResponseJobs:
     name = "response"
 
-    def __init__(self, database: Any, inference: Any, *, flush_interval: float = 0.025, max_attempts: int = 3,
-                 heartbeat_timeout: float = 15.0, worker_id: str | None = None) -> None:
+    def __init__(self, database: Any, inference: Any, *, flush_interval: float = 0.025,
+                 max_attempts: int = 3, heartbeat_timeout: float = 15.0, worker_id: str | None = None,
+                 retrieval: Any = None) -> None:
         self.database = database
         self.inference = inference
+        self.retrieval = retrieval
+        """For a response's file_search (None: its tool is checked, nothing searched)."""
         self.flush_interval = flush_interval
         self.max_attempts = max_attempts
         self.heartbeat_timeout = heartbeat_timeout
@@ -145,6 +148,7 @@ class ResponseJobs:
         outcome = Outcome()
         try:
             prepared = await self._prepare(row)
+            service.begin_output(prepared, events)
             await self._flush(response_id, pending)
             generation = await service.start_generation(self.inference, prepared)
             # A cancel reaches the engine at once, even while the prompt waits for a slot or is
@@ -181,7 +185,7 @@ class ResponseJobs:
         async with self.database.read() as session:
             inputs = await response_store.input_items(session, row["id"])
         request = service.request_of(row, inputs)
-        prepared = await service.prepare(self.inference, self.database, request)
+        prepared = await service.prepare(self.inference, self.database, request, retrieval=self.retrieval)
         prepared.values = dict(row)
         prepared.inputs = inputs
         return prepared
