@@ -96,7 +96,7 @@ def child(args: argparse.Namespace) -> None:
     figures = asyncio.run(ours(path, None, args.tokens, levels, 1))
     out: dict[str, object] = {"levels": {str(k): v for k, v in figures.items()}}
     if args.invariance:
-        out["invariance"] = asyncio.run(invariance(path, 48))
+        out["invariance"] = asyncio.run(invariance(path, args.invariance_tokens))
     print(json.dumps(out))
 
 
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,16")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--invariance-tokens", type=int, default=48, help="tokens per invariance text")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--invariance", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -127,7 +128,8 @@ def main() -> None:
     for round_ in range(args.rounds):
         for variant in variants[round_ % len(variants):] + variants[:round_ % len(variants)]:
             command = [sys.executable, __file__, "--one", variant, "--levels", args.levels,
-                       "--tokens", str(args.tokens), "--data-dir", args.data_dir]
+                       "--tokens", str(args.tokens), "--invariance-tokens", str(args.invariance_tokens),
+                       "--data-dir", args.data_dir]
             if args.model:
                 command += ["--model", args.model]
             if round_ == 0:

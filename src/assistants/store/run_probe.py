@@ -42,7 +42,9 @@ class RunProbe:
     async def state(self, thread_id: str, run_id: str) -> RunState | None:
         """The run's state now (None: no such run in this thread)."""
         if self._sqlite_path is not None:
-            row = self._sqlite().execute(_SQLITE_SQL, (run_id, thread_id)).fetchone()
+            # fetchall: the statement runs to its end, so it holds no read snapshot afterwards.
+            rows = self._sqlite().execute(_SQLITE_SQL, (run_id, thread_id)).fetchall()
+            row = rows[0] if rows else None
         else:
             async with self._database.read() as session:
                 row = (await session.execute(sa.text(_SQL), {"id": run_id, "thread_id": thread_id})).first()
