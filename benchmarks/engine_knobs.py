@@ -121,7 +121,8 @@ def main() -> None:
     if "base" not in variants:
         variants.insert(0, "base")
     levels = args.levels.split(",")
-    print(f"load average {os.getloadavg()[0]:.2f}; {args.tokens} greedy tokens; median of {args.rounds} rounds")
+    print(f"load average {os.getloadavg()[0]:.2f}; {args.tokens} greedy tokens; "
+          f"median of {args.rounds} rounds")
     rates: dict[str, dict[str, list[float]]] = {v: {lv: [] for lv in levels} for v in variants}
     ttfts: dict[str, dict[str, list[float]]] = {v: {lv: [] for lv in levels} for v in variants}
     checks: dict[str, dict[str, int]] = {}
@@ -147,8 +148,8 @@ def main() -> None:
     for variant in variants:
         line = f"{variant:<10}"
         for level in levels:
-            rate = statistics.median(rates[variant][level])
-            line += f" {rate:>10.1f} {rate / base[level]:>6.2f} {statistics.median(ttfts[variant][level]):>5.2f}s"
+            rate, ttft = statistics.median(rates[variant][level]), statistics.median(ttfts[variant][level])
+            line += f" {rate:>10.1f} {rate / base[level]:>6.2f} {ttft:>5.2f}s"
         check = checks.get(variant, {})
         line += (f"  {check.get('solo_repeat_equal', '?')}/8 / {check.get('together_repeat_equal', '?')}/8"
                  f" / {check.get('together_equal_solo', '?')}/8")

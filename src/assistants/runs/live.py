@@ -11,7 +11,9 @@ whatever process changed the run, a client sees the change on its next poll. The
 change with every change of the object, given the rule an entry is served under:
 * a run this process's worker holds (`in_progress` / `cancelling` with our `worker_id`) changes only
   by a status move (ours: requires_action, a terminal status; anyone's: cancelling, recovery), by
-  `metadata`, or by going back to `queued` and being claimed again, which bumps `attempts`;
+  `metadata`, or by going back to `queued` and being claimed again, which bumps `attempts` (a
+  shutdown hands runs back uncounted, but a worker that stops never claims again: a new process has
+  a new worker id);
 * a terminal run never changes again but for its `metadata`.
 Any other run (queued, requires_action, held by another process's worker: it could go round
 requires_action -> queued -> in_progress there, status and owner alike) takes the ordinary path.
