@@ -19,6 +19,7 @@ from assistants.errors import ServiceUnavailable
 from assistants.events import EventBus
 from assistants.inference import Inference
 from assistants.routing import install_allow_header_fix
+from assistants.runs.live import LiveRuns
 from assistants.services import Services
 from assistants.settings import Settings
 from assistants.store import Database
@@ -59,6 +60,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "database": provide(lambda opened: opened.database),
             "bus": provide(lambda opened: opened.bus),
             "worker": provide(lambda opened: opened.worker),
+            "live_runs": provide(lambda opened: opened.live_runs),
             "inference": provide(inference),
             "loaded_inference": provide(lambda opened: opened.inference),
             # The files and vector-store routes (merged from the file_search branch) still take the
@@ -74,7 +76,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         openapi_config=openapi.config(),
         debug=False,
         signature_namespace={"Database": Database, "EventBus": EventBus, "Inference": Inference,
-                             "Services": Services, "Settings": Settings},
+                             "Services": Services, "Settings": Settings, "LiveRuns": LiveRuns},
         on_app_init=[_no_default_logging],
     )
     install_allow_header_fix(app)

@@ -17,6 +17,7 @@ from assistants.events import EventBus
 from assistants.inference import Inference
 from assistants.ingestion import IngestionWorker
 from assistants.retrieval.service import Retrieval
+from assistants.runs.live import LiveRuns
 from assistants.settings import Settings
 from assistants.store import Database
 from assistants.store.database import PostgresOptions
@@ -40,6 +41,8 @@ class Services:
     """The embedding model and the chunk index (loaded on first use; with or without a chat model)."""
     file_blobs: FileBlobs
     """Uploaded files' bytes under the data dir."""
+    live_runs: LiveRuns
+    """Run retrieves (polling) answered from prebuilt bytes, checked against the database each time."""
     inference: Inference | None = None
     """None when the server runs without a model (`--no-model`): model routes answer 503."""
     worker: Worker | None = None
@@ -80,8 +83,13 @@ class Services:
                 if settings.run_worker:
                     worker, responses = await start_worker(settings, bus, inference, retrieval, worker_id)
                     stack.push_async_callback(worker.close)
+            # The view serves from cache only the runs this process's worker holds (and terminal ones).
+            live_runs = LiveRuns(database, worker_id=worker_id if worker is not None else None)
+            live_runs.start(bus)
+            stack.push_async_callback(live_runs.close)
             yield cls(settings=settings, database=database, bus=bus, retrieval=retrieval, file_blobs=blobs,
-                      inference=inference, worker=worker, ingestion=ingestion, responses=responses)
+                      live_runs=live_runs, inference=inference, worker=worker, ingestion=ingestion,
+                      responses=responses)
 
 
 async def _start_inference(settings: Settings) -> Inference:
