@@ -14,7 +14,7 @@ from assistants.events import EventBus
 
 # Runtime imports, not TYPE_CHECKING: the files and vector-store routes take this whole object, and
 # litestar/msgspec resolve its annotations when they inject it. Neither loads an engine.
-from assistants.inference import Inference
+from assistants.inference.models import Models
 from assistants.ingestion import IngestionWorker
 from assistants.retrieval.service import Retrieval
 from assistants.settings import Settings
@@ -39,8 +39,9 @@ class Services:
     """The embedding model and the chunk index (loaded on first use; with or without a chat model)."""
     file_blobs: FileBlobs
     """Uploaded files' bytes under the data dir."""
-    inference: Inference | None = None
-    """None when the server runs without a model (`--no-model`): model routes answer 503."""
+    models: Models | None = None
+    """Every model served, by id; None when the server runs without a model (`--no-model`): model
+    routes answer 503."""
     worker: Worker | None = None
     """The run worker; None without a model or with --no-worker (another process's worker runs them)."""
     ingestion: IngestionWorker | None = None
@@ -67,23 +68,23 @@ class Services:
             bus = EventBus(database)
             await bus.start()
             stack.push_async_callback(bus.close)
-            inference = worker = responses = None
+            models = worker = responses = None
             if settings.load_model:
                 from assistants.runs.worker import start_worker
 
-                inference = await Inference.start(settings)
-                stack.push_async_callback(inference.close)
+                models = await Models.open(settings)
+                stack.push_async_callback(models.close)
                 if settings.run_worker:
                     from assistants.responses.worker import BackgroundResponses
 
-                    worker = await start_worker(settings, bus, inference, retrieval)
+                    worker = await start_worker(settings, bus, models, retrieval)
                     stack.push_async_callback(worker.close)
                     # One worker id per process: runs and responses are leased by the same worker.
                     responses = BackgroundResponses(
-                        database, inference, capacity=settings.parallel,
+                        database, models, capacity=settings.parallel,
                         heartbeat_timeout=settings.heartbeat_timeout,
                         poll_interval=min(1.0, settings.heartbeat_timeout / 5), worker_id=worker.worker_id)
                     await responses.start()
                     stack.push_async_callback(responses.close)
             yield cls(settings=settings, database=database, bus=bus, retrieval=retrieval, file_blobs=blobs,
-                      inference=inference, worker=worker, ingestion=ingestion, responses=responses)
+                      models=models, worker=worker, ingestion=ingestion, responses=responses)

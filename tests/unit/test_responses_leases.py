@@ -46,7 +46,7 @@ async def test_recovery_touches_only_dead_workers(database: Database) -> None:
                                                  heartbeat_at=time.time()), [])
         await store.insert_response(session, row("resp_tired", worker_id=live, heartbeat_at=0, attempts=3),
                                     [])
-    worker = BackgroundResponses(database, inference=None, capacity=1, heartbeat_timeout=15)
+    worker = BackgroundResponses(database, models=None, capacity=1, heartbeat_timeout=15)
     await worker.recover()
     assert await statuses(database) == {"resp_live": ("in_progress", 1), "resp_stale": ("queued", 1),
                                         "resp_gone": ("queued", 1), "resp_tired": ("failed", 3)}

@@ -6,6 +6,7 @@ The scripted inference yields given pieces, one per `tick` (a step); cancel ends
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -74,6 +75,7 @@ class ScriptedInference:
         )
         self.prompts: list[str] = []
         self.generations: list[ScriptedGeneration] = []
+        self.models_used: list[str | None] = []
 
     def require_constrained_decoding(self, param: str) -> None:
         """The scripted engine "enforces" any grammar (the GGUF engine does; MLX refuses)."""
@@ -84,7 +86,14 @@ class ScriptedInference:
     def tokenize(self, text: str) -> list[int]:
         return list(range(len(text.split())))  # a "token" per word
 
-    async def start(self, prompt: Prompt, params: SamplingParams) -> ScriptedGeneration:
+    @contextlib.asynccontextmanager
+    async def use(self, model_id: str | None) -> AsyncIterator[ScriptedInference]:
+        """The executor's model source: every run's model is this one."""
+        self.models_used.append(model_id)
+        yield self
+
+    async def start(self, inference: ScriptedInference, prompt: Prompt,
+                    params: SamplingParams) -> ScriptedGeneration:
         self.prompts.append(prompt.text)
         generation = self.script()
         self.generations.append(generation)

@@ -78,11 +78,12 @@ def owner_is_gone(worker_id: str | None, me: str) -> bool:
 
 
 class BackgroundResponses:
-    def __init__(self, database: Any, inference: Any, *, capacity: int, poll_interval: float = 1.0,
+    def __init__(self, database: Any, models: Any, *, capacity: int, poll_interval: float = 1.0,
                  flush_interval: float = 0.025, max_attempts: int = 3, heartbeat_timeout: float = 15.0,
                  worker_id: str | None = None) -> None:
         self.database = database
-        self.inference = inference
+        self.models = models
+        """The registry (`inference.models.Models`): each response decodes on its row's model."""
         self.capacity = capacity
         self.poll_interval = poll_interval
         self.flush_interval = flush_interval
@@ -203,9 +204,10 @@ class BackgroundResponses:
         events.in_progress()
         outcome = Outcome()
         try:
-            prepared = await self._prepare(row)
-            await self._flush(response_id, pending)
-            generation = await service.start_generation(self.inference, prepared)
+            async with self.models.use(row["model"]) as inference:
+                prepared = await self._prepare(row, inference)
+                await self._flush(response_id, pending)
+                generation = await service.start_generation(inference, prepared)
             # A cancel reaches the engine at once, even while the prompt waits for a slot or is
             # being evaluated (no piece arrives then for `decode` to check the flag on).
             watcher = asyncio.ensure_future(cancel.wait())
@@ -238,13 +240,13 @@ class BackgroundResponses:
         self.followers.notify(response_id)
         metrics.observe_response_finished(outcome.status, "background")
 
-    async def _prepare(self, row: Mapping[str, Any]) -> service.Prepared:
+    async def _prepare(self, row: Mapping[str, Any], inference: Any) -> service.Prepared:
         """The prompt of a stored background response, rebuilt from its row and input items (so a
         response re-queued after a crash decodes exactly what it was asked)."""
         async with self.database.read() as session:
             inputs = await response_store.input_items(session, row["id"])
         request = service.request_of(row, inputs)
-        prepared = await service.prepare(self.inference, self.database, request)
+        prepared = await service.prepare(inference, self.database, request)
         prepared.values = dict(row)
         prepared.inputs = inputs
         return prepared

@@ -33,6 +33,7 @@ from assistants.store import run_moves
 
 if TYPE_CHECKING:
     from assistants.inference import Generation, Inference, SamplingParams
+    from assistants.inference.models import Models
     from assistants.retrieval.service import Retrieval
 
 log = logging.getLogger("assistants.runs.worker")
@@ -206,14 +207,15 @@ class Worker:
             self._wake.set()  # a slot is free
 
 
-async def start_worker(settings: Settings, bus: EventBus, inference: Inference,
+async def start_worker(settings: Settings, bus: EventBus, models: Models,
                        retrieval: Retrieval | None = None) -> Worker:
-    """The worker for a served model: one run per engine sequence, so a claimed run decodes at once."""
+    """The worker for the served models: each run decodes on its own model (`run.model`); up to
+    --parallel runs at once."""
 
-    async def start_generation(prompt: Prompt, params: SamplingParams) -> Generation:
+    async def start_generation(inference: Inference, prompt: Prompt, params: SamplingParams) -> Generation:
         return await inference.generate(prompt.ids, params, cache_key=prompt.cache_key)
 
-    executor = Executor(bus, inference, start_generation, max_tool_rounds=settings.max_tool_rounds,
+    executor = Executor(bus, models, start_generation, max_tool_rounds=settings.max_tool_rounds,
                         worker_id=run_moves.new_worker_id(),
                         crash_on_metadata=settings.debug_crash_on_metadata, retrieval=retrieval)
     worker = Worker(bus, executor, capacity=settings.parallel, heartbeat_timeout=settings.heartbeat_timeout,
