@@ -40,7 +40,8 @@ class Loader:
 
 
 SPECS = [ModelSpec("a", None, "gguf", ("default",)), ModelSpec("b", Path("b.gguf"), "gguf", ("bee",)),
-         ModelSpec("c", Path("c.gguf"), "gguf"), ModelSpec("bad", Path("bad.gguf"), "gguf", unavailable="nope")]
+         ModelSpec("c", Path("c.gguf"), "gguf"),
+         ModelSpec("bad", Path("bad.gguf"), "gguf", unavailable="nope")]
 
 
 def states(models: Models) -> dict[str, str]:
@@ -140,6 +141,7 @@ def test_broken_models_toml_is_ignored(tmp_path: Path) -> None:
 
 def test_merge_keeps_the_default_first_and_ids_unique() -> None:
     default = ModelSpec("a", Path("/m/a.gguf"), "gguf", ("default",))
-    merged = merge(default, [ModelSpec("a", Path("/m/a.gguf"), "gguf"), ModelSpec("a", Path("/n/a.gguf"), "gguf"),
-                             ModelSpec("b", Path("/n/b.gguf"), "gguf", ("default", "bee"))])
+    merged = merge([default], [ModelSpec("a", Path("/m/a.gguf"), "gguf"),
+                               ModelSpec("a", Path("/n/a.gguf"), "gguf"),
+                               ModelSpec("b", Path("/n/b.gguf"), "gguf", ("default", "bee"))])
     assert [(spec.id, spec.aliases) for spec in merged] == [("a", ("default",)), ("b", ("bee",))]

@@ -82,24 +82,23 @@ def _spec_of(path: Path) -> ModelSpec:
     return ModelSpec(path.stem, path, "gguf")
 
 
-def merge(default: ModelSpec | None, scanned: Iterable[ModelSpec],
-          extra_aliases: Sequence[str] = ()) -> list[ModelSpec]:
-    """The default first, then each directory's models; a later model whose id repeats an earlier id
-    or alias is left out with a warning (an id names one model)."""
+def merge(served: Sequence[ModelSpec], scanned: Iterable[ModelSpec]) -> list[ModelSpec]:
+    """The served models first (the first is the default), then each directory's; a later model whose
+    id repeats an earlier id or alias is left out with a warning (an id names one model), and one
+    whose file is already served is left out silently (the default's own file, found again)."""
     out: list[ModelSpec] = []
     taken: set[str] = set()
-    if default is not None:
-        default = ModelSpec(default.id, default.path, default.engine,
-                            tuple(dict.fromkeys((*extra_aliases, *default.aliases))), default.unavailable)
-        out.append(default)
-        taken |= {default.id, *default.aliases}
-    for spec in scanned:
+    paths: set[Path] = set()
+    for spec in [*served, *scanned]:
+        resolved = spec.path.resolve() if spec.path is not None else None
+        if resolved is not None and resolved in paths:
+            continue
         if spec.id in taken:
-            if default is not None and spec.path == default.path:
-                continue  # the default model's own file, found again in a models dir
             log.warning("model %s (%s) left out: its id is already taken", spec.id, spec.path)
             continue
-        aliases = tuple(a for a in spec.aliases if a not in taken)
+        aliases = tuple(a for a in dict.fromkeys(spec.aliases) if a not in taken and a != spec.id)
         out.append(ModelSpec(spec.id, spec.path, spec.engine, aliases, spec.unavailable))
         taken |= {spec.id, *aliases}
+        if resolved is not None:
+            paths.add(resolved)
     return out

