@@ -145,3 +145,15 @@ def test_merge_keeps_the_default_first_and_ids_unique() -> None:
                                ModelSpec("a", Path("/n/a.gguf"), "gguf"),
                                ModelSpec("b", Path("/n/b.gguf"), "gguf", ("default", "bee"))])
     assert [(spec.id, spec.aliases) for spec in merged] == [("a", ("default",)), ("b", ("bee",))]
+
+
+def test_models_dir_flags_and_variable() -> None:
+    from assistants.settings import parse_cli_args
+
+    _, settings, _ = parse_cli_args(["serve", "--models-dir", "/a", "--models-dir", "/b", "--models-max", "1",
+                                     "--sleep-idle", "30"], {})
+    dirs = (Path("/a"), Path("/b"))
+    assert (settings.models_dirs, settings.models_max, settings.sleep_idle) == (dirs, 1, 30)
+    environ = {"ASSISTANTS_MODELS_DIR": "/a:/b", "ASSISTANTS_SLEEP_IDLE": "5"}
+    _, settings, _ = parse_cli_args(["serve"], environ)
+    assert (settings.models_dirs, settings.sleep_idle) == (dirs, 5)

@@ -36,8 +36,9 @@ def status_of(entry: Entry) -> ModelStatus:
 
 def model_row(entry: Entry) -> Model:
     meta = None
-    if entry.served is not None:
-        info, ctx = entry.served.engine.info, entry.served.ctx_size
+    served: Any = entry.served  # an Inference (read of its engine's facts)
+    if served is not None:
+        info, ctx = served.engine.info, served.ctx_size
         meta = ModelMeta(n_ctx_train=info.n_ctx_train, n_vocab=info.n_vocab, n_embd=info.n_embd,
                          n_params=info.n_params, size=info.size, n_ctx=ctx)
     return Model(id=entry.spec.id, created=entry.created, meta=meta, loaded=entry.served is not None,

@@ -44,7 +44,7 @@ class Served(Protocol):
 @dataclass
 class Entry:
     spec: ModelSpec
-    served: Any = None
+    served: Served | None = None
     """The loaded model (an `Inference`), None when not loaded."""
     state: str = "unloaded"
     """`unloaded`, `loading`, `loaded`, `sleeping` (unloaded by --sleep-idle) or `unavailable`."""
@@ -141,7 +141,7 @@ class Models:
         return found
 
     def loaded(self) -> list[Any]:
-        """The models loaded now (metrics, a deleted thread's caches)."""
+        """The models loaded now (metrics, a deleted thread's caches), as the `Inference`s they are."""
         return [entry.served for entry in self.entries if entry.served is not None]
 
     # -- use ---------------------------------------------------------------------------------------
