@@ -183,6 +183,7 @@ async def test_a_run_completes_with_the_full_event_sequence(
                              "prompt_tokens_details": {"cached_tokens": 0}}
     assert done["started_at"] is not None and done["completed_at"] is not None and done["attempts"] == 1
     assert "<system> Be brief." in inference.prompts[0] and "<user> Say hi" in inference.prompts[0]
+    assert inference.models_used == ["m"]  # the run decodes on its own model (the assistant's here)
     (message,) = await run_messages(database, run["id"])
     assert message["status"] == "completed"
     assert message["content"] == [{"type": "text", "text": {"value": "Hello world", "annotations": []}}]
@@ -487,3 +488,28 @@ async def test_a_worker_presumed_dead_cannot_write_a_run_another_worker_took(
         owner = (await session.execute(sa.select(runs.c.worker_id, runs.c.status)
                                        .where(runs.c.id == run["id"]))).one()
     assert tuple(owner) == ("successor", "in_progress")
+
+
+class UnknownModels(ScriptedInference):
+    @contextlib.asynccontextmanager
+    async def use(self, model_id: str | None) -> AsyncIterator[ScriptedInference]:
+        from assistants.errors import NotFound
+
+        raise NotFound(f"The model '{model_id}' does not exist. Available models: 'x'.",
+                       code="model_not_found")
+        yield self  # pragma: no cover
+
+
+async def test_a_run_naming_a_model_not_served_fails_with_the_reason(database: store.Database,
+                                                                      bus: EventBus) -> None:
+    inference = UnknownModels()
+    worker = Worker(bus, Executor(bus, inference, inference.start), capacity=1, poll_interval=0.05)
+    await worker.start()
+    try:
+        run = await new_run(database, bus, model="gone")
+        worker.notify()
+        failed = await wait_status(database, run["id"], "failed")
+        error = failed["last_error"]
+        assert error["code"] == "invalid_prompt" and "'gone'" in error["message"]
+    finally:
+        await worker.close()
