@@ -63,7 +63,8 @@ class Services:
             blobs = FileBlobs(settings.data_dir)
             ingestion = None
             if settings.run_worker:
-                ingestion = await IngestionWorker.start(database, retrieval, blobs)
+                ingestion = await IngestionWorker.start(database, retrieval, blobs,
+                                                        heartbeat_timeout=settings.heartbeat_timeout)
                 stack.push_async_callback(ingestion.close)
             bus = EventBus(database)
             await bus.start()
@@ -83,7 +84,8 @@ class Services:
                     responses = BackgroundResponses(
                         database, models, capacity=settings.parallel,
                         heartbeat_timeout=settings.heartbeat_timeout,
-                        poll_interval=min(1.0, settings.heartbeat_timeout / 5), worker_id=worker.worker_id)
+                        poll_interval=min(1.0, settings.heartbeat_timeout / 5), worker_id=worker.worker_id,
+                        retrieval=retrieval)
                     await responses.start()
                     stack.push_async_callback(responses.close)
             yield cls(settings=settings, database=database, bus=bus, retrieval=retrieval, file_blobs=blobs,

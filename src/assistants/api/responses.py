@@ -76,7 +76,9 @@ class ResponsesController(Controller):
                               services: Services) -> ResponseObject | ServerSentEvent:
         body = decode(CreateResponseRequest, await request.body())
         async with _model(services, body.model) as inference:
-            prepared = await responses.prepare(inference, services.database, body)
+            # A background response searches when its worker prepares it, so the create answers at once.
+            prepared = await responses.prepare(inference, services.database, body,
+                                               retrieval=None if body.background else services.retrieval)
             if body.background:
                 row = await background.enqueue(services, prepared)
                 if body.stream:

@@ -80,10 +80,12 @@ def owner_is_gone(worker_id: str | None, me: str) -> bool:
 class BackgroundResponses:
     def __init__(self, database: Any, models: Any, *, capacity: int, poll_interval: float = 1.0,
                  flush_interval: float = 0.025, max_attempts: int = 3, heartbeat_timeout: float = 15.0,
-                 worker_id: str | None = None) -> None:
+                 worker_id: str | None = None, retrieval: Any = None) -> None:
         self.database = database
         self.models = models
         """The registry (`inference.models.Models`): each response decodes on its row's model."""
+        self.retrieval = retrieval
+        """For a response's file_search (None: its tool is checked, nothing searched)."""
         self.capacity = capacity
         self.poll_interval = poll_interval
         self.flush_interval = flush_interval
@@ -206,6 +208,7 @@ class BackgroundResponses:
         try:
             async with self.models.use(row["model"]) as inference:
                 prepared = await self._prepare(row, inference)
+                service.begin_output(prepared, events)
                 await self._flush(response_id, pending)
                 generation = await service.start_generation(inference, prepared)
             # A cancel reaches the engine at once, even while the prompt waits for a slot or is
@@ -246,7 +249,7 @@ class BackgroundResponses:
         async with self.database.read() as session:
             inputs = await response_store.input_items(session, row["id"])
         request = service.request_of(row, inputs)
-        prepared = await service.prepare(inference, self.database, request)
+        prepared = await service.prepare(inference, self.database, request, retrieval=self.retrieval)
         prepared.values = dict(row)
         prepared.inputs = inputs
         return prepared

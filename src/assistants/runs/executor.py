@@ -145,8 +145,8 @@ class Executor:
         from assistants.store import vector_stores as vs_store
 
         tool = next((t for t in msgspec.to_builtins(run.tools) if t["type"] == "file_search"), None)
-        if tool is None or self.retrieval is None:
-            return run.instructions
+        if tool is None or self.retrieval is None or run.tool_choice == "none":
+            return run.instructions  # tool_choice none: the model calls no tool, file_search neither
         options = file_search.FileSearchOptions.from_tool(tool)
         async with self.bus.database.read() as session:
             earlier = [step for step in await store.steps_of_run(session, run.id, "completed")
@@ -157,7 +157,7 @@ class Executor:
             results = file_search.results_from_step(earlier[0]["step_details"])
         else:
             query = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-            results = await file_search.search_for_run(self.bus.database, self.retrieval, store_ids, query,
+            results = await file_search.search_stores(self.bus.database, self.retrieval, store_ids, query,
                                                        options)
             details = file_search.step_details(results, options, include_content=True)
             async with self.bus.transaction() as tx:

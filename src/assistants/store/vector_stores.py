@@ -22,6 +22,8 @@ from assistants.store.records import Record, all_records, first_record, record_c
 
 DAY = 86_400
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
+QUEUED_JOB = {"status": "in_progress", "attempts": 0, "worker_id": None, "heartbeat_at": None}
+"""A file row waiting for an ingestion worker (added, or re-added, to a store): store.ingestion_jobs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +115,7 @@ async def add_files(session: AsyncSession, store_id: str, entries: Sequence[File
         vector_store_files.c.vector_store_id == store_id,
         vector_store_files.c.id.in_([entry.file_id for entry in entries])))).scalars())
     created = now()
-    queued = {"status": "in_progress", "usage_bytes": 0, "last_error": None, "batch_id": batch_id,
-              "attempts": 0}
+    queued = {**QUEUED_JOB, "usage_bytes": 0, "last_error": None, "batch_id": batch_id}
     for entry in {entry.file_id: entry for entry in entries}.values():
         values = {**queued, "attributes": entry.attributes, "chunking_strategy": entry.chunking_strategy}
         if entry.file_id in existing:
@@ -214,42 +215,6 @@ async def searchable_files(session: AsyncSession, store_ids: Sequence[str]) -> l
                vector_store_files.c.status == "completed")
         .order_by(vector_store_files.c.sequence))
     return all_records(result)
-
-
-# Ingestion: the worker's side of the job rows.
-
-async def claim_ingestion(session: AsyncSession, busy: Sequence[int]) -> Record | None:
-    """The oldest `in_progress` file row no local task holds (by sequence), its attempt counted."""
-    statement = select_records(vector_store_files).where(vector_store_files.c.status == "in_progress")
-    if busy:
-        statement = statement.where(vector_store_files.c.sequence.not_in(list(busy)))
-    row = first_record(await session.execute(statement.order_by(vector_store_files.c.sequence).limit(1)))
-    if row is None:
-        return None
-    await session.execute(sa.update(vector_store_files)
-                          .where(vector_store_files.c.sequence == row["sequence"])
-                          .values(attempts=row["attempts"] + 1))
-    file_row = first_record(await session.execute(select_records(files).where(files.c.id == row["id"])))
-    return {**row, "attempts": row["attempts"] + 1, "filename": file_row["filename"] if file_row else ""}
-
-
-async def finish_ingestion(session: AsyncSession, job: Record, status: str, usage_bytes: int,
-                           last_error: dict[str, str] | None) -> bool:
-    """Record the outcome, if the row is still the job that was claimed (not deleted, cancelled or
-    re-queued meanwhile). False means the caller's chunks are stale and must go."""
-    result = await session.execute(sa.update(vector_store_files).where(
-        vector_store_files.c.sequence == job["sequence"], vector_store_files.c.status == "in_progress",
-        vector_store_files.c.attempts == job["attempts"])
-        .values(status=status, usage_bytes=usage_bytes, last_error=last_error))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def requeue_completed(session: AsyncSession) -> int:
-    """Every completed file back to `in_progress` (the index was rebuilt for another embedding model)."""
-    result = await session.execute(sa.update(vector_store_files)
-                                   .where(vector_store_files.c.status == "completed")
-                                   .values(status="in_progress", attempts=0))
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def store_file_keys(session: AsyncSession) -> set[tuple[str, str]]:
