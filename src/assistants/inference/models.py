@@ -208,7 +208,7 @@ class Models:
                 started = time.monotonic()
                 try:
                     served = await asyncio.to_thread(self._loader, entry.spec)
-                except (StartupError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+                except Exception as exc:  # whatever stopped it, it is this model's failure alone
                     entry.state, entry.error = "unloaded", str(exc) or type(exc).__name__
                     log.error("model %s failed to load: %s", entry.spec.id, entry.error)
                     raise ModelUnavailable(f"The model '{entry.spec.id}' failed to load: {entry.error}",
@@ -245,7 +245,10 @@ class Models:
                 if not entry.idle:
                     entry.last_used = now  # decoding counts as use: the idle time starts when it ends
                 elif now - entry.last_used >= self.sleep_idle:
-                    await self.unload(entry.spec.id, state="sleeping")
+                    try:
+                        await self.unload(entry.spec.id, state="sleeping")
+                    except Exception:  # the sweeper must outlive one bad unload
+                        log.exception("could not put model %s to sleep", entry.spec.id)
 
 
 def served_specs(settings: Settings) -> list[ModelSpec]:
