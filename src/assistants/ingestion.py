@@ -37,8 +37,8 @@ from assistants.store import Database, ingestion_jobs, now
 from assistants.store import files as file_store
 from assistants.store import vector_stores as vs_store
 from assistants.store.files import SWEEP_GRACE_SECONDS, FileBlobs
+from assistants.store.leases import new_worker_id
 from assistants.store.records import Record
-from assistants.store.run_moves import new_worker_id
 
 log = logging.getLogger("assistants.ingestion")
 

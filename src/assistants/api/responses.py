@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.response import ServerSentEvent
 
@@ -23,6 +22,7 @@ from assistants.api.events import SSE_HEADERS, Frames, KeepAlive
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest
 from assistants.errors import ClientDisconnected, InvalidRequest, ServiceUnavailable
 from assistants.protocol import decode
+from assistants.protocol.codec import encoder
 from assistants.protocol.conversations import ItemList
 from assistants.protocol.responses import (
     CreateResponseRequest,
@@ -39,7 +39,6 @@ from assistants.store import responses as response_store
 
 log = logging.getLogger("assistants.api.responses")
 
-_encode = msgspec.json.Encoder().encode
 
 
 def frames(events: list[tuple[str, bytes]]) -> Frames:
@@ -48,7 +47,7 @@ def frames(events: list[tuple[str, bytes]]) -> Frames:
 
 
 def encode_events(events: list[Event]) -> Frames:
-    return frames([(event["type"], _encode(event)) for event in events])
+    return frames([(event["type"], encoder.encode(event)) for event in events])
 
 
 def background_stream(services: Services, response_id: str, after: int) -> ServerSentEvent:

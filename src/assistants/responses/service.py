@@ -29,6 +29,7 @@ from assistants.responses import items as it
 from assistants.responses.decode import Generation, Outcome, decode
 from assistants.responses.events import ResponseEvents
 from assistants.runs.prompt import Prompt, PromptDoesNotFit, build_prompt
+from assistants.serving.sampling import to_sampling_params
 from assistants.store import conversations as conversation_store
 from assistants.store import responses as response_store
 from assistants.store import vector_stores as vs_store
@@ -183,9 +184,8 @@ async def prepare(inference: Inference, database: Database, request: CreateRespo
             f"The input needs {prompt.tokens} tokens; with max_output_tokens {request.max_output_tokens} "
             f"that is more than the model's context of {inference.ctx_size} tokens per request.",
             param="max_output_tokens", code="context_length_exceeded")
-    params = SamplingParams(temperature=1.0 if request.temperature is None else request.temperature,
-                            top_p=1.0 if request.top_p is None else request.top_p,
-                            max_tokens=min(request.max_output_tokens or room, room), grammar=plan.grammar)
+    params = to_sampling_params(request.temperature, request.top_p,
+                                max_tokens=min(request.max_output_tokens or room, room), grammar=plan.grammar)
     values = {
         "id": new_id("resp_"), "created_at": now(), "status": "in_progress", "model": inference.model_id,
         "instructions": request.instructions, "previous_response_id": request.previous_response_id,

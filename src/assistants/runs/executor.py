@@ -31,18 +31,19 @@ from assistants import store
 from assistants.errors import InvalidRequest, ModelUnavailable, NotFound
 from assistants.events import EventBus
 from assistants.inference.engine import SamplingParams
+from assistants.jobs.cancel import CancelFlag
 from assistants.protocol import run_status
 from assistants.protocol.common import PromptTokensDetails
 from assistants.protocol.events import MessageDelta
 from assistants.protocol.events import RunEventName as E
 from assistants.protocol.runs import Run
 from assistants.runs import tools as run_tools
-from assistants.runs.cancel import CancelFlag
 from assistants.runs.prompt import Inference, Prompt, PromptDoesNotFit, build_prompt
 from assistants.serving.chat import finish_reason
 from assistants.serving.sampling import to_sampling_params
 from assistants.store import run_moves
 from assistants.store.ids import now
+from assistants.store.leases import new_worker_id
 from assistants.tools.holdback import CallHoldBack
 from assistants.tools.plan import TurnPlan, plan_turn
 
@@ -77,7 +78,7 @@ class Executor:
         self.max_tool_rounds = max_tool_rounds
         self.models = models
         self.start_generation = start_generation
-        self.worker_id = worker_id or run_moves.new_worker_id()
+        self.worker_id = worker_id or new_worker_id()
         """Every write on a claimed run is guarded by it: a run taken from us is never written."""
         self._crash_on = tuple(crash_on_metadata.split("=", 1)) if crash_on_metadata else None
         """Test-only (`--debug-crash-on-metadata KEY=VALUE`): the process dies decoding such a run."""

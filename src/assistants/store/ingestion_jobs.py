@@ -5,7 +5,7 @@ A row `in_progress` is a job. A worker claims it by writing its `worker_id` and 
 by that ownership, so any number of workers in any processes may share one database and each file is
 ingested by one of them. A job is claimable when nobody holds it, when its holder's heartbeat is older
 than `stale_after`, or at once when its holder ran on this host and its pid is gone (a restarted
-server resumes its predecessor's jobs without waiting out the timeout: `run_moves`' rule). PostgreSQL
+server resumes its predecessor's jobs without waiting out the timeout: `store.leases`' rule). PostgreSQL
 skips rows another claimer holds (SKIP LOCKED); SQLite's writer lock serialises claims.
 """
 
@@ -16,9 +16,9 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistants.store.leases import dead_on_this_host
 from assistants.store.models import files, vector_store_files
 from assistants.store.records import Record, first_record, select_records
-from assistants.store.run_moves import _dead_on_this_host
 from assistants.store.vector_stores import QUEUED_JOB
 
 _SCAN = 32
@@ -35,7 +35,7 @@ async def claim(session: AsyncSession, worker_id: str, stale_after: float) -> Re
         .where(jobs.status == "in_progress", jobs.worker_id.is_not(None), jobs.worker_id != worker_id,
                jobs.heartbeat_at >= stale_before)
         .order_by(jobs.sequence).limit(_SCAN))).all()
-    orphaned = [sequence for sequence, owner in held if _dead_on_this_host(owner)]
+    orphaned = [sequence for sequence, owner in held if dead_on_this_host(owner)]
     claimable = sa.or_(jobs.worker_id.is_(None), jobs.heartbeat_at.is_(None),
                        jobs.heartbeat_at < stale_before, jobs.sequence.in_(orphaned))
     row = first_record(await session.execute(

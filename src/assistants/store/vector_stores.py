@@ -18,7 +18,14 @@ from assistants.protocol.vector_stores import stored_chunking
 from assistants.store.ids import new_id, now
 from assistants.store.models import files, vector_store_file_batches, vector_store_files, vector_stores
 from assistants.store.pagination import Page, PageRequest, fetch_page
-from assistants.store.records import Record, all_records, first_record, record_columns, select_records
+from assistants.store.records import (
+    Record,
+    all_records,
+    first_record,
+    record_column,
+    record_columns,
+    select_records,
+)
 
 DAY = 86_400
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
@@ -209,7 +216,7 @@ async def searchable_files(session: AsyncSession, store_ids: Sequence[str]) -> l
     """The completed files of the stores: (vector_store_id, id, filename, attributes)."""
     result = await session.execute(
         sa.select(vector_store_files.c.vector_store_id, vector_store_files.c.id, files.c.filename,
-                  _record_column(vector_store_files, "attributes"))
+                  record_column(vector_store_files, "attributes"))
         .join(files, files.c.id == vector_store_files.c.id)
         .where(vector_store_files.c.vector_store_id.in_(store_ids),
                vector_store_files.c.status == "completed")
@@ -220,11 +227,6 @@ async def searchable_files(session: AsyncSession, store_ids: Sequence[str]) -> l
 async def store_file_keys(session: AsyncSession) -> set[tuple[str, str]]:
     rows = await session.execute(sa.select(vector_store_files.c.vector_store_id, vector_store_files.c.id))
     return {(store_id, file_id) for store_id, file_id in rows}
-
-
-def _record_column(table: sa.Table, name: str) -> sa.Label[Any]:
-    """One column as records select it (JSON as its text, parsed by records_from)."""
-    return next(column for column in record_columns(table) if column.name == name)
 
 
 def _empty_counts() -> dict[str, int]:
@@ -301,7 +303,7 @@ async def run_vector_store_ids(session: AsyncSession, assistant_id: str, thread_
     ids: list[str] = []
     for table, object_id in ((assistants, assistant_id), (threads, thread_id)):
         row = first_record(await session.execute(
-            sa.select(table.c.tool_resources).where(table.c.id == object_id)))
+            sa.select(record_column(table, "tool_resources")).where(table.c.id == object_id)))
         resources = (row or {}).get("tool_resources") or {}
         ids += [store_id for store_id in (resources.get("file_search") or {}).get("vector_store_ids") or []
                 if store_id not in ids]
@@ -324,7 +326,7 @@ async def attach_to_thread_store(session: AsyncSession, thread_id: str, attachme
     if not file_ids:
         return
     row = first_record(await session.execute(
-        sa.select(threads.c.tool_resources).where(threads.c.id == thread_id)))
+        sa.select(record_column(threads, "tool_resources")).where(threads.c.id == thread_id)))
     resources = dict((row or {}).get("tool_resources") or {})
     existing = (resources.get("file_search") or {}).get("vector_store_ids") or []
     entries = [FileEntry(file_id, None, stored_chunking(None)) for file_id in file_ids]
