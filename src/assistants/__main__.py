@@ -209,7 +209,7 @@ async def _work(settings: Settings) -> int:
     async with Services.open(settings) as services:
         if services.worker is None:
             raise StartupError("a worker needs a model (drop --no-model)")
-        model = services.inference.model_id if services.inference is not None else "?"
+        model = ", ".join(services.models.ids()) if services.models is not None else "?"
         print(f"assistants: worker {services.worker.worker_id} decoding runs with {model} "
               f"({settings.engine}) — database {mask_url(settings.database_url)}",
               file=sys.stderr, flush=True)
@@ -231,8 +231,9 @@ class _Server(uvicorn.Server):
 
 
 def ready_line(settings: Settings, services: object) -> str:
-    inference = getattr(services, "inference", None)
-    model = getattr(inference, "model_id", None) if inference is not None else None
+    models = getattr(services, "models", None)
+    ids = models.ids() if models is not None else []
+    model = ids[0] + (f" (+{len(ids) - 1} more)" if len(ids) > 1 else "") if ids else None
     what = f"{model} ({settings.engine})" if model else "no model (--no-model)"
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     where = f"http://{host}:{settings.port}"

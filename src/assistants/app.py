@@ -17,7 +17,7 @@ from assistants.api.errors import exception_handlers
 from assistants.api.responses import ResponsesController
 from assistants.errors import ServiceUnavailable
 from assistants.events import EventBus
-from assistants.inference import Inference
+from assistants.inference.models import Models
 from assistants.routing import install_allow_header_fix
 from assistants.runs.live import LiveRuns
 from assistants.services import Services
@@ -47,10 +47,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
     def provide(read: Callable[[Services], Any]) -> Provide:
         return Provide(lambda: read(holder["services"]), sync_to_thread=False)
 
-    def inference(opened: Services) -> Inference:
-        if opened.inference is None:
+    def models(opened: Services) -> Models:
+        if opened.models is None:
             raise ServiceUnavailable("This server runs without a model (--no-model).")
-        return opened.inference
+        return opened.models
 
     app = Litestar(
         route_handlers=[health, *ROUTE_HANDLERS, ResponsesController, ConversationsController],
@@ -61,8 +61,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "bus": provide(lambda opened: opened.bus),
             "worker": provide(lambda opened: opened.worker),
             "live_runs": provide(lambda opened: opened.live_runs),
-            "inference": provide(inference),
-            "loaded_inference": provide(lambda opened: opened.inference),
+            "models": provide(models),
+            "loaded_models": provide(lambda opened: opened.models),
             # The files and vector-store routes (merged from the file_search branch) still take the
             # whole object; give them the services they use, as the other routes have.
             "services": provide(lambda opened: opened),
@@ -75,7 +75,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         cors_config=security.cors_config(settings.cors_origins),
         openapi_config=openapi.config(),
         debug=False,
-        signature_namespace={"Database": Database, "EventBus": EventBus, "Inference": Inference,
+        signature_namespace={"Database": Database, "EventBus": EventBus, "Models": Models,
                              "Services": Services, "Settings": Settings, "LiveRuns": LiveRuns},
         on_app_init=[_no_default_logging],
     )

@@ -58,6 +58,13 @@ class ServiceUnavailable(APIError):
     default_code = "service_unavailable"
 
 
+class ModelUnavailable(ServiceUnavailable):
+    """503: the model exists but cannot serve (its file is not a model, or loading it failed, e.g. out
+    of memory); the other models keep serving."""
+
+    default_code = "model_unavailable"
+
+
 class DatabaseUnavailable(ServiceUnavailable):
     """503 that a retry may cure (the database was unreachable or too slow); nothing was written."""
 

@@ -14,7 +14,7 @@ from assistants.events import EventBus
 
 # Runtime imports, not TYPE_CHECKING: the files and vector-store routes take this whole object, and
 # litestar/msgspec resolve its annotations when they inject it. Neither loads an engine.
-from assistants.inference import Inference
+from assistants.inference.models import Models
 from assistants.ingestion import IngestionWorker
 from assistants.retrieval.service import Retrieval
 from assistants.runs.live import LiveRuns
@@ -43,7 +43,7 @@ class Services:
     """Uploaded files' bytes under the data dir."""
     live_runs: LiveRuns
     """Run retrieves (polling) answered from prebuilt bytes, checked against the database each time."""
-    inference: Inference | None = None
+    models: Models | None = None
     """None when the server runs without a model (`--no-model`): model routes answer 503."""
     worker: Worker | None = None
     """The process's one worker (runs and background responses); None without a model or with
@@ -76,41 +76,32 @@ class Services:
             bus = EventBus(database)
             await bus.start()
             stack.push_async_callback(bus.close)
-            inference = worker = responses = None
+            models = worker = responses = None
             if settings.load_model:
-                inference = await _start_inference(settings)
-                stack.push_async_callback(inference.close)
+                models = await Models.open(settings)
+                stack.push_async_callback(models.close)
                 if settings.run_worker:
-                    worker, responses = await start_worker(settings, bus, inference, retrieval, worker_id)
+                    worker, responses = await start_worker(settings, bus, models, retrieval, worker_id)
                     stack.push_async_callback(worker.close)
             # The view serves from cache only the runs this process's worker holds (and terminal ones).
             live_runs = LiveRuns(database, worker_id=worker_id if worker is not None else None)
             live_runs.start(bus)
             stack.push_async_callback(live_runs.close)
             yield cls(settings=settings, database=database, bus=bus, retrieval=retrieval, file_blobs=blobs,
-                      live_runs=live_runs, inference=inference, worker=worker, ingestion=ingestion,
+                      live_runs=live_runs, models=models, worker=worker, ingestion=ingestion,
                       responses=responses)
 
 
-async def _start_inference(settings: Settings) -> Inference:
-    """The in-process engine, or `--engine openai`'s remote ones behind the same surface."""
-    if settings.engine == "openai":
-        from assistants.inference.remote import RemoteInference
-
-        return await RemoteInference.start(settings)
-    return await Inference.start(settings)
-
-
-async def start_worker(settings: Settings, bus: EventBus, inference: Inference, retrieval: Retrieval,
+async def start_worker(settings: Settings, bus: EventBus, models: Models, retrieval: Retrieval,
                        worker_id: str) -> tuple[Worker, ResponseJobs]:
     """The process's one worker, leasing runs and background responses under `worker_id`."""
     from assistants.jobs import Worker
     from assistants.responses.worker import ResponseJobs
     from assistants.runs.worker import RunJobs, run_executor
-    executor = run_executor(bus, inference, worker_id=worker_id, max_tool_rounds=settings.max_tool_rounds,
+    executor = run_executor(bus, models, worker_id=worker_id, max_tool_rounds=settings.max_tool_rounds,
                             crash_on_metadata=settings.debug_crash_on_metadata, retrieval=retrieval)
     runs = RunJobs(bus, executor, heartbeat_timeout=settings.heartbeat_timeout)
-    responses = ResponseJobs(bus.database, inference, heartbeat_timeout=settings.heartbeat_timeout,
+    responses = ResponseJobs(bus.database, models, heartbeat_timeout=settings.heartbeat_timeout,
                              worker_id=worker_id, retrieval=retrieval)
     # The poll, sweep and heartbeat tick: a worker's runs go stale after five missed heartbeats.
     tick = min(1.0, settings.heartbeat_timeout / 5)

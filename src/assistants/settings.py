@@ -58,6 +58,12 @@ class Settings:
     """Model path (a GGUF file, or an MLX directory); None means the bundled Gemma 3 270M."""
     model_alias: str | None = None
     """Id the model is served under; defaults to the file or directory name."""
+    models_dirs: tuple[Path, ...] = ()
+    """Directories of further models (GGUF files, MLX directories), served by id, loaded on first use."""
+    models_max: int = 4
+    """Most models loaded at once; beyond it the least recently used idle one is unloaded."""
+    sleep_idle: float = 0.0
+    """Seconds a loaded model may stay idle before its memory is freed (0: never); it reloads on use."""
     ctx_size: int = 16384
     """KV cells shared by all sequences (live and cached prefixes); one sequence may use all of them.
     The bundled model's KV costs 18 KiB a cell: 288 MiB at the default."""
@@ -216,6 +222,12 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
     serve.add_argument("--model", type=Path,
                        help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
     serve.add_argument("--model-alias", help="model id to serve under")
+    serve.add_argument("--models-dir", dest="models_dirs", action="append", type=Path, metavar="DIR",
+                       help="directory of further GGUF files / MLX model dirs, served by id (repeatable)")
+    serve.add_argument("--models-max", type=_positive_int,
+                       help="most models loaded at once; LRU idle ones are unloaded (default 4)")
+    serve.add_argument("--sleep-idle", type=_non_negative_float, metavar="SECONDS",
+                       help="unload a model idle this long; it reloads on its next request (default 0: off)")
     serve.add_argument("--ctx-size", type=int,
                        help="KV cells shared by all sequences; one may use all of them (default 16384)")
     serve.add_argument("--ctx-size-per-seq", type=int,
@@ -258,11 +270,14 @@ _CASTS: dict[str, Callable[[str], object]] = {
     "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,
     "embedding_model": Path, "max_file_bytes": _positive_int,
     "engine_urls": _csv, "engine_api_keys": _csv, "engine_models": _csv, "engine_concurrency": _positive_int,
+    "models_dirs": lambda text: tuple(Path(part) for part in text.split(os.pathsep) if part),
+    "models_max": _positive_int, "sleep_idle": _non_negative_float,
 }
 
 # Fields whose flag is singular (`--api-key`, repeatable) are mirrored by the singular variable name.
 _ENV_NAMES = {"api_keys": "api_key", "cors_origins": "cors_origin", "engine_urls": "engine_url",
-              "engine_api_keys": "engine_api_key", "engine_models": "engine_model"}
+              "engine_api_keys": "engine_api_key", "engine_models": "engine_model",
+              "models_dirs": "models_dir"}
 
 
 def read_api_key_file(path: Path) -> tuple[str, ...]:
@@ -299,7 +314,7 @@ def settings_from_args(
                 raise StartupError(f"{variable}={env_value!r}: {exc}") from None
     if "data_dir" not in values:
         values["data_dir"] = default_data_dir(environ)
-    for name in ("cors_origins", "engine_urls", "engine_api_keys", "engine_models"):
+    for name in ("cors_origins", "engine_urls", "engine_api_keys", "engine_models", "models_dirs"):
         values[name] = tuple(values.get(name, ()))  # type: ignore[arg-type]
     values["api_keys"] = _api_keys(values)
     return Settings(**values)  # type: ignore[arg-type]

@@ -27,7 +27,7 @@ def test_sigkill_while_runs_decode(tmp_path: Path, bundled_model: Path) -> None:
     server = ServerProcess(data_dir, *args).start()
     try:
         client = client_for(server)
-        assistant = client.beta.assistants.create(model="gemma")
+        assistant = client.beta.assistants.create(model="default")
         runs = []
         for n in range(3):  # two decode (parallel 2), the third waits queued
             thread = client.beta.threads.create(messages=[{"role": "user", "content": f"Story {n}:"}])

@@ -74,7 +74,7 @@ def kv_file(data_dir: Path, thread_id: str) -> list[Path]:
 @pytest.fixture(scope="module")
 def warm_thread(server: ServerProcess) -> dict[str, object]:
     client = client_of(server)
-    assistant = client.beta.assistants.create(model="gemma", instructions="Answer briefly.")
+    assistant = client.beta.assistants.create(model="default", instructions="Answer briefly.")
     messages = [{"role": "user", "content": f"{n}: {LONG}"} for n in range(6)]
     thread = client.beta.threads.create(messages=messages)  # type: ignore[arg-type]
     first = run(client, thread.id, assistant.id)
@@ -150,7 +150,7 @@ def test_a_thread_cache_survives_kill_9_and_a_corrupt_file_is_ignored(
 
 def test_deleting_a_thread_deletes_its_cache_file(server: ServerProcess, data_dir: Path) -> None:
     client = client_of(server)
-    assistant = client.beta.assistants.create(model="gemma")
+    assistant = client.beta.assistants.create(model="default")
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "A short thread."}])
     run(client, thread.id, assistant.id)
     deadline = time.monotonic() + 60  # the write-through is on a writer thread

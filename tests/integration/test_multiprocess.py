@@ -72,7 +72,7 @@ def owner_pid(data_dir: Path, run_id: str) -> int | None:
 def test_streams_from_another_process_are_complete_ordered_and_duplicate_free(cluster: tuple) -> None:
     _, api, both, _ = cluster
     client = client_for(api)
-    assistant = client.beta.assistants.create(model="gemma")
+    assistant = client.beta.assistants.create(model="default")
     runs = [client.beta.threads.create_and_run(
         assistant_id=assistant.id, max_completion_tokens=16,
         thread={"messages": [{"role": "user", "content": f"Count to {n}:"}]}) for n in range(16)]
@@ -104,7 +104,7 @@ def test_streams_from_another_process_are_complete_ordered_and_duplicate_free(cl
 def test_a_cancel_sent_to_the_api_process_stops_a_run_another_process_decodes(cluster: tuple) -> None:
     data_dir, api, both, worker = cluster
     client = client_for(api)
-    assistant = client.beta.assistants.create(model="gemma")
+    assistant = client.beta.assistants.create(model="default")
     run = client.beta.threads.create_and_run(
         assistant_id=assistant.id, max_completion_tokens=600,
         thread={"messages": [{"role": "user", "content": "Write a very long story:"}]})
@@ -124,7 +124,7 @@ def test_a_cancel_sent_to_the_api_process_stops_a_run_another_process_decodes(cl
 def test_kill_9_of_one_worker_recovers_only_its_runs(cluster: tuple, bundled_model: Path) -> None:
     data_dir, api, both, worker = cluster
     client = client_for(api)
-    assistant = client.beta.assistants.create(model="gemma")
+    assistant = client.beta.assistants.create(model="default")
     runs = [client.beta.threads.create_and_run(
         assistant_id=assistant.id, max_completion_tokens=120,
         thread={"messages": [{"role": "user", "content": f"Tell story {n}:"}]}) for n in range(8)]

@@ -55,7 +55,7 @@ def assistant_messages(client: openai.OpenAI, thread_id: str) -> list:
 def test_32_runs_round_robin_through_two_apis_streamed_from_the_other(cluster: tuple) -> None:
     url, apis, workers = cluster
     clients = [client_for(api) for api in apis]
-    assistant = clients[0].beta.assistants.create(model="gemma")
+    assistant = clients[0].beta.assistants.create(model="default")
     runs = [clients[n % 2].beta.threads.create_and_run(
         assistant_id=assistant.id, max_completion_tokens=8,
         thread={"messages": [{"role": "user", "content": f"Count to {n}:"}]}) for n in range(RUNS)]
@@ -93,7 +93,7 @@ def test_32_runs_round_robin_through_two_apis_streamed_from_the_other(cluster: t
 def test_kill_9_of_one_worker_hands_its_runs_to_the_other(cluster: tuple) -> None:
     url, apis, workers = cluster
     clients = [client_for(api) for api in apis]
-    assistant = clients[0].beta.assistants.create(model="gemma")
+    assistant = clients[0].beta.assistants.create(model="default")
     runs = [clients[n % 2].beta.threads.create_and_run(
         assistant_id=assistant.id, max_completion_tokens=120,
         thread={"messages": [{"role": "user", "content": f"Tell story {n}:"}]}) for n in range(8)]

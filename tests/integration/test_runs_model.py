@@ -35,7 +35,7 @@ def http(engine_server: EngineServer) -> httpx.Client:
 
 @pytest.fixture()
 def assistant_id(engine_client: openai.OpenAI) -> str:
-    return engine_client.beta.assistants.create(model="gemma", instructions="Answer briefly.").id
+    return engine_client.beta.assistants.create(model="default", instructions="Answer briefly.").id
 
 
 def lifecycle(tokens: int, final: str = "incomplete") -> list[str]:

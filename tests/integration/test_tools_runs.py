@@ -36,7 +36,7 @@ ANSWER = {"type": "object", "properties": {"temperature_c": {"type": "integer"},
 @pytest.fixture()
 def assistant_id(model_client: openai.OpenAI) -> str:
     return model_client.beta.assistants.create(
-        model="gemma", instructions="You answer questions about the weather.", tools=[WEATHER, TIME]).id
+        model="default", instructions="You answer questions about the weather.", tools=[WEATHER, TIME]).id
 
 
 def new_thread(client: openai.OpenAI, text: str = "What is the weather in Paris?") -> str:
@@ -160,8 +160,8 @@ def test_unsupported_tool_schema_is_a_400_naming_the_field(model_client: openai.
     bad = {"type": "function", "function": {"name": "f", "parameters": {
         "type": "object", "properties": {"n": {"type": "integer", "minimum": 0}}}}}
     with pytest.raises(openai.BadRequestError) as err:
-        model_client.beta.assistants.create(model="gemma", tools=[bad])
+        model_client.beta.assistants.create(model="default", tools=[bad])
     assert err.value.param == "tools[0].function" and "minimum" in str(err.value.message)
     with pytest.raises(openai.BadRequestError) as err:
-        model_client.beta.assistants.create(model="gemma", tools=[{"type": "code_interpreter"}])
+        model_client.beta.assistants.create(model="default", tools=[{"type": "code_interpreter"}])
     assert err.value.param == "tools"

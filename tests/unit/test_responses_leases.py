@@ -47,7 +47,7 @@ async def test_recovery_touches_only_dead_workers(database: Database) -> None:
                                                  heartbeat_at=time.time()), [])
         await store.insert_response(session, row("resp_tired", worker_id=live, heartbeat_at=0, attempts=3),
                                     [])
-    kind = ResponseJobs(database, inference=None, heartbeat_timeout=15)
+    kind = ResponseJobs(database, models=None, heartbeat_timeout=15)
     async with database.write() as session:
         assert await kind.sweep(session, running=()) is True  # something became claimable
     assert await statuses(database) == {"resp_live": ("in_progress", 1), "resp_stale": ("queued", 1),
@@ -92,7 +92,7 @@ def test_an_owner_is_dead_when_its_heartbeat_is_stale_or_its_local_process_gone(
 
 
 async def test_shutdown_hands_back_our_responses_and_skips_deleted_ones(database: Database) -> None:
-    kind = ResponseJobs(database, inference=None, worker_id="me:1:cccccc")
+    kind = ResponseJobs(database, models=None, worker_id="me:1:cccccc")
     async with database.write() as session:
         await store.insert_response(session, row("resp_mine", worker_id=kind.worker_id,
                                                  heartbeat_at=time.time()), [])

@@ -6,6 +6,7 @@ The scripted inference yields given pieces, one per `tick` (a step); cancel ends
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -75,6 +76,7 @@ class ScriptedInference:
         )
         self.prompts: list[str] = []
         self.generations: list[ScriptedGeneration] = []
+        self.models_used: list[str | None] = []
 
     def require_constrained_decoding(self, param: str) -> None:
         """The scripted engine "enforces" any grammar (the GGUF engine does; MLX refuses)."""
@@ -85,7 +87,14 @@ class ScriptedInference:
     def tokenize(self, text: str) -> list[int]:
         return list(range(len(text.split())))  # a "token" per word
 
-    async def start(self, prompt: Prompt, params: SamplingParams) -> ScriptedGeneration:
+    @contextlib.asynccontextmanager
+    async def use(self, model_id: str | None) -> AsyncIterator[ScriptedInference]:
+        """The executor's model source: every run's model is this one."""
+        self.models_used.append(model_id)
+        yield self
+
+    async def start(self, inference: ScriptedInference, prompt: Prompt,
+                    params: SamplingParams) -> ScriptedGeneration:
         self.prompts.append(prompt.text)
         generation = self.script()
         self.generations.append(generation)
@@ -176,6 +185,7 @@ async def test_a_run_completes_with_the_full_event_sequence(
                              "prompt_tokens_details": {"cached_tokens": 0}}
     assert done["started_at"] is not None and done["completed_at"] is not None and done["attempts"] == 1
     assert "<system> Be brief." in inference.prompts[0] and "<user> Say hi" in inference.prompts[0]
+    assert inference.models_used == ["m"]  # the run decodes on its own model (the assistant's here)
     (message,) = await run_messages(database, run["id"])
     assert message["status"] == "completed"
     assert message["content"] == [{"type": "text", "text": {"value": "Hello world", "annotations": []}}]
@@ -510,3 +520,29 @@ async def test_an_engine_that_keeps_failing_fails_the_run_after_the_bound(
     done = await wait_status(database, run["id"], "failed", limit=30)
     assert done["attempts"] == MAX_ENGINE_ATTEMPTS
     assert "engine gone" in done["last_error"]["message"]
+
+
+class UnknownModels(ScriptedInference):
+    @contextlib.asynccontextmanager
+    async def use(self, model_id: str | None) -> AsyncIterator[ScriptedInference]:
+        from assistants.errors import NotFound
+
+        raise NotFound(f"The model '{model_id}' does not exist. Available models: 'x'.",
+                       code="model_not_found")
+        yield self  # pragma: no cover
+
+
+async def test_a_run_naming_a_model_not_served_fails_with_the_reason(database: store.Database,
+                                                                      bus: EventBus) -> None:
+    inference = UnknownModels()
+    worker = Worker(bus, [RunJobs(bus, Executor(bus, inference, inference.start))], capacity=1,
+                    poll_interval=0.05)
+    await worker.start()
+    try:
+        run = await new_run(database, bus, model="gone")
+        worker.notify()
+        failed = await wait_status(database, run["id"], "failed")
+        error = failed["last_error"]
+        assert error["code"] == "invalid_prompt" and "'gone'" in error["message"]
+    finally:
+        await worker.close()

@@ -6,7 +6,7 @@ from assistants.api.embeddings import create_embeddings
 from assistants.api.events import ROUTES as EVENT_ROUTES
 from assistants.api.files import FilesController
 from assistants.api.messages import MessagesController
-from assistants.api.models import inference_debug, list_models, retrieve_model
+from assistants.api.models import ROUTES as MODEL_ROUTES
 from assistants.api.playground import ROUTES as PLAYGROUND_ROUTES
 from assistants.api.runs import RunsController, create_thread_and_run
 from assistants.api.steps import StepsController
@@ -20,9 +20,7 @@ ROUTE_HANDLERS: list = [
     create_chat_completion,
     create_completion,
     *ANTHROPIC_ROUTES,
-    list_models,
-    retrieve_model,
-    inference_debug,
+    *MODEL_ROUTES,
     *TOKEN_ROUTES,
     *ops.ROUTES,
     *PLAYGROUND_ROUTES,

@@ -16,8 +16,7 @@ from litestar.response.sse import ServerSentEventMessage
 from assistants import openapi
 from assistants.api.chat import wait_disconnected
 from assistants.api.errors import anthropic_body, exception_handlers
-from assistants.api.models import resolve_model
-from assistants.inference import Inference
+from assistants.inference.models import Models
 from assistants.protocol.anthropic import (
     AnthropicErrorResponse,
     AnthropicMessage,
@@ -34,13 +33,14 @@ _OPT = openapi.error_body(AnthropicErrorResponse)
 
 @post("/v1/messages", status_code=200, tags=["anthropic"], exception_handlers=_HANDLERS, opt=_OPT)
 async def create_message(
-    data: JSONBody[MessagesRequest], inference: NamedDependency[Inference], request: Request
+    data: JSONBody[MessagesRequest], models: NamedDependency[Models], request: Request
 ) -> Response[AnthropicMessage] | ServerSentEvent:
-    resolve_model(inference, data.model)
+    models.entry(data.model)
     plan = serving.plan_of(data)
-    prompt = render_turn(inference, serving.chat_messages(data), plan)
-    tokens = await asyncio.to_thread(inference.tokenize, prompt)
-    generation = await inference.generate(tokens, serving.sampling_params(data, plan))
+    async with models.use(data.model) as inference:
+        prompt = render_turn(inference, serving.chat_messages(data), plan)
+        tokens = await asyncio.to_thread(inference.tokenize, prompt)
+        generation = await inference.generate(tokens, serving.sampling_params(data, plan))
     id_ = serving.message_id()
     if data.stream:
         frames = serving.stream_events(generation, plan, id_, inference.model_id, len(tokens))
@@ -53,10 +53,12 @@ async def create_message(
 @post("/v1/messages/count_tokens", status_code=200, tags=["anthropic"], exception_handlers=_HANDLERS,
       opt=_OPT)
 async def count_message_tokens(data: JSONBody[CountTokensRequest],
-                               inference: NamedDependency[Inference]) -> CountTokensResponse:
-    resolve_model(inference, data.model)
-    prompt = render_turn(inference, serving.chat_messages(data), serving.plan_of(data))
-    return CountTokensResponse(len(await asyncio.to_thread(inference.tokenize, prompt)))
+                               models: NamedDependency[Models]) -> CountTokensResponse:
+    models.entry(data.model)
+    plan = serving.plan_of(data)
+    async with models.use(data.model) as inference:
+        prompt = render_turn(inference, serving.chat_messages(data), plan)
+        return CountTokensResponse(len(await asyncio.to_thread(inference.tokenize, prompt)))
 
 
 ROUTES = [create_message, count_message_tokens]

@@ -10,7 +10,9 @@ from litestar.params import FromPath
 
 from assistants import openapi, store
 from assistants import protocol as p
+from assistants.api.models import check_model
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
+from assistants.inference.models import Models
 from assistants.store import Database
 
 
@@ -19,9 +21,10 @@ class AssistantsController(Controller):
     tags = ["assistants"]
 
     @post("/", status_code=200, opt=openapi.body(p.CreateAssistantRequest))
-    async def create_assistant(self, request: Request[Any, Any, Any],
-                               database: NamedDependency[Database]) -> p.Assistant:
+    async def create_assistant(self, request: Request[Any, Any, Any], database: NamedDependency[Database],
+                               loaded_models: NamedDependency[Models | None]) -> p.Assistant:
         body = p.decode(p.CreateAssistantRequest, await request.body())
+        check_model(loaded_models, body.model)
         async with database.write() as session:
             row = await store.create_assistant(session, body)
         return p.assistant_object(row)
@@ -40,8 +43,10 @@ class AssistantsController(Controller):
 
     @post("/{assistant_id:str}", status_code=200, opt=openapi.body(p.UpdateAssistantRequest))
     async def modify_assistant(self, assistant_id: FromPath[str], request: Request[Any, Any, Any],
-                               database: NamedDependency[Database]) -> p.Assistant:
+                               database: NamedDependency[Database],
+                               loaded_models: NamedDependency[Models | None]) -> p.Assistant:
         body = p.decode(p.UpdateAssistantRequest, await request.body())
+        check_model(loaded_models, body.model)
         async with database.write() as session:
             row = await store.update_assistant(session, assistant_id, body)
         return p.assistant_object(row)

@@ -10,8 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.response import ServerSentEvent
 
-from assistants.api.models import resolve_model
-from assistants.inference import Inference
+from assistants.inference.models import Models
 from assistants.protocol.chat import (
     ChatChoice,
     ChatCompletion,
@@ -43,17 +42,18 @@ COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 
 @post("/v1/chat/completions", status_code=200, tags=["chat"])
 async def create_chat_completion(
-    data: JSONBody[ChatCompletionRequest], inference: NamedDependency[Inference], request: Request
+    data: JSONBody[ChatCompletionRequest], models: NamedDependency[Models], request: Request
 ) -> Response[ChatCompletion] | ServerSentEvent:
-    resolve_model(inference, data.model)
+    models.entry(data.model)  # an unknown model is a 404 before any other check
     check_chat(data)
     plan = check_tool_fields(data.tools, data.tool_choice, data.parallel_tool_calls, data.response_format)
     check_tool_messages(data.messages)
-    prompt = render_turn(inference, chat_messages(data.messages), plan)
     max_tokens = data.max_completion_tokens if data.max_completion_tokens is not None else data.max_tokens
     params = to_sampling_params(data.temperature, data.top_p, seed=data.seed, max_tokens=max_tokens,
                                 stop=data.stop, grammar=plan.grammar, logit_bias=data.logit_bias)
-    generation = await inference.generate(prompt, params)
+    async with models.use(data.model) as inference:
+        prompt = render_turn(inference, chat_messages(data.messages), plan)
+        generation = await inference.generate(prompt, params)
     completion_id, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
@@ -77,17 +77,18 @@ async def create_chat_completion(
 
 @post("/v1/completions", status_code=200, tags=["chat"])
 async def create_completion(
-    data: JSONBody[CompletionRequest], inference: NamedDependency[Inference], request: Request
+    data: JSONBody[CompletionRequest], models: NamedDependency[Models], request: Request
 ) -> Response[Completion] | ServerSentEvent:
-    resolve_model(inference, data.model)
+    models.entry(data.model)
     prompt = check_completion(data)
     max_tokens = data.max_tokens if data.max_tokens is not None else COMPLETIONS_DEFAULT_MAX_TOKENS
-    if data.grammar:
-        inference.require_constrained_decoding("grammar")
     params = to_sampling_params(data.temperature, data.top_p, seed=data.seed, max_tokens=max_tokens,
                                 stop=data.stop, logit_bias=data.logit_bias, grammar=data.grammar or None,
                                 top_k=data.top_k)
-    generation = await inference.generate(prompt, params, cache_key=data.prompt_cache_key)
+    async with models.use(data.model) as inference:
+        if data.grammar:
+            inference.require_constrained_decoding("grammar")
+        generation = await inference.generate(prompt, params, cache_key=data.prompt_cache_key)
     completion_id, created, model = f"cmpl-{secrets.token_hex(12)}", int(time.time()), inference.model_id
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)

@@ -1,57 +1,90 @@
-"""GET /v1/models and /v1/models/{model}: the one model this server serves (plus a --debug view)."""
+"""GET /v1/models and /v1/models/{model}: every model this server serves, loaded or not; POST
+/models/load and /models/unload as llama.cpp's Web UI sends them (plus a --debug view)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import get
+from litestar import get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 
 from assistants.errors import NotFound, ServiceUnavailable
-from assistants.inference import Inference
-from assistants.protocol.models import Model, ModelList, ModelMeta
+from assistants.inference.models import Entry, Models
+from assistants.protocol.models import (
+    LoadModelRequest,
+    LoadModelResponse,
+    Model,
+    ModelList,
+    ModelMeta,
+    ModelStatus,
+)
 from assistants.settings import Settings
 
-DEFAULT_MODEL = "default"
+
+def check_model(models: Models | None, model: object) -> None:
+    """A 404 `model_not_found` for an assistant's or run's model this server does not serve. Without a
+    model here (`--no-model`: another process decodes) any name is stored as given."""
+    if models is not None and isinstance(model, str):  # not None nor UNSET (left as it is)
+        models.entry(model)
 
 
-def resolve_model(inference: Inference, model: str) -> Inference:
-    """The loaded model if `model` names it (or is `default`), else 404 `model_not_found`."""
-    if model not in (inference.model_id, DEFAULT_MODEL):
-        raise NotFound(
-            f"The model '{model}' does not exist or you do not have access to it. Available models: "
-            f"'{inference.model_id}' (also as '{DEFAULT_MODEL}').",
-            param="model",
-            code="model_not_found",
-        )
-    return inference
+def status_of(entry: Entry) -> ModelStatus:
+    return ModelStatus(value=entry.state, reason=entry.error,  # type: ignore[arg-type]
+                       load_seconds=round(entry.load_seconds, 3) if entry.load_seconds is not None else None)
 
 
-def _model(inference: Inference) -> Model:
-    info = inference.info
-    meta = ModelMeta(n_ctx_train=info.n_ctx_train, n_vocab=info.n_vocab, n_embd=info.n_embd,
-                     n_params=info.n_params, size=info.size, n_ctx=inference.ctx_size)
-    return Model(id=inference.model_id, created=inference.created, meta=meta)
+def model_row(entry: Entry) -> Model:
+    meta = None
+    served: Any = entry.served  # an Inference, local or remote (`info`: its model's facts)
+    if served is not None:
+        info, ctx = served.info, served.ctx_size
+        meta = ModelMeta(n_ctx_train=info.n_ctx_train, n_vocab=info.n_vocab, n_embd=info.n_embd,
+                         n_params=info.n_params, size=info.size, n_ctx=ctx)
+    return Model(id=entry.spec.id, created=entry.created, meta=meta, loaded=entry.served is not None,
+                 status=status_of(entry), aliases=list(entry.spec.aliases), engine=entry.spec.engine)
 
 
 @get("/v1/models", tags=["models"])
-async def list_models(inference: NamedDependency[Inference]) -> ModelList:
-    return ModelList(data=[_model(inference)])
+async def list_models(models: NamedDependency[Models]) -> ModelList:
+    return ModelList(data=[model_row(entry) for entry in models.entries])
 
 
 @get("/v1/models/{model:path}", tags=["models"])
-async def retrieve_model(model: FromPath[str], inference: NamedDependency[Inference]) -> Model:
+async def retrieve_model(model: FromPath[str], models: NamedDependency[Models]) -> Model:
     # A `path` parameter keeps the leading slash; ids like "Qwen/Qwen2.5-0.5B" arrive as "%2F"-encoded.
-    return _model(resolve_model(inference, model.lstrip("/")))
+    return model_row(models.entry(model.lstrip("/")))
+
+
+@post("/models/load", status_code=200, tags=["models"],
+      summary="Load a model now (llama-server router mode)")
+async def load_model(data: JSONBody[LoadModelRequest], models: NamedDependency[Models]) -> LoadModelResponse:
+    entry = await models.load(data.model)
+    return LoadModelResponse(success=True, model=entry.spec.id, status=status_of(entry))
+
+
+@post("/models/unload", status_code=200, tags=["models"],
+      summary="Free a model's memory (llama-server router mode); it loads again on its next request")
+async def unload_model(data: JSONBody[LoadModelRequest],
+                       models: NamedDependency[Models]) -> LoadModelResponse:
+    entry = models.entry(data.model)
+    if not await models.unload(data.model):
+        raise ServiceUnavailable(f"The model '{entry.spec.id}' is decoding requests; it stays loaded "
+                                 f"(try again when they end).", param="model", code="model_busy")
+    return LoadModelResponse(success=True, model=entry.spec.id, status=status_of(entry))
 
 
 @get("/debug/inference", include_in_schema=False)
 async def inference_debug(settings: NamedDependency[Settings],
-                          loaded_inference: NamedDependency[Inference | None]) -> dict[str, Any]:
-    """Batcher state and recent step records; exists only when the server runs with --debug."""
+                          loaded_models: NamedDependency[Models | None]) -> dict[str, Any]:
+    """The default model's batcher state and recent step records; exists only with --debug."""
     if not settings.debug:
         raise NotFound("Not found.")
-    if loaded_inference is None:
+    if loaded_models is None:
         raise ServiceUnavailable("This server runs without a model (--no-model).")
-    return loaded_inference.debug_state()
+    inference = await loaded_models.get(None)
+    state: dict[str, Any] = inference.debug_state()
+    return state
+
+
+ROUTES = [list_models, retrieve_model, load_model, unload_model, inference_debug]

@@ -10,7 +10,8 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 
 from assistants import metrics, store
-from assistants.inference import Inference, SamplingParams
+from assistants.inference import SamplingParams
+from assistants.inference.models import Models
 from assistants.settings import Settings
 from assistants.store import Database
 from assistants.store.responses import count_responses_by_status
@@ -19,21 +20,22 @@ from assistants.store.responses import count_responses_by_status
 @get("/metrics", tags=["ops"], summary="Prometheus metrics", media_type=metrics.CONTENT_TYPE,
      description="Prometheus text exposition; every series is prefixed `assistants_`.")
 async def get_metrics(database: NamedDependency[Database],
-                      loaded_inference: NamedDependency[Inference | None]) -> Response[bytes]:
-    await refresh_live_metrics(database, loaded_inference)
+                      loaded_models: NamedDependency[Models | None]) -> Response[bytes]:
+    await refresh_live_metrics(database, loaded_models)
     return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
 
-async def refresh_live_metrics(database: Database, inference: Inference | None) -> None:
-    """Facts about the present are read at scrape time, so they are right after a restart."""
+async def refresh_live_metrics(database: Database, models: Models | None) -> None:
+    """Facts about the present are read at scrape time, so they are right after a restart. The engine
+    gauges sum over the models loaded now."""
     async with database.read() as session:
         runs_by_status = await store.count_runs_by_status(session)
         metrics.set_live(responses_by_status=await count_responses_by_status(session))
-    if inference is None:
-        metrics.set_live(runs_by_status=runs_by_status, active_sequences=0, slots=0, waiting_requests=0)
-        return
-    metrics.set_live(runs_by_status=runs_by_status, active_sequences=inference.active,
-                     slots=inference.slots, waiting_requests=inference.queued)
+    loaded = models.loaded() if models is not None else []
+    metrics.set_live(runs_by_status=runs_by_status,
+                     active_sequences=sum(inference.active for inference in loaded),
+                     slots=sum(inference.slots for inference in loaded),
+                     waiting_requests=sum(inference.queued for inference in loaded))
 
 
 # -- llama-server compatibility (its Web UI reads GET /props on start) ---------------------------------
@@ -80,7 +82,12 @@ class Props(msgspec.Struct):
 
 
 @get(["/props", "/v1/props"], tags=["ops"], summary="Server properties (llama-server compatible)")
-async def get_props(settings: NamedDependency[Settings], inference: NamedDependency[Inference]) -> Props:
+async def get_props(settings: NamedDependency[Settings], models: NamedDependency[Models],
+                    model: str | None = None) -> Props:
+    """The default model's, or `?model=ID`'s (llama-server router mode); asking loads it."""
+    entry = models.entry(model)
+    sleeping = entry.state == "sleeping"
+    inference = await models.get(model)
     defaults = SamplingParams()
     params = PropsParams(n_predict=-1, temperature=defaults.temperature, top_p=defaults.top_p,
                          stop=list(defaults.stop), max_tokens=-1, stream=False)
@@ -92,7 +99,8 @@ async def get_props(settings: NamedDependency[Settings], inference: NamedDepende
         chat_template=inference.template.source,
         bos_token=inference.info.bos_token,
         eos_token=inference.info.eos_token,
-        build_info=build_info(settings.engine),
+        build_info=build_info(entry.spec.engine),
+        is_sleeping=sleeping,
     )
 
 

@@ -19,7 +19,6 @@ from litestar.response import ServerSentEvent
 from assistants import openapi
 from assistants.api.chat import wait_disconnected as disconnected  # the chat routes' hang-up watch
 from assistants.api.events import SSE_HEADERS, Frames, KeepAlive
-from assistants.api.models import DEFAULT_MODEL, resolve_model
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest
 from assistants.errors import ClientDisconnected, InvalidRequest, ServiceUnavailable
 from assistants.protocol import decode
@@ -61,9 +60,10 @@ def background_stream(services: Services, response_id: str, after: int) -> Serve
 
 
 def _model(services: Services, model: str | None) -> Any:
-    if services.inference is None:
+    """The request's model, leased while the block queues its generation (404 for an unknown id)."""
+    if services.models is None:
         raise ServiceUnavailable("This server runs without a model (--no-model).")
-    return resolve_model(services.inference, model or DEFAULT_MODEL)
+    return services.models.use(model)
 
 
 class ResponsesController(Controller):
@@ -74,16 +74,16 @@ class ResponsesController(Controller):
     async def create_response(self, request: Request[Any, Any, Any],
                               services: Services) -> ResponseObject | ServerSentEvent:
         body = decode(CreateResponseRequest, await request.body())
-        inference = _model(services, body.model)
-        # A background response searches when its worker prepares it, so the create answers at once.
-        prepared = await responses.prepare(inference, services.database, body,
-                                           retrieval=None if body.background else services.retrieval)
-        if body.background:
-            row = await background.enqueue(services, prepared)
-            if body.stream:
-                return background_stream(services, row["id"], after=-1)
-            return response_object(row)
-        generation = await responses.start_generation(inference, prepared)
+        async with _model(services, body.model) as inference:
+            # A background response searches when its worker prepares it, so the create answers at once.
+            prepared = await responses.prepare(inference, services.database, body,
+                                               retrieval=None if body.background else services.retrieval)
+            if body.background:
+                row = await background.enqueue(services, prepared)
+                if body.stream:
+                    return background_stream(services, row["id"], after=-1)
+                return response_object(row)
+            generation = await responses.start_generation(inference, prepared)
         if body.stream:
             return ServerSentEvent(_stream(services, prepared, generation), headers=SSE_HEADERS)
         events = ResponseEvents(prepared.snapshot())
@@ -93,7 +93,8 @@ class ResponsesController(Controller):
     @post("/input_tokens", status_code=200, opt=openapi.body(CreateResponseRequest))
     async def count_input_tokens(self, request: Request[Any, Any, Any], services: Services) -> InputTokens:
         body = decode(CreateResponseRequest, await request.body())
-        prepared = await responses.prepare(_model(services, body.model), services.database, body)
+        async with _model(services, body.model) as inference:
+            prepared = await responses.prepare(inference, services.database, body)
         return InputTokens(prepared.prompt.tokens)
 
     @get("/{response_id:str}")

@@ -22,8 +22,10 @@ from litestar.response import ServerSentEvent
 from assistants import openapi, store
 from assistants import protocol as p
 from assistants.api.events import run_stream
+from assistants.api.models import check_model
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.events import EventBus
+from assistants.inference.models import Models
 from assistants.jobs import Worker
 from assistants.runs import tools as run_tools
 from assistants.runs.live import LiveRuns, hold_for
@@ -52,8 +54,10 @@ def notify_run_queued(bus: EventBus, worker: Worker | None) -> None:
       opt=openapi.body(p.CreateThreadAndRunRequest))
 async def create_thread_and_run(request: Request[Any, Any, Any], database: NamedDependency[Database],
                                 bus: NamedDependency[EventBus],
-                                worker: NamedDependency[Worker | None]) -> p.Run | ServerSentEvent:
+                                worker: NamedDependency[Worker | None],
+                                loaded_models: NamedDependency[Models | None]) -> p.Run | ServerSentEvent:
     body = p.decode(p.CreateThreadAndRunRequest, await request.body())
+    check_model(loaded_models, body.model)
     thread_request = body.thread or p.CreateThreadRequest()
     if body.tool_resources is not None and thread_request.tool_resources is None:
         thread_request = msgspec.structs.replace(thread_request, tool_resources=body.tool_resources)
@@ -72,9 +76,11 @@ class RunsController(Controller):
     @post("/", status_code=200, opt=openapi.body(p.CreateRunRequest))
     async def create_run(self, thread_id: FromPath[str], request: Request[Any, Any, Any],
                          database: NamedDependency[Database], bus: NamedDependency[EventBus],
-                         worker: NamedDependency[Worker | None]) -> p.Run | ServerSentEvent:
+                         worker: NamedDependency[Worker | None],
+                         loaded_models: NamedDependency[Models | None]) -> p.Run | ServerSentEvent:
         # `include[]` (file_search result content) has nothing to include here and is ignored.
         body = p.decode(p.CreateRunRequest, await request.body())
+        check_model(loaded_models, body.model)
         async with database.write() as session:
             row = await store.create_run(session, thread_id, body)
         notify_run_queued(bus, worker)

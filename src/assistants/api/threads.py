@@ -15,7 +15,7 @@ from litestar.params import FromPath
 from assistants import openapi, store
 from assistants import protocol as p
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
-from assistants.inference import Inference
+from assistants.inference.models import Models
 from assistants.store import Database
 
 
@@ -55,9 +55,11 @@ class ThreadsController(Controller):
 
     @delete("/{thread_id:str}", status_code=200)
     async def delete_thread(self, thread_id: FromPath[str], database: NamedDependency[Database],
-                            loaded_inference: NamedDependency[Inference | None]) -> p.Deleted:
+                            loaded_models: NamedDependency[Models | None]) -> p.Deleted:
         async with database.write() as session:
             await store.delete_thread(session, thread_id)
-        if loaded_inference is not None:
-            loaded_inference.forget_cache(thread_id)  # its KV cache, in memory and on disk
+        # Its KV cache, in memory and on disk, in every loaded model (an unloaded model's disk files
+        # for it age out under --kv-cache-disk's budget).
+        for inference in loaded_models.loaded() if loaded_models is not None else ():
+            inference.forget_cache(thread_id)
         return p.Deleted(id=thread_id, object="thread.deleted")

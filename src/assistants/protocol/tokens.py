@@ -11,6 +11,8 @@ import msgspec
 
 class TokenizeRequest(msgspec.Struct, kw_only=True):
     content: str
+    model: str | None = None
+    """Our extension: which served model's tokenizer (None: the default, as llama-server has one)."""
     add_special: bool = False
     """Add BOS where the model's vocabulary asks for it (llama-server's default: no)."""
     parse_special: bool = True
@@ -25,6 +27,7 @@ class TokenizeResponse(msgspec.Struct):
 
 class DetokenizeRequest(msgspec.Struct, kw_only=True):
     tokens: list[int]
+    model: str | None = None
 
 
 class DetokenizeResponse(msgspec.Struct):

@@ -79,11 +79,12 @@ class Followers:
 class ResponseJobs:
     name = "response"
 
-    def __init__(self, database: Any, inference: Any, *, flush_interval: float = 0.025,
+    def __init__(self, database: Any, models: Any, *, flush_interval: float = 0.025,
                  max_attempts: int = 3, heartbeat_timeout: float = 15.0, worker_id: str | None = None,
                  retrieval: Any = None) -> None:
         self.database = database
-        self.inference = inference
+        self.models = models
+        """The registry (`inference.models.Models`): each response decodes on its row's model."""
         self.retrieval = retrieval
         """For a response's file_search (None: its tool is checked, nothing searched)."""
         self.flush_interval = flush_interval
@@ -148,10 +149,11 @@ class ResponseJobs:
         events.in_progress()
         outcome = Outcome()
         try:
-            prepared = await self._prepare(row)
-            service.begin_output(prepared, events)
-            await self._flush(response_id, pending)
-            generation = await service.start_generation(self.inference, prepared)
+            async with self.models.use(row["model"]) as inference:
+                prepared = await self._prepare(row, inference)
+                service.begin_output(prepared, events)
+                await self._flush(response_id, pending)
+                generation = await service.start_generation(inference, prepared)
             # A cancel reaches the engine at once, even while the prompt waits for a slot or is
             # being evaluated (no piece arrives then for `decode` to check the flag on).
             cancel.on_set(generation.cancel)
@@ -209,13 +211,13 @@ class ResponseJobs:
         self.followers.notify(row["id"])
         return True
 
-    async def _prepare(self, row: Mapping[str, Any]) -> service.Prepared:
+    async def _prepare(self, row: Mapping[str, Any], inference: Any) -> service.Prepared:
         """The prompt of a stored background response, rebuilt from its row and input items (so a
         response re-queued after a crash decodes exactly what it was asked)."""
         async with self.database.read() as session:
             inputs = await response_store.input_items(session, row["id"])
         request = service.request_of(row, inputs)
-        prepared = await service.prepare(self.inference, self.database, request, retrieval=self.retrieval)
+        prepared = await service.prepare(inference, self.database, request, retrieval=self.retrieval)
         prepared.values = dict(row)
         prepared.inputs = inputs
         return prepared

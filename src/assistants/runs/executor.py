@@ -21,14 +21,15 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from assistants import protocol as p
 from assistants import store
-from assistants.errors import InvalidRequest
+from assistants.errors import InvalidRequest, ModelUnavailable, NotFound
 from assistants.events import EventBus
 from assistants.inference.engine import SamplingParams
 from assistants.inference.service import MAX_ENGINE_ATTEMPTS, EngineUnavailable
@@ -54,10 +55,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("assistants.runs.executor")
 
+StartGeneration = Callable[[Any, "Prompt", SamplingParams], Awaitable[Any]]
+"""(model, prompt, sampling params) -> a Generation (async iterator of text, `.result`,
+`.cancel()`) on the run's model. The worker decodes the prompt's token ids on it."""
 
-StartGeneration = Callable[["Prompt", SamplingParams], Awaitable[Any]]
-"""(prompt, sampling params) -> a Generation (async iterator of text, `.result`,
-`.cancel()`). Bound to the real Inference by the worker, which decodes the prompt's token ids."""
+
+class ModelSource(Protocol):
+    """Where a run's model comes from (`inference.models.Models`): leased for the whole run."""
+
+    def use(self, model_id: str | None) -> AbstractAsyncContextManager[Inference]: ...
 
 
 def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> p.Usage:
@@ -67,12 +73,12 @@ def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) ->
 
 
 class Executor:
-    def __init__(self, bus: EventBus, inference: Inference, start_generation: StartGeneration,
+    def __init__(self, bus: EventBus, models: ModelSource, start_generation: StartGeneration,
                  max_tool_rounds: int = 10, *, worker_id: str | None = None,
                  crash_on_metadata: str | None = None, retrieval: Retrieval | None = None) -> None:
         self.bus = bus
         self.max_tool_rounds = max_tool_rounds
-        self.inference = inference
+        self.models = models
         self.start_generation = start_generation
         self.worker_id = worker_id or new_worker_id()
         """Every write on a claimed run is guarded by it: a run taken from us is never written."""
@@ -101,8 +107,17 @@ class Executor:
             self._sources.pop(run.id, None)
 
     async def _execute(self, run: Run, cancel: CancelFlag) -> str:
+        try:
+            async with self.models.use(run.model) as inference:
+                return await self._execute_on(inference, run, cancel)
+        except NotFound as exc:  # the run names a model this server does not serve (any more)
+            return await self._fail(run, exc.message, code="invalid_prompt")
+        except ModelUnavailable as exc:
+            return await self._fail(run, exc.message)
+
+    async def _execute_on(self, inference: Inference, run: Run, cancel: CancelFlag) -> str:
         history = await self._history(run)
-        instructions = await self._with_file_search(run, history)
+        instructions = await self._with_file_search(inference, run, history)
         async with self.bus.database.read() as session:
             steps = await run_tools.tool_steps(session, run.id)
         history += run_tools.tool_turns(steps)
@@ -112,22 +127,22 @@ class Executor:
                          run.parallel_tool_calls, msgspec.to_builtins(run.response_format))
         if plan.grammar is not None:
             try:
-                self.inference.require_constrained_decoding(
+                inference.require_constrained_decoding(
                     "response_format" if plan.json_output else "tool_choice")
             except InvalidRequest as exc:
                 return await self._fail(run, exc.message, code="invalid_prompt")
         try:
             prompt = await asyncio.to_thread(
-                build_prompt, self.inference, instructions, history,
+                build_prompt, inference, instructions, history,
                 truncation=msgspec.to_builtins(run.truncation_strategy),
                 max_prompt_tokens=run.max_prompt_tokens, max_completion_tokens=run.max_completion_tokens,
                 tools=plan.tools)
         except PromptDoesNotFit as exc:
             return await self._prompt_does_not_fit(run, exc)
         prompt = replace(prompt, cache_key=run.thread_id)
-        return await self._generate(run, prompt, cancel, plan, run_tools.step_usage(steps))
+        return await self._generate(inference, run, prompt, cancel, plan, run_tools.step_usage(steps))
 
-    async def _with_file_search(self, run: Run, history: list[dict[str, str]]) -> str:
+    async def _with_file_search(self, inference: Inference, run: Run, history: list[dict[str, str]]) -> str:
         """The run's instructions, plus the excerpts its file_search tool retrieved (searched once per
         run, recorded as a completed `tool_calls` step of type file_search; a later turn of the same run
         reuses that step's results)."""
@@ -154,9 +169,9 @@ class Executor:
                 await run_moves.record_file_search(tx.session, _record(run), details,
                                                    file_search.without_content(details), owner=self.worker_id)
         self._sources[run.id] = results
-        budget = self.inference.ctx_size // 2
+        budget = inference.ctx_size // 2
         block = await asyncio.to_thread(file_search.context_block, results, budget,
-                                        lambda text: len(self.inference.tokenize(text)))
+                                        lambda text: len(inference.tokenize(text)))
         return "\n\n".join(part for part in (run.instructions, block) if part)
 
     def _citations(self, run_id: str, text: str) -> list[dict[str, Any]]:
@@ -179,16 +194,16 @@ class Executor:
             log.error("run %s: dying on purpose (--debug-crash-on-metadata)", run.id)
             os._exit(70)
 
-    async def _generate(self, run: Run, prompt: Prompt, cancel: CancelFlag, plan: TurnPlan,
-                        earlier: tuple[int, int] = (0, 0)) -> str:
-        room = self.inference.ctx_size - prompt.tokens
+    async def _generate(self, inference: Inference, run: Run, prompt: Prompt, cancel: CancelFlag,
+                        plan: TurnPlan, earlier: tuple[int, int] = (0, 0)) -> str:
+        room = inference.ctx_size - prompt.tokens
         max_tokens = min(run.max_completion_tokens or room, room)
         params = to_sampling_params(run.temperature, run.top_p, max_tokens=max_tokens, grammar=plan.grammar)
         if cancel.is_set():
             return await self._finish(run, None, "", cancelled=True, prompt_tokens=prompt.tokens,
                                       completion_tokens=0, finish_reason="cancelled")
         self._maybe_crash(run)
-        generation = await self.start_generation(prompt, params)
+        generation = await self.start_generation(inference, prompt, params)
         cancel.on_set(generation.cancel)
         ids = {"run_id": run.id, "thread_id": run.thread_id, "assistant_id": run.assistant_id}
         pieces: list[str] = []

@@ -28,6 +28,7 @@ from assistants.store import run_moves
 
 if TYPE_CHECKING:
     from assistants.inference import Generation, Inference, SamplingParams
+    from assistants.inference.models import Models
     from assistants.jobs import Worker
     from assistants.retrieval.service import Retrieval
     from assistants.runs.prompt import Prompt
@@ -103,12 +104,12 @@ class RunJobs:
                     worker.request_cancel(event.run_id)
 
 
-def run_executor(bus: EventBus, inference: Inference, *, worker_id: str, max_tool_rounds: int,
+def run_executor(bus: EventBus, models: Models, *, worker_id: str, max_tool_rounds: int,
                  crash_on_metadata: str | None = None, retrieval: Retrieval | None = None) -> Executor:
-    """The executor for a served model: one run per engine sequence, so a claimed run decodes at once."""
+    """The executor for the served models: each run decodes on its own model (`run.model`)."""
 
-    async def start_generation(prompt: Prompt, params: SamplingParams) -> Generation:
+    async def start_generation(inference: Inference, prompt: Prompt, params: SamplingParams) -> Generation:
         return await inference.generate(prompt.ids, params, cache_key=prompt.cache_key)
 
-    return Executor(bus, inference, start_generation, max_tool_rounds=max_tool_rounds, worker_id=worker_id,
+    return Executor(bus, models, start_generation, max_tool_rounds=max_tool_rounds, worker_id=worker_id,
                     crash_on_metadata=crash_on_metadata, retrieval=retrieval)
