@@ -21,7 +21,8 @@ LONG = "lorem ipsum dolor sit amet " * 40  # ≈ 205 tokens with its turn marker
 
 
 PROMPT_CHUNK = 128
-"""The engine's prompt chunk: an in-memory prefix is reused to a multiple of it (kvcache.PrefixCache.align)."""
+"""The engine's prompt chunk: an in-memory prefix is reused to a multiple of it
+(kvcache.PrefixCache.align)."""
 
 
 def chunk_floor(tokens: int) -> int:
