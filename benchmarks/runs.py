@@ -12,7 +12,12 @@ time of the whole batch.
 Pickup latency is read from the event log: `thread.run.queued` (committed by the create request) to
 `thread.run.in_progress` (the worker's claim), with the sub-millisecond `run_events.created_at`.
 
+Across processes (`--cross-process`): the server runs `--no-worker` and one `assistants worker` on the
+same database decodes, so the pickup is a wake-up through the log (aim < 100 ms; in one process < 10 ms).
+`--pickup-only` skips the tokens/s table.
+
     python benchmarks/runs.py [--tokens 32] [--levels 1,4,8,16] [--rounds 3] [--model PATH]
+                              [--cross-process] [--pickup-only]
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from tests.serverproc import ServerProcess  # noqa: E402
+from tests.serverproc import ServerProcess, WorkerProcess  # noqa: E402
 
 
 def one_run(client: openai.OpenAI, assistant_id: str, tokens: int, n: int) -> int:
@@ -102,6 +107,9 @@ def main() -> None:
     parser.add_argument("--levels", default="1,4,8,16")
     parser.add_argument("--model", type=Path)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cross-process", action="store_true",
+                        help="serve --no-worker; one `assistants worker` process decodes")
+    parser.add_argument("--pickup-only", action="store_true", help="only the pickup latency")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
@@ -109,8 +117,13 @@ def main() -> None:
     extra = ["--parallel", str(max(levels)), "--ctx-size", str(1024 * max(levels))]
     if args.model:
         extra += ["--model", str(args.model)]
-    server = ServerProcess(data_dir, *extra).start(timeout=600)
+    # The server first: it migrates the database the worker then opens.
+    serve_flags = ["--no-worker"] if args.cross_process else []
+    server = ServerProcess(data_dir, *extra, *serve_flags).start(timeout=600)
+    worker = None
     try:
+        if args.cross_process:
+            worker = WorkerProcess(data_dir, *extra).start(timeout=600)
         client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="bench", max_retries=0, timeout=600)
         model = client.models.list().data[0].id
         assistant = client.beta.assistants.create(model=model)
@@ -118,7 +131,9 @@ def main() -> None:
         jobs = {"runs": lambda n: one_run(client, assistant.id, args.tokens, n),
                 "create_and_run": lambda n: one_create_and_run(client, assistant.id, args.tokens, n),
                 "chat": lambda n: one_chat(client, model, args.tokens, n)}
-        print(f"model {model}, {args.tokens} tokens per request, server --parallel {max(levels)}, "
+        if args.pickup_only:
+            levels = []
+        print(f"model {model}, {args.tokens} tokens per request, server --parallel {max(levels or [1])}, "
               f"median of {args.rounds} interleaved rounds")
         print("runs = threads.create + runs.create(stream); "
               "c&r = threads.create_and_run(stream), one request")
@@ -141,9 +156,12 @@ def main() -> None:
             one_run(client, assistant.id, 1, n)
     finally:
         server.stop()
+        if worker is not None:
+            worker.stop()
     latencies = pickup_latencies(data_dir / "assistants.db")
     report("pickup latency (queued -> in_progress), all runs", latencies)
-    report("pickup latency, engine idle (last 10 runs, one at a time)", latencies[-10:])
+    where = "across processes" if args.cross_process else "in one process"
+    report(f"pickup latency {where}, engine idle (last 10 runs, one at a time)", latencies[-10:])
     shutil.rmtree(data_dir, ignore_errors=True)
 
 

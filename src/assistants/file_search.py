@@ -1,12 +1,16 @@
-"""file_search for runs: everything a run needs around retrieval, for the executor to call.
+"""file_search for runs and responses: everything either needs around retrieval (one copy).
 
-The executor calls it once per run before the prompt is built (`Executor._with_file_search`): it
-searches the run's vector stores with the user's latest message, after waiting for their ingestion to
-finish (OpenAI holds the run the same way), and gives back what the run writes and sends:
-* `step_details(...)`: the `tool_calls` run step's details, OpenAI's shape (content only when the
+A run's executor (`Executor._with_file_search`) and a response's preparation (`responses.service`)
+call it once before the prompt is built: `search_stores` searches the vector stores with the user's
+latest message, after waiting for their ingestion to finish (OpenAI holds a run the same way), and the
+rest shapes what is written and sent:
+* `step_details(...)`: a run's `tool_calls` step details, OpenAI's shape (content only when the
   request's `include[]` asks for `step_details.tool_calls[*].file_search.results[*].content`);
+  `response_call_item(...)`: a response's `file_search_call` output item (results only with
+  `include=["file_search_call.results"]`);
 * `context_block(...)`: the retrieved chunks as prompt text, within a token budget (best first);
-* `file_citations(...)`: `file_citation` annotations where the answer quotes a retrieved chunk.
+* `file_citations(...)`: `file_citation` annotations where the answer quotes a retrieved chunk, in the
+  Assistants shape; `response_citations(...)` the same in the Responses shape.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistants.protocol.vector_stores import Filter
+from assistants.retrieval.filters import matches
 from assistants.retrieval.search import Hit
 from assistants.retrieval.service import Retrieval
 from assistants.store import Database
@@ -31,6 +37,7 @@ INGESTION_WAIT_SECONDS = 60.0
 MIN_QUOTE_WORDS = 6
 """A run of this many words of a chunk, in order, in the answer counts as quoting it."""
 INCLUDE_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+INCLUDE_RESPONSE_RESULTS = "file_search_call.results"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +63,15 @@ class FileSearchResult:
     file_name: str
     score: float
     text: str
+    attributes: Mapping[str, Any] | None = None
 
 
-async def search_for_run(database: Database, retrieval: Retrieval, store_ids: Sequence[str], query: str,
-                         options: FileSearchOptions, *, wait_seconds: float = INGESTION_WAIT_SECONDS,
-                         poll_seconds: float = 0.2) -> list[FileSearchResult]:
-    """Wait for the stores' ingestion, then the best chunks for `query` (the user's latest message)."""
+async def search_stores(database: Database, retrieval: Retrieval, store_ids: Sequence[str], query: str,
+                        options: FileSearchOptions, *, condition: Filter | None = None,
+                        wait_seconds: float = INGESTION_WAIT_SECONDS,
+                        poll_seconds: float = 0.2) -> list[FileSearchResult]:
+    """Wait for the stores' ingestion, then the best chunks for `query` (the user's latest message) in
+    the files whose attributes meet `condition`."""
     if not store_ids or not query.strip():
         return []
     deadline = time.monotonic() + wait_seconds
@@ -71,14 +81,26 @@ async def search_for_run(database: Database, retrieval: Retrieval, store_ids: Se
                 files = await vs_store.searchable_files(session, store_ids)
                 break
         await asyncio.sleep(poll_seconds)
-    names = {(row["vector_store_id"], row["id"]): row["filename"] for row in files}
+    rows = {(row["vector_store_id"], row["id"]): row for row in files
+            if condition is None or matches(condition, row["attributes"])}
     store_files: dict[str, list[str]] = {}
-    for store_id, file_id in names:
+    for store_id, file_id in rows:
         store_files.setdefault(store_id, []).append(file_id)
+    if not store_files:
+        return []
     hits: list[Hit] = await retrieval.search(store_files, [query], options.max_num_results,
                                              threshold=options.score_threshold)
-    return [FileSearchResult(hit.file_id, names.get((hit.store_id, hit.file_id), ""), hit.score, hit.text)
-            for hit in hits]
+    return [FileSearchResult(hit.file_id, row["filename"], hit.score, hit.text, row["attributes"])
+            for hit in hits if (row := rows.get((hit.store_id, hit.file_id))) is not None]
+
+
+def response_call_item(item_id: str, queries: Sequence[str], results: Sequence[FileSearchResult], *,
+                       include_results: bool) -> dict[str, Any]:
+    """A response's completed `file_search_call` output item (SDK ResponseFileSearchToolCall)."""
+    shown = [{"file_id": result.file_id, "filename": result.file_name, "score": result.score,
+              "text": result.text, "attributes": dict(result.attributes or {})} for result in results]
+    return {"id": item_id, "type": "file_search_call", "status": "completed", "queries": list(queries),
+            "results": shown if include_results else None}
 
 
 def step_details(results: Sequence[FileSearchResult], options: FileSearchOptions, *,
@@ -173,3 +195,12 @@ def file_citations(answer: str, results: Sequence[FileSearchResult]) -> list[dic
                             "file_citation": {"file_id": file_id}})
         index = end
     return annotations
+
+
+def response_citations(answer: str, results: Sequence[FileSearchResult]) -> list[dict[str, Any]]:
+    """`file_citations` in the Responses shape: `{type, file_id, filename, index}`, the index being the
+    position in the text where the citation goes (the end of the quoted span)."""
+    names = {result.file_id: result.file_name for result in results}
+    return [{"type": "file_citation", "file_id": citation["file_citation"]["file_id"],
+             "filename": names.get(citation["file_citation"]["file_id"], ""), "index": citation["end_index"]}
+            for citation in file_citations(answer, results)]

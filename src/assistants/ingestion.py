@@ -7,8 +7,13 @@ Nothing about a job lives only in memory, so a server killed mid-ingestion resum
 (a job is claimed again from scratch: the index write replaces the file's chunks in one transaction).
 A file that keeps taking the server down fails after `MAX_ATTEMPTS` starts instead of looping forever.
 
-The outcome is recorded only if the row is still the job that was claimed: a file deleted, cancelled or
-re-added meanwhile leaves the result unrecorded and its chunks removed again.
+Jobs are leased like runs (`store.ingestion_jobs`): any number of workers in any processes may share a
+database (and its data dir: the blobs and the chunk index live there), each job is held by one worker,
+which renews its lease every `heartbeat_timeout / 5` while it works; a job whose worker died (stale
+lease, or a dead pid on this host) is claimed again by any worker.
+
+The outcome is recorded only if the row is still the job this worker claimed: a file deleted, cancelled,
+re-added or taken over meanwhile leaves the result unrecorded and its chunks removed again.
 
 One job at a time: embedding is one thread anyway, and chunks are embedded in small batches so a
 search or /v1/embeddings call waits for at most one batch, never for a whole file.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -27,10 +33,11 @@ from assistants.retrieval.chunking import Chunk, chunk_tokens
 from assistants.retrieval.embedder import Embedder
 from assistants.retrieval.extract import ExtractionError, InvalidFile, extract_text
 from assistants.retrieval.service import Retrieval
-from assistants.store import Database, now
+from assistants.store import Database, ingestion_jobs, now
 from assistants.store import files as file_store
 from assistants.store import vector_stores as vs_store
-from assistants.store.files import FileBlobs
+from assistants.store.files import SWEEP_GRACE_SECONDS, FileBlobs
+from assistants.store.leases import new_worker_id
 from assistants.store.records import Record
 
 log = logging.getLogger("assistants.ingestion")
@@ -42,25 +49,35 @@ CHUNKS_PER_CALL = 16
 
 class IngestionWorker:
     def __init__(self, database: Database, retrieval: Retrieval, blobs: FileBlobs, *,
-                 poll_interval: float = 1.0) -> None:
+                 poll_interval: float = 1.0, heartbeat_timeout: float = 15.0,
+                 worker_id: str | None = None) -> None:
         self.database = database
         self.retrieval = retrieval
         self.blobs = blobs
         self.poll_interval = poll_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.worker_id = worker_id or new_worker_id()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._busy: list[int] = []
+        self._swept_at = 0.0
 
     @classmethod
-    async def start(cls, database: Database, retrieval: Retrieval, blobs: FileBlobs) -> IngestionWorker:
-        worker = cls(database, retrieval, blobs)
-        async with database.read() as session:
-            known = await file_store.file_ids(session)
-        removed = await asyncio.to_thread(blobs.sweep, known)
-        if removed:
-            log.info("removed %d partial or orphaned upload(s)", removed)
+    async def start(cls, database: Database, retrieval: Retrieval, blobs: FileBlobs, *,
+                    heartbeat_timeout: float = 15.0, worker_id: str | None = None) -> IngestionWorker:
+        worker = cls(database, retrieval, blobs, heartbeat_timeout=heartbeat_timeout, worker_id=worker_id,
+                     poll_interval=min(1.0, heartbeat_timeout / 5))
+        await worker._sweep_blobs()
         worker._task = asyncio.create_task(worker._loop(), name="ingestion-worker")
         return worker
+
+    async def _sweep_blobs(self) -> None:
+        """Remove partial uploads and orphaned bytes (old enough not to be an upload in flight)."""
+        self._swept_at = time.monotonic()
+        async with self.database.read() as session:
+            known = await file_store.file_ids(session)
+        removed = await asyncio.to_thread(self.blobs.sweep, known)
+        if removed:
+            log.info("removed %d partial or orphaned upload(s)", removed)
 
     def notify(self) -> None:
         """A file was queued for ingestion: start now rather than at the next poll."""
@@ -77,6 +94,8 @@ class IngestionWorker:
         while True:
             try:
                 await self._expire_files()
+                if time.monotonic() - self._swept_at >= SWEEP_GRACE_SECONDS:
+                    await self._sweep_blobs()  # what a crash left, once it is old enough to tell
                 while (job := await self._claim()) is not None:
                     await self._run(job)
             except asyncio.CancelledError:
@@ -101,14 +120,14 @@ class IngestionWorker:
                 await self.retrieval.forget_file([store_id], file_id)
             if rebuilt:
                 async with self.database.write() as session:
-                    count = await vs_store.requeue_completed(session)
+                    count = await ingestion_jobs.requeue_completed(session)
                 log.warning("chunk index rebuilt for a new embedding model: %d file(s) queued again", count)
         except Exception:
             log.exception("could not reconcile the chunk index")
 
     async def _claim(self) -> Record | None:
         async with self.database.write() as session:
-            return await vs_store.claim_ingestion(session, self._busy)
+            return await ingestion_jobs.claim(session, self.worker_id, self.heartbeat_timeout)
 
     async def _expire_files(self) -> None:
         async with self.database.read() as session:
@@ -121,15 +140,33 @@ class IngestionWorker:
                 await asyncio.to_thread(self.blobs.remove, row["id"])
 
     async def _run(self, job: Record) -> None:
-        self._busy.append(job["sequence"])
+        lease = asyncio.create_task(self._keep_lease(job), name="ingestion-lease")
         try:
             status, usage, error = await self._ingest(job)
-            async with self.database.write() as session:
-                recorded = await vs_store.finish_ingestion(session, job, status, usage, error)
-            if not recorded and status == "completed":
-                await self.retrieval.forget_file([job["vector_store_id"]], job["id"])
         finally:
-            self._busy.remove(job["sequence"])
+            lease.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lease
+        async with self.database.write() as session:
+            recorded = await ingestion_jobs.finish(session, job, status, usage, error)
+        if not recorded and status == "completed":
+            # Unless the job went to another worker, which writes (or has written) the same chunks.
+            async with self.database.read() as session:
+                taken_over = await ingestion_jobs.taken_over(session, job)
+            if not taken_over:
+                await self.retrieval.forget_file([job["vector_store_id"]], job["id"])
+
+    async def _keep_lease(self, job: Record) -> None:
+        """Renew the job's lease until cancelled (a lost lease only means the result goes unrecorded)."""
+        while True:
+            await asyncio.sleep(self.heartbeat_timeout / 5)
+            try:
+                async with self.database.write() as session:
+                    if not await ingestion_jobs.heartbeat(session, job):
+                        log.warning("ingestion of %s: the lease was lost", job["id"])
+                        return
+            except Exception:
+                log.exception("ingestion lease renewal failed")
 
     async def _ingest(self, job: Record) -> tuple[str, int, dict[str, str] | None]:
         store_id, file_id = job["vector_store_id"], job["id"]

@@ -9,9 +9,7 @@ are right after a restart and never drift.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,7 +40,6 @@ __all__ = [
     "observe_run_finished",
     "observe_tokens",
     "observe_ttft",
-    "run_task_observer",
     "set_kv_cached_bytes",
     "set_live",
     "sse_subscriber",
@@ -150,18 +147,6 @@ def observe_run_finished(status: str, duration_seconds: float | None = None) -> 
 def observe_response_finished(status: str, mode: str) -> None:
     """A response ended; `mode` is `sync`, `stream` or `background`."""
     RESPONSES_FINISHED.labels(status, mode).inc()
-
-
-def run_task_observer() -> Callable[[asyncio.Task[str]], None]:
-    """A done-callback for a run's task (its result is the terminal status): counts it, times it.
-    A cancelled task (shutdown: the run is rewound to queued) did not finish and is not counted."""
-    started = time.monotonic()
-
-    def observe(task: asyncio.Task[str]) -> None:
-        if not task.cancelled() and task.exception() is None:
-            observe_run_finished(task.result(), time.monotonic() - started)
-
-    return observe
 
 
 def observe_queue_wait(seconds: float) -> None:

@@ -21,12 +21,13 @@ from assistants.settings import Settings
 from assistants.store import Database
 from assistants.store.database import PostgresOptions
 from assistants.store.files import FileBlobs
+from assistants.store.leases import new_worker_id
 
 if TYPE_CHECKING:
-    from assistants.responses.worker import BackgroundResponses
-    from assistants.runs.worker import Worker
+    from assistants.jobs import Worker
+    from assistants.responses.worker import ResponseJobs
 else:
-    Worker = BackgroundResponses = Any  # resolvable at run time without importing the workers
+    Worker = ResponseJobs = Any  # resolvable at run time without importing the workers
 
 
 @dataclass
@@ -42,12 +43,14 @@ class Services:
     inference: Inference | None = None
     """None when the server runs without a model (`--no-model`): model routes answer 503."""
     worker: Worker | None = None
-    """The run worker; None without a model or with --no-worker (another process's worker runs them)."""
+    """The process's one worker (runs and background responses); None without a model or with
+    --no-worker (another process's worker decodes them)."""
     ingestion: IngestionWorker | None = None
     """Turns files added to vector stores into indexed chunks (a durable background job); None with
     --no-worker."""
-    responses: BackgroundResponses | None = None
-    """Decodes background responses; None as `worker` is."""
+    responses: ResponseJobs | None = None
+    """The worker's background-response kind (its in-process followers of response logs); None as
+    `worker` is."""
 
     @classmethod
     @asynccontextmanager
@@ -61,29 +64,39 @@ class Services:
             stack.callback(retrieval.close)
             blobs = FileBlobs(settings.data_dir)
             ingestion = None
+            worker_id = new_worker_id()
+            """One per process: its ingestion jobs, runs and background responses are all leased by it."""
             if settings.run_worker:
-                ingestion = await IngestionWorker.start(database, retrieval, blobs)
+                ingestion = await IngestionWorker.start(database, retrieval, blobs, worker_id=worker_id,
+                                                        heartbeat_timeout=settings.heartbeat_timeout)
                 stack.push_async_callback(ingestion.close)
             bus = EventBus(database)
             await bus.start()
             stack.push_async_callback(bus.close)
             inference = worker = responses = None
             if settings.load_model:
-                from assistants.runs.worker import start_worker
-
                 inference = await Inference.start(settings)
                 stack.push_async_callback(inference.close)
                 if settings.run_worker:
-                    from assistants.responses.worker import BackgroundResponses
-
-                    worker = await start_worker(settings, bus, inference, retrieval)
+                    worker, responses = await start_worker(settings, bus, inference, retrieval, worker_id)
                     stack.push_async_callback(worker.close)
-                    # One worker id per process: runs and responses are leased by the same worker.
-                    responses = BackgroundResponses(
-                        database, inference, capacity=settings.parallel,
-                        heartbeat_timeout=settings.heartbeat_timeout,
-                        poll_interval=min(1.0, settings.heartbeat_timeout / 5), worker_id=worker.worker_id)
-                    await responses.start()
-                    stack.push_async_callback(responses.close)
             yield cls(settings=settings, database=database, bus=bus, retrieval=retrieval, file_blobs=blobs,
                       inference=inference, worker=worker, ingestion=ingestion, responses=responses)
+
+
+async def start_worker(settings: Settings, bus: EventBus, inference: Inference, retrieval: Retrieval,
+                       worker_id: str) -> tuple[Worker, ResponseJobs]:
+    """The process's one worker, leasing runs and background responses under `worker_id`."""
+    from assistants.jobs import Worker
+    from assistants.responses.worker import ResponseJobs
+    from assistants.runs.worker import RunJobs, run_executor
+    executor = run_executor(bus, inference, worker_id=worker_id, max_tool_rounds=settings.max_tool_rounds,
+                            crash_on_metadata=settings.debug_crash_on_metadata, retrieval=retrieval)
+    runs = RunJobs(bus, executor, heartbeat_timeout=settings.heartbeat_timeout)
+    responses = ResponseJobs(bus.database, inference, heartbeat_timeout=settings.heartbeat_timeout,
+                             worker_id=worker_id, retrieval=retrieval)
+    # The poll, sweep and heartbeat tick: a worker's runs go stale after five missed heartbeats.
+    tick = min(1.0, settings.heartbeat_timeout / 5)
+    worker = Worker(bus, [runs, responses], capacity=settings.parallel, poll_interval=tick)
+    await worker.start()
+    return worker, responses

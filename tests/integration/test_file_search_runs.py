@@ -134,3 +134,32 @@ def test_the_vector_stores_helper_creates_the_threads_store(model_client: openai
     with pytest.raises(openai.NotFoundError):
         model_client.beta.threads.create(tool_resources={"file_search": {"vector_stores": [
             {"file_ids": ["file-nope"]}]}})
+
+
+def test_tool_choice_file_search_forces_the_search_and_none_skips_it(
+        model_client: openai.OpenAI, facts_store: tuple[str, dict[str, str]]) -> None:
+    store_id, ids = facts_store
+    assistant = model_client.beta.assistants.create(
+        model="default", tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store_id]}})
+    thread = model_client.beta.threads.create(
+        messages=[{"role": "user", "content": "Where is the Zorblat festival held?"}])
+    run = model_client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, tool_choice={"type": "file_search"},
+        max_completion_tokens=8, temperature=0)
+    assert run.status in ("completed", "incomplete"), run.last_error
+    assert run.tool_choice.type == "file_search"  # type: ignore[union-attr]
+    steps = model_client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, order="asc").data
+    assert [step.type for step in steps] == ["tool_calls", "message_creation"]
+    assert steps[0].step_details.tool_calls[0].file_search.results[0].file_id == ids["zorblat.md"]  # type: ignore[union-attr]
+    quiet = model_client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, tool_choice="none", max_completion_tokens=4,
+        temperature=0)
+    steps = model_client.beta.threads.runs.steps.list(quiet.id, thread_id=thread.id).data
+    assert [step.type for step in steps] == ["message_creation"]
+    # Forcing file_search on an assistant without it is refused, naming the field.
+    bare = model_client.beta.assistants.create(model="default")
+    with pytest.raises(openai.BadRequestError) as caught:
+        model_client.beta.threads.runs.create(thread_id=thread.id, assistant_id=bare.id,
+                                              tool_choice={"type": "file_search"})
+    assert caught.value.body["param"] == "tool_choice"  # type: ignore[index]

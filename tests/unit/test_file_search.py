@@ -12,7 +12,7 @@ from assistants.file_search import (
     FileSearchResult,
     context_block,
     file_citations,
-    search_for_run,
+    search_stores,
     step_details,
 )
 from assistants.ingestion import IngestionWorker
@@ -70,7 +70,7 @@ def test_citations_mark_the_quoted_span() -> None:
     assert file_citations(short, RESULTS) == []
 
 
-async def test_search_for_run_waits_for_ingestion_then_finds_the_fact(database: Database,
+async def test_search_stores_waits_for_ingestion_then_finds_the_fact(database: Database,
                                                                       tmp_path: Path) -> None:
     retrieval = Retrieval(None, tmp_path / "chunks.sqlite3")
     blobs = FileBlobs(tmp_path)
@@ -80,7 +80,7 @@ async def test_search_for_run_waits_for_ingestion_then_finds_the_fact(database: 
         await file_store.create_file(session, file_id, "zorblat.md", "assistants", 55, None)
         store = await vs_store.create_vector_store(session, "kb", None, None, None,
                                                    [FileEntry(file_id, None, stored_chunking(None))])
-    search = asyncio.create_task(search_for_run(database, retrieval, [store["id"]],
+    search = asyncio.create_task(search_stores(database, retrieval, [store["id"]],
                                                 "When is the Zorblat festival?",
                                                 FileSearchOptions(max_num_results=5), poll_seconds=0.05))
     await asyncio.sleep(0.2)

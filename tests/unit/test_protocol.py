@@ -121,7 +121,8 @@ def test_partial_update_distinguishes_absent_from_null() -> None:
      "attachments[0].file_id"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "max_completion_tokens": 0}', "max_completion_tokens"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "tool_choice": "sometimes"}', "tool_choice"),
-    (p.CreateRunRequest, b'{"assistant_id": "a", "tool_choice": {"type": "file_search"}}', "tool_choice"),
+    (p.CreateRunRequest, b'{"assistant_id": "a", "tool_choice": {"type": "code_interpreter"}}',
+     "tool_choice"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "truncation_strategy": {"type": "last_messages", '
                          b'"last_messages": 0}}', "truncation_strategy.last_messages"),
     (p.CreateRunRequest, b'{"assistant_id": "a", "tools": [' + b",".join(

@@ -142,3 +142,30 @@ async def test_no_output_still_answers_one_message(finish_reason: str) -> None:
     events, _ = await run(ScriptedGeneration([], finish_reason), it.plan(None, None, None, None, None))
     assert [item["type"] for item in events[-1]["response"]["output"]] == ["message"]
     assert sdk_final(events) is None or sdk_final(events).output_text == ""
+
+
+async def test_a_file_search_call_then_a_cited_answer_pass_the_sdk_helper() -> None:
+    from assistants import file_search
+
+    sources = [file_search.FileSearchResult("file-a", "a.md", 0.9, "The Zorblat festival is held every "
+                                            "March in Quexville.", {"kind": "md"})]
+    item = file_search.response_call_item("fs_1", ["when?"], sources, include_results=True)
+    events: list[dict[str, Any]] = []
+    builder = ResponseEvents(snapshot(), events.append)
+    builder.created()
+    builder.in_progress()
+    builder.file_search_call(item)
+    builder.annotate = lambda text: file_search.response_citations(text, sources)
+    answer = "It is held every March in Quexville, they say."
+    async for _ in decode(ScriptedGeneration([answer]), it.plan(None, None, None, None, None), builder,
+                          Outcome()):
+        pass
+    assert types(events)[2:8] == ["output_item.added", "file_search_call.in_progress",
+                                  "file_search_call.searching", "file_search_call.completed",
+                                  "output_item.done", "output_item.added"]
+    assert "output_text.annotation.added" in types(events)
+    call, message = sdk_final(events).output
+    assert call.type == "file_search_call" and call.results[0].filename == "a.md"
+    [citation] = message.content[0].annotations
+    assert (citation.file_id, citation.filename) == ("file-a", "a.md")
+    assert answer[:citation.index].endswith("March in Quexville")

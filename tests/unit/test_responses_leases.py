@@ -9,9 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from assistants.responses.worker import BackgroundResponses, owner_is_gone
+from assistants.responses.worker import ResponseJobs
 from assistants.store import Database
 from assistants.store import responses as store
+from assistants.store.leases import owner_is_dead
 from assistants.store.models import responses
 
 DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process
@@ -46,8 +47,9 @@ async def test_recovery_touches_only_dead_workers(database: Database) -> None:
                                                  heartbeat_at=time.time()), [])
         await store.insert_response(session, row("resp_tired", worker_id=live, heartbeat_at=0, attempts=3),
                                     [])
-    worker = BackgroundResponses(database, inference=None, capacity=1, heartbeat_timeout=15)
-    await worker.recover()
+    kind = ResponseJobs(database, inference=None, heartbeat_timeout=15)
+    async with database.write() as session:
+        assert await kind.sweep(session, running=()) is True  # something became claimable
     assert await statuses(database) == {"resp_live": ("in_progress", 1), "resp_stale": ("queued", 1),
                                         "resp_gone": ("queued", 1), "resp_tired": ("failed", 3)}
     async with database.read() as session:
@@ -74,9 +76,29 @@ async def test_claim_heartbeat_and_a_lost_lease(database: Database) -> None:
                                            owner="other:1:dddddd") is None
 
 
-def test_owner_is_gone_only_for_dead_local_processes() -> None:
-    host = socket.gethostname()
-    assert owner_is_gone(f"{host}:{DEAD_PID}:x", "me")
-    assert not owner_is_gone(f"{host}:1:x", "me")  # pid 1 exists
-    assert not owner_is_gone(f"other-host:{DEAD_PID}:x", "me")  # another host: wait for its heartbeat
-    assert owner_is_gone(None, "me")
+def test_an_owner_is_dead_when_its_heartbeat_is_stale_or_its_local_process_gone() -> None:
+    host, fresh = socket.gethostname(), time.time()
+
+    def dead(worker_id: str | None, heartbeat_at: float | None = fresh, me: str = "me") -> bool:
+        return owner_is_dead(worker_id, heartbeat_at, me=me, stale_before=fresh - 15)
+
+    assert dead(f"{host}:{DEAD_PID}:x")
+    assert not dead(f"{host}:1:x")  # pid 1 exists
+    assert not dead(f"other-host:{DEAD_PID}:x")  # another host: wait for its heartbeat
+    assert dead(f"other-host:{DEAD_PID}:x", heartbeat_at=fresh - 60)
+    assert dead(f"{host}:1:x", heartbeat_at=None)
+    assert not dead(f"{host}:{DEAD_PID}:x", me=f"{host}:{DEAD_PID}:x")  # our own: judged by heartbeat
+    assert dead(None)
+
+
+async def test_shutdown_hands_back_our_responses_and_skips_deleted_ones(database: Database) -> None:
+    kind = ResponseJobs(database, inference=None, worker_id="me:1:cccccc")
+    async with database.write() as session:
+        await store.insert_response(session, row("resp_mine", worker_id=kind.worker_id,
+                                                 heartbeat_at=time.time()), [])
+        await store.insert_response(session, row("resp_theirs", worker_id="other:1:dddddd",
+                                                 heartbeat_at=time.time()), [])
+    async with database.write() as session:
+        await kind.hand_back(session, ["resp_deleted_meanwhile", "resp_mine", "resp_theirs"])
+    # Back to queued, the interrupted attempt not counted; another worker's response untouched.
+    assert await statuses(database) == {"resp_mine": ("queued", 0), "resp_theirs": ("in_progress", 1)}

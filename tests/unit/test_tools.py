@@ -241,7 +241,8 @@ def test_gemma_fallback_renders_tools_calls_and_results_golden():
         '{"tool_calls":[{"name":"<function name>","arguments":{<arguments as JSON>}}]}\n\n'
         "Weather in Paris?<end_of_turn>\n"
         "<start_of_turn>model\n"
-        '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}<end_of_turn>\n'
+        # A past call reads exactly as the model was asked to write it (compact, as above).
+        '{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}<end_of_turn>\n'
         "<start_of_turn>user\nResult of get_weather (call_1):\n22C<end_of_turn>\n"
         "<start_of_turn>model\n"
     )

@@ -13,9 +13,10 @@ from assistants import protocol as p
 from assistants import store
 from assistants.errors import InvalidRequest
 from assistants.events import EventBus, EventFilter
+from assistants.jobs import Worker
 from assistants.runs import tools as run_tools
 from assistants.runs.executor import Executor
-from assistants.runs.worker import Worker
+from assistants.runs.worker import RunJobs
 from tests.unit.test_worker import (  # noqa: F401  (fixtures)
     ScriptedGeneration,
     ScriptedInference,
@@ -118,8 +119,8 @@ async def test_after_max_tool_rounds_the_run_must_answer(
     # A model that calls the tool every turn: two rounds are allowed, the third turn is decoded with
     # tool_choice none, so the same call-shaped output becomes the run's message.
     script(inference, [CALL], [CALL], [CALL])
-    capped = Worker(bus, Executor(bus, inference, inference.start, max_tool_rounds=2), capacity=1,
-                    poll_interval=0.05)
+    executor = Executor(bus, inference, inference.start, max_tool_rounds=2)
+    capped = Worker(bus, [RunJobs(bus, executor)], capacity=1, poll_interval=0.05)
     await capped.start()
     try:
         run = await new_run(database, bus, "Weather?", tools=TOOLS, tool_choice="required")

@@ -18,10 +18,11 @@ from assistants import store
 from assistants.events import EventBus, EventFilter
 from assistants.inference.batcher import GenerationResult
 from assistants.inference.engine import SamplingParams
-from assistants.runs.cancel import CancelFlag
+from assistants.jobs import Worker
+from assistants.jobs.cancel import CancelFlag
 from assistants.runs.executor import Executor
 from assistants.runs.prompt import Prompt, build_prompt
-from assistants.runs.worker import Worker
+from assistants.runs.worker import RunJobs
 from assistants.store import run_moves
 from assistants.store.models import messages, run_events, runs
 from assistants.store.records import all_records, first_record, record_columns
@@ -112,7 +113,8 @@ def inference() -> ScriptedInference:
 
 @pytest.fixture()
 async def worker(bus: EventBus, inference: ScriptedInference) -> AsyncIterator[Worker]:
-    worker = Worker(bus, Executor(bus, inference, inference.start), capacity=4, poll_interval=0.05)
+    executor = Executor(bus, inference, inference.start)
+    worker = Worker(bus, [RunJobs(bus, executor)], capacity=4, poll_interval=0.05)
     await worker.start()
     yield worker
     await worker.close()
@@ -403,9 +405,8 @@ async def test_shutdown_rewinds_unfinished_runs_without_counting_an_attempt(
     database: store.Database, bus: EventBus, inference: ScriptedInference
 ) -> None:
     inference.script = lambda: ScriptedGeneration(["x "] * 1000, 0.01)
-    worker = Worker(
-        bus, Executor(bus, inference, inference.start), capacity=2, poll_interval=0.05, drain_timeout=0.05
-    )
+    worker = Worker(bus, [RunJobs(bus, Executor(bus, inference, inference.start))], capacity=2,
+                    poll_interval=0.05, drain_timeout=0.05)
     await worker.start()
     run = await new_run(database, bus)
     worker.notify()

@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.response import ServerSentEvent
 
@@ -24,6 +23,7 @@ from assistants.api.models import DEFAULT_MODEL, resolve_model
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest
 from assistants.errors import ClientDisconnected, InvalidRequest, ServiceUnavailable
 from assistants.protocol import decode
+from assistants.protocol.codec import encoder
 from assistants.protocol.conversations import ItemList
 from assistants.protocol.responses import (
     CreateResponseRequest,
@@ -40,7 +40,6 @@ from assistants.store import responses as response_store
 
 log = logging.getLogger("assistants.api.responses")
 
-_encode = msgspec.json.Encoder().encode
 
 
 def frames(events: list[tuple[str, bytes]]) -> Frames:
@@ -49,7 +48,7 @@ def frames(events: list[tuple[str, bytes]]) -> Frames:
 
 
 def encode_events(events: list[Event]) -> Frames:
-    return frames([(event["type"], _encode(event)) for event in events])
+    return frames([(event["type"], encoder.encode(event)) for event in events])
 
 
 def background_stream(services: Services, response_id: str, after: int) -> ServerSentEvent:
@@ -76,7 +75,9 @@ class ResponsesController(Controller):
                               services: Services) -> ResponseObject | ServerSentEvent:
         body = decode(CreateResponseRequest, await request.body())
         inference = _model(services, body.model)
-        prepared = await responses.prepare(inference, services.database, body)
+        # A background response searches when its worker prepares it, so the create answers at once.
+        prepared = await responses.prepare(inference, services.database, body,
+                                           retrieval=None if body.background else services.retrieval)
         if body.background:
             row = await background.enqueue(services, prepared)
             if body.stream:

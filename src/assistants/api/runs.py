@@ -21,8 +21,8 @@ from assistants import protocol as p
 from assistants.api.events import run_stream
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest, list_body
 from assistants.events import EventBus
+from assistants.jobs import Worker
 from assistants.runs import tools as run_tools
-from assistants.runs.worker import Worker
 from assistants.store import Database, Record
 
 POLL_AFTER = [ResponseHeader(name="openai-poll-after-ms", value="100")]
@@ -39,9 +39,9 @@ def run_or_stream(bus: EventBus, row: Record, stream: bool | None) -> p.Run | Se
 def notify_run_queued(bus: EventBus, worker: Worker | None) -> None:
     """Called after a `queued` run (and its first events) committed: publish those events to live
     subscribers and wake the worker. The worker also polls, so a missed wake-up only delays a run."""
-    bus.poke()
     if worker is not None:
-        worker.notify()
+        worker.notify()  # first: the claim then runs before the tail reads the log (pickup latency)
+    bus.poke()
 
 
 @post("/v1/threads/runs", status_code=200, response_headers=POLL_AFTER, tags=["runs"],

@@ -113,7 +113,8 @@ class Fanout:
                     return
                 subscriber.wakeup.clear()
                 try:
-                    await asyncio.wait_for(subscriber.wakeup.wait(), keepalive)
+                    async with asyncio.timeout(keepalive):  # no extra task, unlike wait_for (jobs.worker)
+                        await subscriber.wakeup.wait()
                 except TimeoutError:
                     yield []
         finally:

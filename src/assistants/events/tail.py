@@ -92,8 +92,9 @@ class LogTail:
             interval = self.poll_interval if self._fanout.has_subscribers else self.idle_interval
             if self._listener is not None and not self._listener.is_closed():
                 interval = self.idle_interval  # NOTIFY wakes us; the poll is only a safety net
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: no extra task (jobs.worker)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 if self._listener is not None and self._listener.is_closed():

@@ -105,9 +105,8 @@ class ToolChoiceCodeInterpreter(Struct, tag="code_interpreter", tag_field="type"
 
 
 class ToolChoiceFileSearch(Struct, tag="file_search", tag_field="type"):
-    def __post_init__(self) -> None:
-        raise InvalidRequest("tool_choice 'file_search' is not supported by this server.",
-                             param="tool_choice")
+    """Forces the file_search call: the search a run with the tool makes before its model turn anyway;
+    the turn itself then decodes as `auto` (runs.tools.turn_tool_choice)."""
 
 
 ToolChoice = (Literal["none", "auto", "required"] | ToolChoiceFunction | ToolChoiceCodeInterpreter
@@ -163,10 +162,13 @@ class ToolResources(Struct):
         return list(self.file_search.vector_stores or []) if self.file_search else []
 
 
-def check_tool_choice(tool_choice: Any, tool_names: set[str]) -> None:
-    """A forced tool must exist among the effective tools (given by function name): a run's, or a chat
-    completion's."""
-    if tool_choice == "required" and not tool_names:
+def check_tool_choice(tool_choice: Any, tool_names: set[str], *, file_search: bool = False) -> None:
+    """A forced tool must exist among the effective tools (given by function name, and whether
+    file_search is one): a run's, or a chat completion's."""
+    if isinstance(tool_choice, ToolChoiceFileSearch) and not file_search:
+        raise InvalidRequest("tool_choice names file_search, which is not among the tools.",
+                             param="tool_choice")
+    if tool_choice == "required" and not tool_names and not file_search:
         raise InvalidRequest("tool_choice 'required' needs at least one tool.", param="tool_choice")
     if isinstance(tool_choice, ToolChoiceFunction) and tool_choice.function.name not in tool_names:
         raise InvalidRequest(f"tool_choice names function '{tool_choice.function.name}', which is not "

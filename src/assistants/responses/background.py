@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistants.errors import InvalidRequest
 from assistants.protocol.responses import TERMINAL_STATUSES
 from assistants.responses import service
 from assistants.responses.events import TERMINAL_EVENTS, Event, ResponseEvents
-from assistants.responses.worker import BackgroundResponses, Followers, next_sequence, snapshot
+from assistants.responses.worker import Followers, next_sequence, snapshot
 from assistants.store import responses as response_store
 from assistants.store.ids import now
+
+if TYPE_CHECKING:
+    from assistants.jobs import Worker
 
 KEEPALIVE_SECONDS = 15.0
 FOLLOW_POLL_SECONDS = 0.25
@@ -24,10 +27,16 @@ CANCEL_WAIT_POLLS = 50
 """A cancel waits up to 50 x 0.1 s for the decoder to stop, then answers with the row as it is."""
 
 
-def _local_worker(services: Any) -> BackgroundResponses | None:
-    """This process's worker, if it runs one; without one (`--no-worker`) another process's worker
-    claims the response, and cancels and followers go through the database alone."""
-    return getattr(services, "responses", None)
+def _local_worker(services: Any) -> Worker | None:
+    """This process's worker (`jobs.Worker`), if it runs one; without one (`--no-worker`) another
+    process's worker claims the response, and cancels and followers go through the database alone."""
+    return getattr(services, "worker", None)
+
+
+def _followers(services: Any) -> Followers:
+    """Wake-ups from this process's response decoder; without one, followers poll the log alone."""
+    responses = getattr(services, "responses", None)
+    return responses.followers if responses is not None else Followers()
 
 
 async def enqueue(services: Any, prepared: service.Prepared) -> Mapping[str, Any]:
@@ -67,7 +76,7 @@ async def cancel(services: Any, response_id: str) -> Mapping[str, Any]:
     if runner is not None:
         runner.request_cancel(response_id)  # the decoder stops within one step
     # Answer with the final object: ours stops at once, another process's worker at its next sweep.
-    with (runner.followers if runner is not None else Followers()).watch(response_id) as woken:
+    with _followers(services).watch(response_id) as woken:
         for _ in range(CANCEL_WAIT_POLLS):
             async with services.database.read() as session:
                 row = await response_store.get_response(session, response_id)
@@ -89,10 +98,8 @@ def forget(services: Any, response_id: str) -> None:
 async def follow(services: Any, response_id: str, after: int) -> AsyncIterator[list[tuple[str, bytes]]]:
     """The logged events after `after` as (type, JSON) pairs, a batch at a time, until the terminal
     event; [] when a keepalive is due. Ends early if the response is deleted."""
-    runner = _local_worker(services)
-    followers = runner.followers if runner is not None else Followers()
     idle = 0.0
-    with followers.watch(response_id) as woken:
+    with _followers(services).watch(response_id) as woken:
         while True:
             woken.clear()
             async with services.database.read() as session:

@@ -40,6 +40,8 @@ class ResponseEvents:
         self.sequence = next_sequence
         self.output: list[dict[str, Any]] = []
         self._text: list[str] | None = None
+        self.annotate: Callable[[str], list[dict[str, Any]]] = lambda text: []
+        """The annotations of a finished message's text (file citations when file_search ran)."""
 
     def _emit(self, type_: str, **fields: Any) -> Event:
         event = {"type": type_, "sequence_number": self.sequence, **fields}
@@ -102,7 +104,11 @@ class ResponseEvents:
         text, self._text = "".join(self._text), None
         index = len(self.output) - 1
         item = self.output[index]
-        part = {"type": "output_text", "text": text, "annotations": []}
+        annotations = self.annotate(text)
+        for number, annotation in enumerate(annotations):
+            self._emit("response.output_text.annotation.added", item_id=item["id"], output_index=index,
+                       content_index=0, annotation_index=number, annotation=annotation)
+        part = {"type": "output_text", "text": text, "annotations": annotations}
         self._emit("response.output_text.done", item_id=item["id"], output_index=index, content_index=0,
                    text=text, logprobs=[])
         self._emit("response.content_part.done", item_id=item["id"], output_index=index, content_index=0,
@@ -114,6 +120,19 @@ class ResponseEvents:
         """A response whose output is no text at all still answers with one (empty) message."""
         self._open_text()
         self.close_text(status)
+
+    # -- file search -------------------------------------------------------------------------------
+
+    def file_search_call(self, item: dict[str, Any]) -> None:
+        """A finished `file_search_call` item (the search ran before the model's turn), with the events
+        OpenAI sends for one: added (in_progress), in_progress, searching, completed, done."""
+        self.output.append(dict(item))
+        index = len(self.output) - 1
+        self._emit("response.output_item.added", output_index=index,
+                   item=dict(item, status="in_progress", results=None))
+        for stage in ("in_progress", "searching", "completed"):
+            self._emit(f"response.file_search_call.{stage}", item_id=item["id"], output_index=index)
+        self._emit("response.output_item.done", output_index=index, item=dict(item))
 
     # -- function calls ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from assistants.errors import InvalidRequest
+from assistants.protocol.vector_stores import parse_filter
 from assistants.store.ids import new_id
 from assistants.tools.chat import check_tool_fields
 from assistants.tools.plan import TurnPlan
@@ -33,7 +34,8 @@ def _bad(param: str, message: str, code: str = "invalid_value") -> InvalidReques
 
 
 def new_item_id(kind: str) -> str:
-    return new_id({"message": "msg_", "function_call": "fc_", "function_call_output": "fco_"}[kind])
+    return new_id({"message": "msg_", "function_call": "fc_", "function_call_output": "fco_",
+                   "file_search_call": "fs_"}[kind])
 
 
 def normalize_input(value: str | list[dict[str, Any]] | None, param: str = "input") -> list[Item]:
@@ -70,6 +72,14 @@ def normalize_item(item: Any, where: str) -> Item:
                 raise _bad(f"{where}.output", f"{where} (function_call_output) needs an 'output' string.")
         return {"id": _given_id(item) or new_item_id("function_call_output"), "type": "function_call_output",
                 "status": "completed", "call_id": call_id, "output": output}
+    if kind == "file_search_call":
+        # An earlier response's output passed back: kept in the history, not rendered into the prompt
+        # (its excerpts belonged to that turn's prompt).
+        queries = item.get("queries")
+        if not isinstance(item.get("id"), str) or not isinstance(queries, list):
+            raise _bad(where, f"{where} (file_search_call) needs its 'id' and 'queries'.")
+        return {"id": item["id"], "type": "file_search_call", "status": item.get("status") or "completed",
+                "queries": [str(query) for query in queries], "results": item.get("results")}
     if kind == "item_reference":
         if not isinstance(item.get("id"), str) or not item["id"]:
             raise _bad(f"{where}.id", f"{where} (item_reference) needs the 'id' of an item.")
@@ -178,11 +188,64 @@ def prompt_messages(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 # -- tools, tool_choice, text.format ------------------------------------------------------------------
 
 
+FILE_SEARCH_KEYS = frozenset({"type", "vector_store_ids", "max_num_results", "filters", "ranking_options"})
+FILE_SEARCH_RANKERS = ("auto", "default-2024-11-15")
+DEFAULT_FILE_SEARCH_RESULTS = 20
+"""As a run's file_search (OpenAI's "max chunks in context")."""
+
+
+def file_search_tool(tools: list[dict[str, Any]] | None) -> tuple[int, dict[str, Any]] | None:
+    """The request's file_search tool checked (a 400 naming `tools[i]...`) and with its defaults filled
+    in, as `response.tools` shows it, with its index in `tools`; None without one."""
+    found = [(i, tool) for i, tool in enumerate(tools or ())
+             if isinstance(tool, Mapping) and tool.get("type") == "file_search"]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise _bad(f"tools[{found[1][0]}]", "At most one file_search tool is allowed.")
+    i, tool = found[0]
+    where = f"tools[{i}]"
+    unknown = sorted(set(tool) - FILE_SEARCH_KEYS)
+    if unknown:
+        raise _bad(f"{where}.{unknown[0]}", f"'{where}.{unknown[0]}' is not supported by this server.",
+                   "unsupported_parameter")
+    ids = tool.get("vector_store_ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(x, str) and x for x in ids):
+        raise _bad(f"{where}.vector_store_ids", f"'{where}.vector_store_ids' must list at least one vector "
+                                                "store id.")
+    limit = tool.get("max_num_results", DEFAULT_FILE_SEARCH_RESULTS)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 50:
+        raise _bad(f"{where}.max_num_results", f"'{where}.max_num_results' must be an integer from 1 to 50.")
+    if tool.get("filters") is not None:
+        parse_filter(tool["filters"], f"{where}.filters")
+    ranking = tool.get("ranking_options") or {}
+    if not isinstance(ranking, Mapping):
+        raise _bad(f"{where}.ranking_options", f"'{where}.ranking_options' must be an object.")
+    if ranking.get("hybrid_search") is not None:
+        # Our fusion weighs keyword and vector ranks equally; other weights would change the results.
+        raise _bad(f"{where}.ranking_options.hybrid_search", "Weighted hybrid search ('hybrid_search') is "
+                   "not supported by this server.", "unsupported_parameter")
+    ranker = ranking.get("ranker") or "auto"
+    if ranker not in FILE_SEARCH_RANKERS:
+        raise _bad(f"{where}.ranking_options.ranker", f"'{where}.ranking_options.ranker' must be one of "
+                                                      f"{', '.join(FILE_SEARCH_RANKERS)}.")
+    threshold = ranking.get("score_threshold", 0.0)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+        raise _bad(f"{where}.ranking_options.score_threshold",
+                   f"'{where}.ranking_options.score_threshold' must be a number from 0 to 1.")
+    return i, {"type": "file_search", "vector_store_ids": list(ids), "max_num_results": limit,
+               "filters": tool.get("filters"),
+               "ranking_options": {"ranker": ranker, "score_threshold": float(threshold)}}
+
+
 def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Flat Responses function tools -> the nested chat form (`{"type","function":{...}}`)."""
+    """Flat Responses function tools -> the nested chat form (`{"type","function":{...}}`); the
+    file_search tool is not the model's to call (see `file_search_tool`)."""
     out = []
     for i, tool in enumerate(tools or ()):
         kind = tool.get("type") if isinstance(tool, Mapping) else None
+        if kind == "file_search":
+            continue
         if kind != "function":
             raise _bad(f"tools[{i}].type", f"Tools of type '{kind}' are not supported by this server.",
                        "unsupported_parameter")
@@ -193,8 +256,17 @@ def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
 
 def echoed_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """The tools as `response.tools` shows them (flat, with the defaults filled in)."""
-    return [{"type": "function", "name": t["name"], "description": t.get("description"),
+    searching = file_search_tool(tools)
+    return [searching[1] if searching is not None and t.get("type") == "file_search" else
+            {"type": "function", "name": t["name"], "description": t.get("description"),
              "parameters": t.get("parameters"), "strict": t.get("strict", True)} for t in tools or ()]
+
+
+def searches(tools: list[dict[str, Any]] | None, tool_choice: Any) -> bool:
+    """Whether the response searches its file_search tool's stores: it has one and tool_choice is not
+    `none` (the search runs before the model's turn, so `auto`, `required` and a forced file_search all
+    make it)."""
+    return file_search_tool(tools) is not None and tool_choice != "none"
 
 
 def chat_tool_choice(choice: Any) -> Any:
@@ -227,7 +299,16 @@ def chat_response_format(text: Mapping[str, Any] | None) -> dict[str, Any] | Non
 
 def plan(tools: list[dict[str, Any]] | None, tool_choice: Any, parallel_tool_calls: bool | None,
          text: Mapping[str, Any] | None, max_tool_calls: int | None) -> TurnPlan:
-    """The turn's decoding plan (prompt tools, call mode, grammar), as chat completions plan theirs."""
+    """The turn's decoding plan (prompt tools, call mode, grammar), as chat completions plan theirs.
+    A file_search choice (or `required` with file_search the only tool) is met by the search made
+    before the turn, which then decodes as `auto`."""
+    searching = file_search_tool(tools) is not None
+    if isinstance(tool_choice, Mapping) and tool_choice.get("type") == "file_search":
+        if not searching:
+            raise _bad("tool_choice", "tool_choice names file_search, which is not among the tools.")
+        tool_choice = "auto"
+    if tool_choice == "required" and searching and not chat_tools(tools):
+        tool_choice = "auto"
     choice = "none" if max_tool_calls == 0 else chat_tool_choice(tool_choice)
     try:
         return check_tool_fields(chat_tools(tools), choice, parallel_tool_calls, chat_response_format(text))

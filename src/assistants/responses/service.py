@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
 
-from assistants import metrics
+from assistants import file_search, metrics
 from assistants.errors import InvalidRequest, NotFound
 from assistants.inference.engine import SamplingParams
 from assistants.prompt import TemplateError
@@ -24,12 +24,15 @@ from assistants.protocol.responses import (
     conversation_id,
     response_object,
 )
+from assistants.protocol.vector_stores import parse_filter
 from assistants.responses import items as it
 from assistants.responses.decode import Generation, Outcome, decode
 from assistants.responses.events import ResponseEvents
 from assistants.runs.prompt import Prompt, PromptDoesNotFit, build_prompt
+from assistants.serving.sampling import to_sampling_params
 from assistants.store import conversations as conversation_store
 from assistants.store import responses as response_store
+from assistants.store import vector_stores as vs_store
 from assistants.store.ids import new_id, now
 from assistants.tools.plan import TurnPlan
 
@@ -60,6 +63,10 @@ class Prepared:
     prompt: Prompt
     plan: TurnPlan
     params: SamplingParams
+    file_search_call: dict[str, Any] | None = None
+    """The `file_search_call` output item, when the response searched its stores (first in its output)."""
+    sources: list[file_search.FileSearchResult] = field(default_factory=list)
+    """What that search found: the excerpts in the prompt, which the answer's citations point to."""
 
     def snapshot(self, **changes: Any) -> dict[str, Any]:
         """The Response as a wire dict (what `response.created` carries)."""
@@ -101,22 +108,71 @@ def _text_config(request: CreateResponseRequest) -> dict[str, Any]:
     return {"format": fmt, "verbosity": "medium"}
 
 
-async def prepare(inference: Inference, database: Database, request: CreateResponseRequest) -> Prepared:
-    """Validate everything and build the prompt; raises a 4xx before anything is written or decoded."""
+async def _check_stores(database: Database, tools: list[dict[str, Any]] | None) -> None:
+    """The file_search tool's stores exist (404 naming `tools[i].vector_store_ids`)."""
+    searching = it.file_search_tool(tools)
+    if searching is None:
+        return
+    index, tool = searching
+    async with database.read() as session:
+        for store_id in tool["vector_store_ids"]:
+            try:
+                await vs_store.get_vector_store(session, store_id)
+            except NotFound as exc:
+                exc.param = f"tools[{index}].vector_store_ids"
+                raise
+
+
+async def _search(inference: Inference, database: Any, retrieval: Any, request: CreateResponseRequest,
+                  messages: list[dict[str, Any]]) -> tuple[dict[str, Any], list[file_search.FileSearchResult],
+                                                           str]:
+    """The file_search call a response makes before its model turn, as a run's does (assistants.
+    file_search): (its output item, what it found, the excerpts as prompt text)."""
+    searching = it.file_search_tool(request.tools)
+    assert searching is not None
+    tool = searching[1]
+    query = next((m["content"] for m in reversed(messages) if m["role"] == "user" and m["content"]), "")
+    options = file_search.FileSearchOptions(max_num_results=tool["max_num_results"],
+                                            score_threshold=tool["ranking_options"]["score_threshold"],
+                                            ranker=tool["ranking_options"]["ranker"])
+    condition = parse_filter(tool["filters"]) if tool["filters"] is not None else None
+    sources = await file_search.search_stores(database, retrieval, tool["vector_store_ids"], query, options,
+                                              condition=condition)
+    item = file_search.response_call_item(
+        it.new_item_id("file_search_call"), [query] if query else [], sources,
+        include_results=file_search.INCLUDE_RESPONSE_RESULTS in (request.include or ()))
+    block = await asyncio.to_thread(file_search.context_block, sources, inference.ctx_size // 2,
+                                    lambda text: len(inference.tokenize(text)))
+    return item, sources, block
+
+
+async def prepare(inference: Inference, database: Database, request: CreateResponseRequest, *,
+                  retrieval: Any = None) -> Prepared:
+    """Validate everything and build the prompt; raises a 4xx before anything is written or decoded.
+    With `retrieval`, a response with a file_search tool searches its stores here (first waiting for
+    their ingestion) and its prompt carries the excerpts; without, only the tool is checked (a
+    background response is enqueued so, and searches when its worker prepares it)."""
     check_request(request)
     plan = it.plan(request.tools, request.tool_choice, request.parallel_tool_calls, request.text,
                    request.max_tool_calls)
     if plan.grammar is not None:
         inference.require_constrained_decoding("text.format" if plan.json_output else "tool_choice")
+    await _check_stores(database, request.tools)
     history, inputs = await resolve_history(database, request, it.normalize_input(request.input))
     it.check_call_outputs(history, inputs)
     messages = it.prompt_messages([*history, *inputs])
     if not messages:
         raise InvalidRequest("'input' must contain at least one item with content.", param="input")
     truncation = request.truncation or "disabled"
+    instructions = request.instructions or ""
+    call_item: dict[str, Any] | None = None
+    sources: list[file_search.FileSearchResult] = []
+    if retrieval is not None and it.searches(request.tools, request.tool_choice):
+        call_item, sources, block = await _search(inference, database, retrieval, request, messages)
+        instructions = "\n\n".join(part for part in (instructions, block) if part)
     try:
         prompt = await asyncio.to_thread(
-            build_prompt, inference, request.instructions or "", messages, truncation={"type": truncation},
+            build_prompt, inference, instructions, messages, truncation={"type": truncation},
             max_prompt_tokens=None, max_completion_tokens=request.max_output_tokens, tools=plan.tools)
     except TemplateError as exc:
         raise InvalidRequest(str(exc), param="input") from exc
@@ -128,9 +184,8 @@ async def prepare(inference: Inference, database: Database, request: CreateRespo
             f"The input needs {prompt.tokens} tokens; with max_output_tokens {request.max_output_tokens} "
             f"that is more than the model's context of {inference.ctx_size} tokens per request.",
             param="max_output_tokens", code="context_length_exceeded")
-    params = SamplingParams(temperature=1.0 if request.temperature is None else request.temperature,
-                            top_p=1.0 if request.top_p is None else request.top_p,
-                            max_tokens=min(request.max_output_tokens or room, room), grammar=plan.grammar)
+    params = to_sampling_params(request.temperature, request.top_p,
+                                max_tokens=min(request.max_output_tokens or room, room), grammar=plan.grammar)
     values = {
         "id": new_id("resp_"), "created_at": now(), "status": "in_progress", "model": inference.model_id,
         "instructions": request.instructions, "previous_response_id": request.previous_response_id,
@@ -138,6 +193,7 @@ async def prepare(inference: Inference, database: Database, request: CreateRespo
         "background": bool(request.background), "tools": it.echoed_tools(request.tools),
         "tool_choice": request.tool_choice if request.tool_choice is not None else "auto",
         "parallel_tool_calls": request.parallel_tool_calls is not False, "text": _text_config(request),
+        "include": list(request.include) if request.include else None,
         "truncation": truncation, "max_output_tokens": request.max_output_tokens,
         "max_tool_calls": request.max_tool_calls, "temperature": params.temperature, "top_p": params.top_p,
         "user": request.user, "prompt_cache_key": request.prompt_cache_key,
@@ -145,7 +201,17 @@ async def prepare(inference: Inference, database: Database, request: CreateRespo
         "output": [], "usage": None, "error": None, "incomplete_details": None, "completed_at": None,
         "cancel_requested_at": None, "attempts": 0,
     }
-    return Prepared(values, inputs, prompt, plan, params)
+    return Prepared(values, inputs, prompt, plan, params, call_item, sources)
+
+
+def begin_output(prepared: Prepared, events: ResponseEvents) -> None:
+    """Before the model's turn: the file_search_call item the response made, and the citations its
+    answer will carry."""
+    if prepared.file_search_call is not None:
+        events.file_search_call(prepared.file_search_call)
+    if prepared.sources:
+        sources = prepared.sources
+        events.annotate = lambda text: file_search.response_citations(text, sources)
 
 
 def request_of(row: Mapping[str, Any], inputs: list[dict[str, Any]]) -> CreateResponseRequest:
@@ -156,7 +222,7 @@ def request_of(row: Mapping[str, Any], inputs: list[dict[str, Any]]) -> CreateRe
         input=inputs, instructions=row["instructions"], previous_response_id=row["previous_response_id"],
         conversation=row["conversation_id"], store=True, background=True,
         tools=row["tools"] or None, tool_choice=row["tool_choice"],
-        parallel_tool_calls=row["parallel_tool_calls"],
+        parallel_tool_calls=row["parallel_tool_calls"], include=row.get("include"),
         text={"format": fmt} if fmt else None, max_output_tokens=row["max_output_tokens"],
         max_tool_calls=row["max_tool_calls"], truncation=row["truncation"], temperature=row["temperature"],
         top_p=row["top_p"])
@@ -174,6 +240,7 @@ async def run_foreground(database: Database, prepared: Prepared, generation: Gen
     terminal event is emitted before the row commits, but the last yield comes only after the commit:
     a client that sees `response.completed` can retrieve the response at once."""
     outcome = Outcome()
+    begin_output(prepared, events)
     async with generation:  # type: ignore[attr-defined]
         async for _ in decode(generation, prepared.plan, events, outcome,
                               max_tool_calls=prepared.values["max_tool_calls"]):

@@ -25,8 +25,14 @@ GGUF_WINDOW = 512
 BATCH_SIZE = 32
 BATCH_TOKENS = 512
 """A model call takes at most BATCH_SIZE windows and BATCH_TOKENS padded tokens: batching amortises
-the call overhead of short texts (≈ 1.4x for 20-token texts here), while full 254-token windows run
-no faster batched on one CPU thread (measured: 16 at once was not faster than one at a time)."""
+the call's fixed cost, which matters for short texts only (≈ 1.4x for 16-token texts here), while
+ingestion-sized windows run no faster batched on one CPU thread. Profiled (2026-12-01, onnxruntime
+1 thread): the graph runs fp32 MatMul (the file's int8 weights are dequantized when the session
+loads), 68% of the time, then SkipLayerNormalization, Add and the mask's Where; a call costs
+≈ 3 ms plus ≈ 10 ms per 20-token row or ≈ 110 ms per 200-token row, at batch 1 as at 16. Sorting the
+windows by length keeps padding near zero, so there is nothing left for batching to save there.
+Re-quantizing the weight MatMuls to dynamic int8 per channel would be 1.6-2.4x faster per row at the
+same recall (benchmarks/README.md, Retrieval); it needs the `onnx` package to convert, so not yet."""
 
 
 class Embedder(Protocol):

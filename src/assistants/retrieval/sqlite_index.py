@@ -8,13 +8,16 @@ stays the truth: a search only asks for files the database lists as completed in
 
 Tables: `chunks` (the registry: store, file, position), `chunk_text` (FTS5, its own content) and
 `chunk_vectors` (vec0, partitioned by store, cosine). One chunk id is the rowid in all three.
-Use from one thread at a time (the retrieval service's index thread).
+Use from one thread at a time (the retrieval service's index thread). Several processes sharing a data
+dir may each have it open: writes take the write lock up front (`BEGIN IMMEDIATE`), so a writer waits
+for another's commit (busy_timeout) instead of failing on a stale read snapshot.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,10 @@ will with would you your
 match would count as much as a real one."""
 
 
+BUSY_TIMEOUT_MS = 10_000
+"""How long a write waits for another connection's (another process's) write to commit."""
+
+
 class SqliteChunkIndex:
     def __init__(self, path: Path, model_id: str, dimensions: int) -> None:
         import apsw
@@ -43,9 +50,26 @@ class SqliteChunkIndex:
         self._db.enable_load_extension(True)
         self._db.load_extension(sqlite_vec.loadable_path())
         self._db.enable_load_extension(False)
-        self._db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000")
+        # Set before anything else may wait on another connection's lock. (One pragma per execute: apsw
+        # runs the statements of a string lazily, as its cursor is read, so `journal_mode`'s result row
+        # stopped a combined string there and the rest never ran.)
+        self._db.set_busy_timeout(BUSY_TIMEOUT_MS)
+        for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL"):
+            self._db.execute(pragma).fetchall()
         self.rebuilt = self._check_model()
         self._create()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction, its lock taken at BEGIN (a deferred one that read first cannot
+        upgrade once another connection has committed in WAL mode: SQLITE_BUSY, whatever the timeout)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _check_model(self) -> bool:
         self._db.execute("CREATE TABLE IF NOT EXISTS index_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -53,7 +77,7 @@ class SqliteChunkIndex:
         wanted = {"model_id": self.model_id, "dimensions": str(self.dimensions)}
         if stored == wanted:
             return False
-        with self._db:
+        with self._writing():
             for table in ("chunk_vectors", "chunk_text", "chunks"):
                 self._db.execute(f"DROP TABLE IF EXISTS {table}")
             self._db.execute("DELETE FROM index_meta")
@@ -61,7 +85,7 @@ class SqliteChunkIndex:
         return bool(stored)
 
     def _create(self) -> None:
-        with self._db:
+        with self._writing():
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS chunks(id INTEGER PRIMARY KEY AUTOINCREMENT,"
                 " store_id TEXT NOT NULL, file_id TEXT NOT NULL, position INTEGER NOT NULL);"
@@ -72,7 +96,7 @@ class SqliteChunkIndex:
 
     def replace_file(self, store_id: str, file_id: str, texts: Sequence[str], vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        with self._db:
+        with self._writing():
             self._remove(store_id, file_id)
             for position, text in enumerate(texts):
                 self._db.execute("INSERT INTO chunks(store_id, file_id, position) VALUES (?, ?, ?)",
@@ -84,7 +108,7 @@ class SqliteChunkIndex:
                                  (chunk_id, store_id, file_id, vectors[position].tobytes()))
 
     def remove_file(self, store_id: str, file_id: str) -> None:
-        with self._db:
+        with self._writing():
             self._remove(store_id, file_id)
 
     def _remove(self, store_id: str, file_id: str) -> None:
@@ -93,7 +117,7 @@ class SqliteChunkIndex:
         self._delete(ids)
 
     def remove_store(self, store_id: str) -> None:
-        with self._db:
+        with self._writing():
             self._delete([row[0] for row in self._db.execute("SELECT id FROM chunks WHERE store_id = ?",
                                                              (store_id,))])
 

@@ -30,18 +30,19 @@ from assistants import store
 from assistants.errors import InvalidRequest
 from assistants.events import EventBus
 from assistants.inference.engine import SamplingParams
+from assistants.jobs.cancel import CancelFlag
 from assistants.protocol import run_status
 from assistants.protocol.common import PromptTokensDetails
 from assistants.protocol.events import MessageDelta
 from assistants.protocol.events import RunEventName as E
 from assistants.protocol.runs import Run
 from assistants.runs import tools as run_tools
-from assistants.runs.cancel import CancelFlag
 from assistants.runs.prompt import Inference, Prompt, PromptDoesNotFit, build_prompt
 from assistants.serving.chat import finish_reason
 from assistants.serving.sampling import to_sampling_params
 from assistants.store import run_moves
 from assistants.store.ids import now
+from assistants.store.leases import new_worker_id
 from assistants.tools.holdback import CallHoldBack
 from assistants.tools.plan import TurnPlan, plan_turn
 
@@ -70,7 +71,7 @@ class Executor:
         self.max_tool_rounds = max_tool_rounds
         self.inference = inference
         self.start_generation = start_generation
-        self.worker_id = worker_id or run_moves.new_worker_id()
+        self.worker_id = worker_id or new_worker_id()
         """Every write on a claimed run is guarded by it: a run taken from us is never written."""
         self._crash_on = tuple(crash_on_metadata.split("=", 1)) if crash_on_metadata else None
         """Test-only (`--debug-crash-on-metadata KEY=VALUE`): the process dies decoding such a run."""
@@ -129,8 +130,8 @@ class Executor:
         from assistants.store import vector_stores as vs_store
 
         tool = next((t for t in msgspec.to_builtins(run.tools) if t["type"] == "file_search"), None)
-        if tool is None or self.retrieval is None:
-            return run.instructions
+        if tool is None or self.retrieval is None or run.tool_choice == "none":
+            return run.instructions  # tool_choice none: the model calls no tool, file_search neither
         options = file_search.FileSearchOptions.from_tool(tool)
         async with self.bus.database.read() as session:
             earlier = [step for step in await store.steps_of_run(session, run.id, "completed")
@@ -141,7 +142,7 @@ class Executor:
             results = file_search.results_from_step(earlier[0]["step_details"])
         else:
             query = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-            results = await file_search.search_for_run(self.bus.database, self.retrieval, store_ids, query,
+            results = await file_search.search_stores(self.bus.database, self.retrieval, store_ids, query,
                                                        options)
             details = file_search.step_details(results, options, include_content=True)
             async with self.bus.transaction() as tx:

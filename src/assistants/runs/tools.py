@@ -56,6 +56,8 @@ def turn_tool_choice(tool_choice: Any, rounds_done: int, max_rounds: int) -> Any
     max_rounds rounds of calls the model must answer)."""
     if rounds_done >= max_rounds:
         return "none"
+    if isinstance(tool_choice, Mapping) and tool_choice.get("type") == "file_search":
+        return "auto"  # the forced file_search call was made before the turn (Executor._with_file_search)
     if rounds_done and (tool_choice == "required" or isinstance(tool_choice, Mapping)):
         return "auto"
     return tool_choice

@@ -11,7 +11,7 @@ from assistants.store.assistants import (
     list_assistants,
     update_assistant,
 )
-from assistants.store.database import Database
+from assistants.store.database import Database, Session
 from assistants.store.events import append_event
 from assistants.store.ids import new_id, now
 from assistants.store.messages import (
@@ -45,7 +45,8 @@ from assistants.store.steps import create_step, get_step, list_steps, steps_of_r
 from assistants.store.threads import create_thread, delete_thread, get_thread, list_threads, update_thread
 
 __all__ = [
-    "RUN_TTL_SECONDS", "Base", "Database", "Page", "PageRequest", "Record", "active_run_id", "append_event",
+    "RUN_TTL_SECONDS", "Base", "Database", "Page", "PageRequest", "Record", "Session", "active_run_id",
+    "append_event",
     "cancel_run", "count_runs_by_status", "create_assistant", "create_message",
     "create_run", "create_run_message",
     "create_step", "create_thread", "delete_assistant", "delete_message", "delete_thread",

@@ -142,6 +142,11 @@ def _sqlite_engine(url: sa.URL, *, begin: str | None, pool_size: int) -> AsyncEn
     return engine
 
 
+Session = AsyncSession
+"""What repository functions take (a `write()` or `read()` session); the layers above the store name
+the type through this alias, never through sqlalchemy."""
+
+
 class Database:
     """One per server. Sessions are short: open, do one request's work, commit."""
 

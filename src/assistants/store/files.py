@@ -8,8 +8,10 @@ deleted) is swept at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -20,6 +22,10 @@ from assistants.store.ids import now
 from assistants.store.models import files, vector_store_files
 from assistants.store.pagination import Page, PageRequest, fetch_page
 from assistants.store.records import Record, all_records, first_record, select_records
+
+SWEEP_GRACE_SECONDS = 600.0
+"""An upload takes at most this long between its first byte and its row's commit (a bound, not a
+measurement: uploads are capped by --max-file-bytes and stream at disk speed)."""
 
 
 class FileBlobs:
@@ -50,16 +56,18 @@ class FileBlobs:
     def remove(self, file_id: str) -> None:
         self.path(file_id).unlink(missing_ok=True)
 
-    def sweep(self, known_ids: set[str]) -> int:
-        """Remove partial uploads and bytes without a row; returns how many files went."""
+    def sweep(self, known_ids: set[str], *, older_than: float = SWEEP_GRACE_SECONDS) -> int:
+        """Remove partial uploads and bytes without a row, untouched for `older_than` seconds (another
+        process sharing the data dir may be writing a young one now, or about to commit its row);
+        returns how many files went."""
         removed = 0
-        for staged in self.incoming.iterdir():
-            staged.unlink(missing_ok=True)
-            removed += 1
-        for entry in self.root.iterdir():
-            if entry.is_file() and entry.name not in known_ids:
-                entry.unlink(missing_ok=True)
-                removed += 1
+        before = time.time() - older_than
+        for entry in [*self.incoming.iterdir(), *self.root.iterdir()]:
+            orphan = entry.parent == self.incoming or (entry.is_file() and entry.name not in known_ids)
+            with contextlib.suppress(FileNotFoundError):
+                if orphan and entry.stat().st_mtime < before:
+                    entry.unlink()
+                    removed += 1
         return removed
 
 

@@ -245,6 +245,10 @@ class VectorStoreFile(Base):
     batch_id: Mapped[str | None] = mapped_column(sa.String(64))
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     """How many times ingestion started on this file (a file that crashes the server fails after a few)."""
+    worker_id: Mapped[str | None] = mapped_column(sa.String(128))
+    """The ingestion worker that holds the job (`host:pid:random`), as a run's worker_id."""
+    heartbeat_at: Mapped[float | None] = mapped_column(sa.Float)
+    """When that worker last renewed its lease; a job whose lease is stale is claimed again."""
 
 
 class VectorStoreFileBatch(Base):
@@ -284,6 +288,8 @@ class Response(Base):
     tools: Mapped[list[Any]] = mapped_column(sa.JSON, default=list)
     tool_choice: Mapped[JSONValue] = mapped_column(sa.JSON)
     parallel_tool_calls: Mapped[bool]
+    include: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    """The request's `include` values (`file_search_call.results` puts results in the output)."""
     text: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     truncation: Mapped[str] = mapped_column(sa.String(16))
     max_output_tokens: Mapped[int | None]

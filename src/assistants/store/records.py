@@ -50,6 +50,11 @@ def record_columns(table: sa.Table) -> tuple[sa.Label[Any], ...]:
                  .label(str(column.name)) for column in table.c)
 
 
+def record_column(table: sa.Table, name: str) -> sa.Label[Any]:
+    """One column as records select it (JSON as its text)."""
+    return next(column for column in record_columns(table) if column.name == name)
+
+
 @functools.cache
 def select_records(table: sa.Table) -> sa.Select[Any]:
     """`SELECT <record_columns> FROM table`, built once (statements are immutable; `.where()` copies)."""
@@ -69,7 +74,12 @@ def records_from(keys: list[str], rows: Iterable[Sequence[Any]]) -> list[Record]
         values = list(row)
         for index in json_at:
             value = values[index]
-            if isinstance(value, (str, bytes)):  # drivers that parse JSON themselves hand over objects
+            if value is not None:
+                # Always the stored text (record_columns casts it), so decoded exactly once: guessing
+                # from the Python type ("a str is text to parse") decoded a JSON string a driver had
+                # already parsed a second time.
+                if not isinstance(value, (str, bytes)):
+                    raise TypeError(f"JSON column {keys[index]!r} not selected as text (use record_columns)")
                 values[index] = _decode(value)
         for index in bool_at:
             if values[index] is not None:

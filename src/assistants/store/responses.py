@@ -12,21 +12,27 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants.errors import not_found
+from assistants.protocol.codec import encoder
 from assistants.store.conversations import append_items
 from assistants.store.ids import now
 from assistants.store.models import conversation_items, response_events, response_items, responses
 from assistants.store.pagination import Page, PageRequest, fetch_page
-from assistants.store.records import Record, all_records, first_record, record_columns, select_records
+from assistants.store.records import (
+    Record,
+    all_records,
+    first_record,
+    record_column,
+    record_columns,
+    select_records,
+)
 
 MAX_CHAIN = 1000
 """previous_response_id links followed at most (a guard against a cycle nobody can build anyway)."""
 
-_encode = msgspec.json.Encoder().encode
 Items = Sequence[Mapping[str, Any]]
 
 
@@ -101,7 +107,7 @@ async def find_items(session: AsyncSession, item_ids: Iterable[str]) -> dict[str
     found: dict[str, dict[str, Any]] = {}
     for table in (conversation_items, response_items):
         rows = all_records(await session.execute(
-            sa.select(table.c.id, sa.type_coerce(table.c.item, sa.Text).label("item"))
+            sa.select(table.c.id, record_column(table, "item"))
             .where(table.c.id.in_(wanted))))
         for row in rows:
             found.setdefault(row["id"], row["item"])
@@ -115,7 +121,7 @@ async def append_events(session: AsyncSession, response_id: str, events: Items) 
     if events:
         await session.execute(sa.insert(response_events), [
             {"response_id": response_id, "sequence_number": event["sequence_number"], "type": event["type"],
-             "data": _encode(event).decode()} for event in events])
+             "data": encoder.encode(event).decode()} for event in events])
 
 
 async def events_after(session: AsyncSession, response_id: str, after: int, limit: int = 500) -> list[Record]:

@@ -6,8 +6,8 @@ wrote (so a run's new status and its event commit together). A run that is `in_p
 worker makes on its own runs is guarded by that ownership, so a worker that was presumed dead and
 comes back can never write over the run another worker took over.
 
-Dead workers and the attempt rule (`recover_stale_runs`). A worker is dead when its runs'
-heartbeat is older than the timeout, or at once when it ran on this host and its pid is gone. Its
+Dead workers and the attempt rule (`recover_stale_runs`). A worker is dead by `store.leases`' rule
+(its runs' heartbeat is older than the timeout, or it ran on this host and its pid is gone). Its
 `cancelling` runs end `cancelled`; its `in_progress` runs go back to `queued` from the start (the
 partial message, open steps and the abandoned attempt's events are dropped). Whether the death
 counts against a run:
@@ -22,8 +22,6 @@ counts against a run:
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
@@ -37,29 +35,11 @@ from assistants.protocol.events import RunEventName as E
 from assistants.store import direct
 from assistants.store.events import PendingEvent, delete_abandoned_attempt, insert_events, lock_log, run_event
 from assistants.store.ids import now
+from assistants.store.leases import owner_is_dead
 from assistants.store.messages import create_run_message, update_message_columns
 from assistants.store.models import messages, run_steps, runs
 from assistants.store.records import Record, all_records, first_record, record_columns
 from assistants.store.steps import create_step, update_step_columns
-
-
-def new_worker_id() -> str:
-    """`host:pid:random`: unique, and tells a worker on the same host whether the owner still lives."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
-def _dead_on_this_host(worker_id: str) -> bool:
-    host, _, rest = worker_id.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # exists (another user's) or cannot tell: wait for the heartbeat
-    return False
 
 
 def run_announcement(row: Mapping[str, Any]) -> PendingEvent:
@@ -147,17 +127,24 @@ async def heartbeat(session: AsyncSession, worker_id: str, run_ids: Collection[s
 # -- a run's message, its end ----------------------------------------------------------------------
 
 
+async def _require_owner(session: AsyncSession, run_id: str, owner: str | None, adding: str) -> None:
+    """With `owner`: the run must still be that worker's (row locked until commit), else
+    IllegalTransition; a worker that was presumed dead never adds to a run another worker re-runs."""
+    if owner is None:
+        return
+    current = (await session.execute(sa.select(runs.c.status, runs.c.worker_id)
+                                     .where(runs.c.id == run_id).with_for_update())).first()
+    if current is None or current.worker_id != owner or current.status not in run_status.OWNED:
+        raise run_status.IllegalTransition(current.status if current else "deleted", adding)
+
+
 async def open_message(session: AsyncSession, run: Mapping[str, Any], *,
                        owner: str | None = None) -> tuple[Record, Record]:
     """The assistant message a run writes (in_progress, no content) and its message_creation step.
     With `owner`, only while the run is still that worker's (else IllegalTransition): a worker that
     was presumed dead never adds a message to a run another worker re-runs."""
     await lock_log(session)
-    if owner is not None:
-        current = (await session.execute(sa.select(runs.c.status, runs.c.worker_id)
-                                         .where(runs.c.id == run["id"]).with_for_update())).first()
-        if current is None or current.worker_id != owner or current.status not in run_status.OWNED:
-            raise run_status.IllegalTransition(current.status if current else "deleted", "a new message")
+    await _require_owner(session, run["id"], owner, "a new message")
     message = await create_run_message(session, thread_id=run["thread_id"], run_id=run["id"],
                                        assistant_id=run["assistant_id"])
     details = {"type": "message_creation", "message_creation": {"message_id": message["id"]}}
@@ -175,11 +162,7 @@ async def record_file_search(session: AsyncSession, run: Mapping[str, Any], deta
     """The run's file_search `tool_calls` step, completed at once (`details` as stored, with result
     content; `shown` as its events carry it, without). With `owner`, only while the run is that worker's."""
     await lock_log(session)
-    if owner is not None:
-        current = (await session.execute(sa.select(runs.c.status, runs.c.worker_id)
-                                         .where(runs.c.id == run["id"]).with_for_update())).first()
-        if current is None or current.worker_id != owner or current.status not in run_status.OWNED:
-            raise run_status.IllegalTransition(current.status if current else "deleted", "a file_search step")
+    await _require_owner(session, run["id"], owner, "a file_search step")
     step = await create_step(session, run, dict(details), status="completed")
     wire = p.step_object({**step, "step_details": dict(shown)})
     await insert_events(session, [run_event(run, E.STEP_CREATED, wire),
@@ -332,8 +315,7 @@ async def recover_stale_runs(session: AsyncSession, *, me: str, stale_after: flo
     stale_before = time.time() - stale_after
 
     def dead_owner(row: Record) -> bool:
-        return (row["worker_id"] is None or row["heartbeat_at"] is None or row["heartbeat_at"] < stale_before
-                or (row["worker_id"] != me and _dead_on_this_host(row["worker_id"])))
+        return owner_is_dead(row["worker_id"], row["heartbeat_at"], me=me, stale_before=stale_before)
 
     dead = {row["worker_id"] for row in owned if dead_owner(row)}
     held: dict[str | None, int] = {}

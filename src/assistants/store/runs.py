@@ -41,7 +41,8 @@ def effective_run_values(request: p.CreateRunRequest | p.CreateThreadAndRunReque
     tools = p.to_json_value(request.tools) if request.tools is not None else assistant["tools"]
     tool_choice = request.tool_choice if request.tool_choice is not None else "auto"
     p.check_tool_choice(tool_choice,
-                        {tool["function"]["name"] for tool in tools if tool["type"] == "function"})
+                        {tool["function"]["name"] for tool in tools if tool["type"] == "function"},
+                        file_search=any(tool["type"] == "file_search" for tool in tools))
     instructions = request.instructions if request.instructions is not None else assistant["instructions"]
     additional = getattr(request, "additional_instructions", None)
     # Appended after a blank line, the way a second paragraph of instructions reads.

@@ -18,10 +18,19 @@ from assistants.protocol.vector_stores import stored_chunking
 from assistants.store.ids import new_id, now
 from assistants.store.models import files, vector_store_file_batches, vector_store_files, vector_stores
 from assistants.store.pagination import Page, PageRequest, fetch_page
-from assistants.store.records import Record, all_records, first_record, record_columns, select_records
+from assistants.store.records import (
+    Record,
+    all_records,
+    first_record,
+    record_column,
+    record_columns,
+    select_records,
+)
 
 DAY = 86_400
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
+QUEUED_JOB = {"status": "in_progress", "attempts": 0, "worker_id": None, "heartbeat_at": None}
+"""A file row waiting for an ingestion worker (added, or re-added, to a store): store.ingestion_jobs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +122,7 @@ async def add_files(session: AsyncSession, store_id: str, entries: Sequence[File
         vector_store_files.c.vector_store_id == store_id,
         vector_store_files.c.id.in_([entry.file_id for entry in entries])))).scalars())
     created = now()
-    queued = {"status": "in_progress", "usage_bytes": 0, "last_error": None, "batch_id": batch_id,
-              "attempts": 0}
+    queued = {**QUEUED_JOB, "usage_bytes": 0, "last_error": None, "batch_id": batch_id}
     for entry in {entry.file_id: entry for entry in entries}.values():
         values = {**queued, "attributes": entry.attributes, "chunking_strategy": entry.chunking_strategy}
         if entry.file_id in existing:
@@ -208,7 +216,7 @@ async def searchable_files(session: AsyncSession, store_ids: Sequence[str]) -> l
     """The completed files of the stores: (vector_store_id, id, filename, attributes)."""
     result = await session.execute(
         sa.select(vector_store_files.c.vector_store_id, vector_store_files.c.id, files.c.filename,
-                  _record_column(vector_store_files, "attributes"))
+                  record_column(vector_store_files, "attributes"))
         .join(files, files.c.id == vector_store_files.c.id)
         .where(vector_store_files.c.vector_store_id.in_(store_ids),
                vector_store_files.c.status == "completed")
@@ -216,50 +224,9 @@ async def searchable_files(session: AsyncSession, store_ids: Sequence[str]) -> l
     return all_records(result)
 
 
-# Ingestion: the worker's side of the job rows.
-
-async def claim_ingestion(session: AsyncSession, busy: Sequence[int]) -> Record | None:
-    """The oldest `in_progress` file row no local task holds (by sequence), its attempt counted."""
-    statement = select_records(vector_store_files).where(vector_store_files.c.status == "in_progress")
-    if busy:
-        statement = statement.where(vector_store_files.c.sequence.not_in(list(busy)))
-    row = first_record(await session.execute(statement.order_by(vector_store_files.c.sequence).limit(1)))
-    if row is None:
-        return None
-    await session.execute(sa.update(vector_store_files)
-                          .where(vector_store_files.c.sequence == row["sequence"])
-                          .values(attempts=row["attempts"] + 1))
-    file_row = first_record(await session.execute(select_records(files).where(files.c.id == row["id"])))
-    return {**row, "attempts": row["attempts"] + 1, "filename": file_row["filename"] if file_row else ""}
-
-
-async def finish_ingestion(session: AsyncSession, job: Record, status: str, usage_bytes: int,
-                           last_error: dict[str, str] | None) -> bool:
-    """Record the outcome, if the row is still the job that was claimed (not deleted, cancelled or
-    re-queued meanwhile). False means the caller's chunks are stale and must go."""
-    result = await session.execute(sa.update(vector_store_files).where(
-        vector_store_files.c.sequence == job["sequence"], vector_store_files.c.status == "in_progress",
-        vector_store_files.c.attempts == job["attempts"])
-        .values(status=status, usage_bytes=usage_bytes, last_error=last_error))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def requeue_completed(session: AsyncSession) -> int:
-    """Every completed file back to `in_progress` (the index was rebuilt for another embedding model)."""
-    result = await session.execute(sa.update(vector_store_files)
-                                   .where(vector_store_files.c.status == "completed")
-                                   .values(status="in_progress", attempts=0))
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
 async def store_file_keys(session: AsyncSession) -> set[tuple[str, str]]:
     rows = await session.execute(sa.select(vector_store_files.c.vector_store_id, vector_store_files.c.id))
     return {(store_id, file_id) for store_id, file_id in rows}
-
-
-def _record_column(table: sa.Table, name: str) -> sa.Label[Any]:
-    """One column as records select it (JSON as its text, parsed by records_from)."""
-    return next(column for column in record_columns(table) if column.name == name)
 
 
 def _empty_counts() -> dict[str, int]:
@@ -336,7 +303,7 @@ async def run_vector_store_ids(session: AsyncSession, assistant_id: str, thread_
     ids: list[str] = []
     for table, object_id in ((assistants, assistant_id), (threads, thread_id)):
         row = first_record(await session.execute(
-            sa.select(table.c.tool_resources).where(table.c.id == object_id)))
+            sa.select(record_column(table, "tool_resources")).where(table.c.id == object_id)))
         resources = (row or {}).get("tool_resources") or {}
         ids += [store_id for store_id in (resources.get("file_search") or {}).get("vector_store_ids") or []
                 if store_id not in ids]
@@ -359,7 +326,7 @@ async def attach_to_thread_store(session: AsyncSession, thread_id: str, attachme
     if not file_ids:
         return
     row = first_record(await session.execute(
-        sa.select(threads.c.tool_resources).where(threads.c.id == thread_id)))
+        sa.select(record_column(threads, "tool_resources")).where(threads.c.id == thread_id)))
     resources = dict((row or {}).get("tool_resources") or {})
     existing = (resources.get("file_search") or {}).get("vector_store_ids") or []
     entries = [FileEntry(file_id, None, stored_chunking(None)) for file_id in file_ids]

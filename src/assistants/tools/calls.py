@@ -18,6 +18,10 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
+from assistants.protocol.codec import encoder
+
 _HERMES = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 
 
@@ -62,8 +66,8 @@ def parse_tool_calls(text: str, names: Collection[str]) -> list[ToolCall] | None
 
 def _json(text: str) -> Any:
     try:
-        return json.loads(text)
-    except ValueError:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
         return None
 
 
@@ -75,7 +79,14 @@ def _call(item: Any, names: Collection[str]) -> ToolCall | None:
         arguments = _json(arguments)
     if name not in names or not isinstance(arguments, Mapping):
         return None
-    return ToolCall(new_call_id(), name, json.dumps(arguments, ensure_ascii=False))
+    # `{"k": v}` with spaces, as the wire has always carried them (clients and tests see these bytes).
+    return ToolCall(new_call_id(), name, _spaced_json(arguments))
+
+
+def _spaced_json(value: Any) -> str:
+    """JSON with `json.dumps`' separators (`", "`, `": "`), non-ASCII kept as is: msgspec has only the
+    compact form, and these are bytes on the wire."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def may_become_call(prefix: str) -> bool:
@@ -93,7 +104,9 @@ def calls_text(calls: Iterable[Mapping[str, Any]]) -> str:
         arguments = function.get("arguments") or "{}"
         parsed = _json(arguments) if isinstance(arguments, str) else arguments
         items.append({"name": function.get("name"), "arguments": parsed if parsed is not None else {}})
-    return json.dumps({"tool_calls": items}, ensure_ascii=False)
+    # Compact: exactly the form the prompt asks for and the grammar produces (render.CALL_FORMAT), so
+    # the history reads as the model wrote it.
+    return encoder.encode({"tool_calls": items}).decode()
 
 
 # -- deltas (reference §4.5 / §7.3: id and name only in the first delta of each index) ------------

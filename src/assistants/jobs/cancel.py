@@ -1,4 +1,5 @@
-"""A run's cancel flag: the fast path from a cancel to its executor in the same process."""
+"""A job's cancel flag: the fast path from a cancel (or a lost lease) to the code decoding it, in the
+same process (a cancel written by another process reaches it through the worker's heartbeat)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Callable
 
 
 class CancelFlag:
-    """Set by the cancel route; the executor checks it before appending each piece."""
+    """Set by the cancel route or the worker; the decoder checks it before appending each piece, and
+    `on_set` callbacks stop the engine at once (e.g. while the prompt still waits for a slot)."""
 
     def __init__(self) -> None:
         self._set = False
