@@ -1,11 +1,13 @@
 """Cached prefixes on disk: one file per cache key (a thread), under a byte budget, least recently used out.
 
-A file holds a header, the token ids and llama.cpp's sequence state bytes (`llama_state_seq_get_data`).
-Files live in a directory named by a fingerprint of everything that makes a state readable (model
-file, context size, KV types, llama.cpp build), so another model or context never reads them. The
-header carries a checksum: a truncated or corrupted file is refused before llama.cpp sees it. Writes
-go to a temporary name then `os.replace`, on a writer thread, so a kill -9 leaves the old file or the
-new one, never half of one, and the engine thread only copies bytes.
+A file holds a header, the token ids and the engine's state bytes: llama.cpp's sequence state
+(`llama_state_seq_get_data`) for the GGUF engine, mlx-lm's `save_prompt_cache` safetensors for the
+MLX engine. Files live in a directory named by a fingerprint of everything that makes a state readable
+(engine, model files, context size, KV types, library builds), so another model or context never
+reads them. The header carries a checksum: a truncated or corrupted file is refused before the engine
+sees it. Writes go to a temporary name then `os.replace`, on a writer thread, so a kill -9 leaves the
+old file or the new one, never half of one. The engine thread hands over its one copy of the state
+(checksummed and written from that buffer, never copied again: a 16k-token thread's state is 288 MiB).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class DiskCache:
         self.root = root
         self.budget = budget_bytes
         self.root.mkdir(parents=True, exist_ok=True)
-        self._writes: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._writes: queue.Queue[tuple[str, bytes, memoryview] | None] = queue.Queue()
         self._lock = threading.Lock()  # file replace/delete vs budget enforcement
         self._forgotten: set[str] = set()
         """Deleted keys (threads): a write still queued for one must not bring its file back."""
@@ -54,11 +56,9 @@ class DiskCache:
     def has(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def save(self, key: str, tokens: Sequence[int], state: bytes) -> None:
-        """Queue a write (returns at once)."""
-        ids = array("i", tokens).tobytes()
-        crc = zlib.crc32(state, zlib.crc32(ids))
-        self._writes.put((key, _HEADER.pack(_MAGIC, len(tokens), crc, len(state)) + ids + state))
+    def save(self, key: str, tokens: Sequence[int], state: bytes | memoryview) -> None:
+        """Queue a write (returns at once). `state` is the caller's to give away: it is written as is."""
+        self._writes.put((key, array("i", tokens).tobytes(), memoryview(state).cast("B")))
 
     def load(self, key: str) -> tuple[list[int], bytes] | None:
         """(tokens, state) of a key's file; None if absent. Raises ValueError if it is unreadable."""
@@ -107,22 +107,25 @@ class DiskCache:
             try:
                 if item is None:
                     return
-                key, payload = item
-                self._write(key, payload)
+                self._write(*item)
             except Exception:
                 log.exception("could not write a KV cache file")
             finally:
                 self._writes.task_done()
 
-    def _write(self, key: str, payload: bytes) -> None:
-        if len(payload) > self.budget:
+    def _write(self, key: str, ids: bytes, state: memoryview) -> None:
+        header = _HEADER.pack(_MAGIC, len(ids) // 4, zlib.crc32(state, zlib.crc32(ids)), len(state))
+        if len(header) + len(ids) + len(state) > self.budget:
             return
         path = self.path(key)
         tmp = path.with_suffix(".tmp")
         with self._lock:
             if key in self._forgotten:
                 return
-            tmp.write_bytes(payload)
+            with tmp.open("wb") as out:
+                out.write(header)
+                out.write(ids)
+                out.write(state)
             os.replace(tmp, path)
             self._enforce_budget(keep=path)
 

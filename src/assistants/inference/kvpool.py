@@ -176,7 +176,7 @@ class KVPool:
         if written <= 0:
             log.warning("could not read the KV state of thread %s for the disk cache", entry.key)
             return
-        self.disk.save(entry.key, entry.tokens, bytes(memoryview(buf)[:written]))
+        self.disk.save(entry.key, entry.tokens, memoryview(buf)[:written])  # no copy: the writer owns buf
 
     def _restore(self, prompt: Sequence[int], key: str, *, better_than: int) -> Claim | None:
         assert self.disk is not None

@@ -12,6 +12,10 @@ sampling sequence gets its own sampler holding its own PRNG key (mx.random's sta
 seed would otherwise be shared by every sequence in the batch): the same seed reproduces its draws.
 `logit_bias` is mlx-lm's own logits processor, applied to that sequence's row before either sampler.
 
+Prefix reuse (prefix.py): a prompt starts from the caches of the cached prefix it shares most with, and
+only the rest is handed to the generator (`insert(caches=..., all_tokens=...)`); a removed sequence's
+caches come back from the generator and are kept for the next prompt.
+
 This module imports mlx; import it only when the mlx engine is chosen.
 """
 
@@ -22,9 +26,11 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from assistants.inference import kvdisk
 from assistants.inference.engine import EngineError, EngineLimits, ModelInfo, SamplingParams, StepRecord
 from assistants.inference.mlx import use_optimized_blas
 from assistants.inference.mlx.admission import admissible
@@ -33,11 +39,14 @@ from assistants.inference.mlx.pieces import end_of_generation_lookalikes, piece_
 use_optimized_blas()  # before mlx loads (see blas.py)
 
 import mlx.core as mx  # noqa: E402
+import mlx_lm  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
 from mlx_lm import load  # noqa: E402
 from mlx_lm.generate import BatchGenerator  # noqa: E402
 from mlx_lm.sample_utils import apply_top_k, apply_top_p, make_logits_processors  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
+
+from assistants.inference.mlx.prefix import Caches, MlxPrefixCache, full_size_caches  # noqa: E402
 
 log = logging.getLogger("assistants.inference.mlx")
 
@@ -61,6 +70,17 @@ def seeded_sampler(params: SamplingParams) -> Callable[[mx.array], mx.array]:
     return sample
 
 
+@dataclass
+class _Waiting:
+    prompt: list[int]
+    sampler: Callable[[mx.array], mx.array] | None
+    processors: list[Any]
+    caches: Caches | None
+    """What it starts from: a cached prefix's caches, fresh full-size ones, or None (mlx-lm's own)."""
+    reused: int
+    """Prompt tokens already in `caches`."""
+
+
 class MlxEngine:
     """Implements `assistants.inference.engine.Engine` over an mlx-lm model directory."""
 
@@ -71,6 +91,9 @@ class MlxEngine:
         ctx_size: int,
         parallel: int,
         ctx_size_per_seq: int | None = None,
+        cache_slots: int | None = None,
+        kv_cache_dir: Path | None = None,
+        kv_cache_disk: int = 0,
         prompt_chunk: int = 128,
         record_steps: int = 512,
     ) -> None:
@@ -119,8 +142,12 @@ class MlxEngine:
             prefill_step_size=prompt_chunk,
         )
         self._prompt_chunk = prompt_chunk
-        self._waiting: dict[int, tuple[list[int], Callable[[mx.array], mx.array] | None, list[Any]]] = {}
+        self.prefixes = self._open_prefix_cache(path, ctx_size, parallel, cache_slots, kv_cache_dir,
+                                                kv_cache_disk)
+        self._waiting: dict[int, _Waiting] = {}
         """Sequences not yet handed to the generator, in arrival order."""
+        self._key_of: dict[int, str | None] = {}
+        """Each live sequence's cache key (its thread), for the caches it leaves behind."""
         self._uid_of: dict[int, int] = {}
         self._seq_of: dict[int, int] = {}
         self._prompt_len: dict[int, int] = {}
@@ -129,6 +156,24 @@ class MlxEngine:
         self._records: deque[StepRecord] = deque(maxlen=record_steps)
         self._step_number = 0
         self._closed = False
+
+    def _open_prefix_cache(self, path: Path, ctx_size: int, parallel: int, cache_slots: int | None,
+                           kv_cache_dir: Path | None, kv_cache_disk: int) -> MlxPrefixCache | None:
+        slots = 2 * parallel if cache_slots is None else cache_slots
+        layers = full_size_caches(self._model)
+        if slots <= 0 or layers is None:
+            if layers is None:
+                log.info("the MLX model's caches cannot be trimmed: no prefix reuse")
+            return None
+        disk = None
+        if kv_cache_dir is not None and kv_cache_disk > 0:
+            files = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                           for f in path.iterdir() if f.is_file())
+            versions = (getattr(mlx_lm, "__version__", "?"), getattr(mx, "__version__", "?"))
+            key = kvdisk.fingerprint("mlx", path.resolve(), files, versions)
+            disk = kvdisk.DiskCache(kv_cache_dir / key, kv_cache_disk)
+        return MlxPrefixCache(n_layers=len(layers), slots=slots, max_tokens=ctx_size,
+                              align=self._prompt_chunk, disk=disk)
 
     # -- tokenizer (any thread) -----------------------------------------------------------------
 
@@ -146,7 +191,6 @@ class MlxEngine:
 
     def add_sequence(self, seq_id: int, prompt: Sequence[int], params: SamplingParams,
                      cache_key: str | None = None) -> int:
-        """No prefix reuse on mlx yet: every prompt is prefilled (returns 0 reused tokens)."""
         if params.grammar is not None:
             raise EngineError("grammar-constrained sampling is not supported by the mlx engine")
         if not 0 <= seq_id < self.limits.max_sequences or seq_id in self._uid_of or seq_id in self._waiting:
@@ -154,23 +198,39 @@ class MlxEngine:
         if not prompt or len(prompt) >= self.limits.n_ctx_seq:
             raise EngineError(f"a prompt must have 1..{self.limits.n_ctx_seq - 1} tokens, got {len(prompt)}")
         processors = make_logits_processors(logit_bias=dict(params.logit_bias)) if params.logit_bias else []
-        self._waiting[seq_id] = (list(prompt), None if params.greedy else seeded_sampler(params), processors)
-        return 0
+        caches, reused = None, 0
+        if self.prefixes is not None:
+            claim = self.prefixes.claim(prompt, cache_key)
+            caches, reused = claim.caches, claim.reused
+            if caches is None:
+                caches = full_size_caches(self._model)
+        self._waiting[seq_id] = _Waiting(list(prompt), None if params.greedy else seeded_sampler(params),
+                                         processors, caches, reused)
+        self._key_of[seq_id] = cache_key
+        return reused
 
     def admissible(self, requests: Sequence[tuple[int, int]]) -> int:
         return len(requests)  # admission.py paces prefill; memory grows per sequence
 
     def forget_cache(self, key: str) -> None:
-        pass  # nothing is cached
+        if self.prefixes is not None:
+            self.prefixes.forget(key)
 
     def remove_sequence(self, seq_id: int) -> None:
+        key = self._key_of.pop(seq_id, None)
         if self._waiting.pop(seq_id, None) is not None:
-            return
+            return  # the prefix it claimed is still cached (a claim slices, it takes nothing)
         uid = self._uid_of.pop(seq_id, None)
         if uid is None:
             return
         self._forget(uid)
-        self._generator.remove([uid])
+        if self.prefixes is None:
+            self._generator.remove([uid])
+            return
+        left = self._generator.remove([uid], return_prompt_caches=True).get(uid)
+        if left is not None:  # (caches, the tokens they hold: prompt and fed answer tokens)
+            caches, tokens = left
+            self.prefixes.keep(list(tokens), cast(Caches, caches), key)
 
     def _forget(self, uid: int) -> None:
         self._seq_of.pop(uid, None)
@@ -182,18 +242,22 @@ class MlxEngine:
         if not self._waiting:
             return
         left = [max(n - 1 - self._progress[uid], 0) for uid, n in self._prompt_len.items()]
-        count = admissible(left, [len(p) - 1 for p, _, _ in self._waiting.values()], self._prompt_chunk)
+        rests = [len(w.prompt) - w.reused - 1 for w in self._waiting.values()]
+        count = admissible(left, rests, self._prompt_chunk)
         for seq_id in list(self._waiting)[:count]:
-            prompt, sampler, processors = self._waiting.pop(seq_id)
+            waiting = self._waiting.pop(seq_id)
+            rest = waiting.prompt[waiting.reused:]  # the cached prefix is already in its caches
             (uid,) = self._generator.insert(
-                [prompt],
+                [rest],
                 max_tokens=[self.limits.n_ctx_seq + 1],  # never reached: the batcher ends sequences first
-                samplers=[sampler],  # type: ignore[list-item]  # None: mlx-lm's default (greedy)
-                logits_processors=[processors],
+                caches=[waiting.caches] if waiting.caches is not None else None,
+                all_tokens=[waiting.prompt[:waiting.reused]],
+                samplers=[waiting.sampler],  # type: ignore[list-item]  # None: mlx-lm's default (greedy)
+                logits_processors=[waiting.processors],
             )
             self._uid_of[seq_id] = uid
             self._seq_of[uid] = seq_id
-            self._prompt_len[uid] = len(prompt)
+            self._prompt_len[uid] = len(rest)
             self._progress[uid] = 0
 
     def step(self) -> list[tuple[int, int]]:
@@ -224,6 +288,7 @@ class MlxEngine:
             sampled.append((seq_id, int(response.token)))
             if response.finish_reason is not None:  # only at the context's end: the generator dropped it
                 self._uid_of.pop(seq_id, None)
+                self._key_of.pop(seq_id, None)
                 self._forget(response.uid)
         if sampled or ingested:
             self._step_number += 1
@@ -243,3 +308,5 @@ class MlxEngine:
             return
         self._closed = True
         self._generator.close()
+        if self.prefixes is not None:
+            self.prefixes.close()

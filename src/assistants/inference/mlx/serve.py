@@ -47,5 +47,8 @@ def open_mlx_engine(settings: Settings) -> tuple[MlxEngine, Path]:
     from assistants.inference.mlx.engine import MlxEngine
 
     engine = MlxEngine(Path(path), ctx_size=settings.ctx_size, parallel=settings.parallel,
-                       ctx_size_per_seq=settings.ctx_size_per_seq or None)
+                       ctx_size_per_seq=settings.ctx_size_per_seq or None,
+                       cache_slots=settings.kv_cache_slots,
+                       kv_cache_dir=settings.data_dir / "kvcache",
+                       kv_cache_disk=settings.kv_cache_disk * 1024 * 1024)
     return engine, Path(path)
