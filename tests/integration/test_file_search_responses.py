@@ -111,17 +111,22 @@ def test_a_background_response_searches_in_its_worker(model_client: openai.OpenA
 
 
 def test_a_quoted_excerpt_is_cited(model_client: openai.OpenAI, facts: tuple[str, dict[str, str]]) -> None:
+    # The answer is forced (a json_schema enum) to quote the file, so the test does not depend on a
+    # 270M base model choosing to repeat a sentence; what it checks is the citation of the quote.
     store_id, ids = facts
+    sentence = "The Zorblat festival is held every March in Quexville."
+    schema = {"type": "object", "properties": {"quote": {"type": "string", "enum": [sentence]}},
+              "required": ["quote"], "additionalProperties": False}
     response = model_client.responses.create(
-        model="default", instructions="Repeat the user's sentence exactly.", temperature=0,
-        input="The Zorblat festival is held every March in Quexville.", max_output_tokens=24,
+        model="default", input=sentence, max_output_tokens=48, temperature=0,
+        text={"format": {"type": "json_schema", "name": "quote", "schema": schema, "strict": True}},
         tools=[{"type": "file_search", "vector_store_ids": [store_id]}])
     text = response.output[1].content[0]  # type: ignore[union-attr]
-    assert "held every March in Quexville" in text.text, text.text
+    assert sentence in text.text, text.text
     citation = text.annotations[0]
     assert (citation.type, citation.file_id, citation.filename) == ("file_citation", ids["zorblat.md"],
                                                                      "zorblat.md")
-    assert 0 < citation.index <= len(text.text)  # type: ignore[union-attr]
+    assert text.text.index("Quexville") < citation.index <= len(text.text)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("tool", "param"), [
