@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The server as users run it: `assistants serve`, data (SQLite + assembled model) in a volume at /data.
+# The server as users run it: `assistants serve`, data (SQLite, the assembled Gemma model, KV caches) in a volume at /data.
 
 # --- build: wheels for the package and its dependencies (llama-cpp-python compiles llama.cpp here) ---
 FROM python:3.11-slim AS build
@@ -26,7 +26,8 @@ ENV ASSISTANTS_DATA_DIR=/data \
     PYTHONUNBUFFERED=1
 VOLUME ["/data"]
 EXPOSE 8000
-# The first start assembles the bundled model into /data and loads it: give it time before counting failures.
+# The first start loads the default model (SmolLM2, read from its package; Gemma 3 is assembled into /data on
+# its first use): give it time before counting failures.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"
 CMD ["assistants", "serve"]
