@@ -54,7 +54,7 @@ def run_chaos(data_dir: Path, model: Path, *, runs: int, kills: int, workers: in
         for worker in pool:
             worker.start(timeout=300)
         client = openai.OpenAI(base_url=api.base_url + "/v1", api_key="test", max_retries=2, timeout=120)
-        assistant = client.beta.assistants.create(model="gemma")
+        assistant = client.beta.assistants.create(model="default")
         created = [client.beta.threads.create_and_run(
             assistant_id=assistant.id, max_completion_tokens=max_tokens, temperature=0,
             thread={"messages": [{"role": "user", "content": f"Say {n}:"}]}) for n in range(runs)]

@@ -15,7 +15,7 @@ TERMINAL = {"completed", "incomplete", "failed", "cancelled", "expired"}
 
 @pytest.fixture()
 def assistant_id(model_client: openai.OpenAI) -> str:
-    return model_client.beta.assistants.create(model="gemma", instructions="Answer briefly.").id
+    return model_client.beta.assistants.create(model="default", instructions="Answer briefly.").id
 
 
 def test_retrieve_sends_the_poll_interval_header(model_client: openai.OpenAI, assistant_id: str) -> None:
