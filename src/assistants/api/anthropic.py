@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
@@ -24,6 +23,7 @@ from assistants.protocol.anthropic import (
     CountTokensResponse,
     MessagesRequest,
 )
+from assistants.protocol.codec import decode
 from assistants.serving import anthropic as serving
 from assistants.serving.chat import collect, render_turn
 
@@ -31,10 +31,12 @@ _HANDLERS = exception_handlers(anthropic_body)
 _OPT = openapi.error_body(AnthropicErrorResponse)
 
 
-@post("/v1/messages", status_code=200, tags=["anthropic"], exception_handlers=_HANDLERS, opt=_OPT)
+@post("/v1/messages", status_code=200, tags=["anthropic"], exception_handlers=_HANDLERS,
+      opt={**_OPT, **openapi.body(MessagesRequest)})
 async def create_message(
-    data: JSONBody[MessagesRequest], models: NamedDependency[Models], request: Request
+    models: NamedDependency[Models], request: Request
 ) -> Response[AnthropicMessage] | ServerSentEvent:
+    data = decode(MessagesRequest, await request.body())
     models.entry(data.model)
     plan = serving.plan_of(data)
     async with models.use(data.model) as inference:
@@ -51,9 +53,9 @@ async def create_message(
 
 
 @post("/v1/messages/count_tokens", status_code=200, tags=["anthropic"], exception_handlers=_HANDLERS,
-      opt=_OPT)
-async def count_message_tokens(data: JSONBody[CountTokensRequest],
-                               models: NamedDependency[Models]) -> CountTokensResponse:
+      opt={**_OPT, **openapi.body(CountTokensRequest)})
+async def count_message_tokens(models: NamedDependency[Models], request: Request) -> CountTokensResponse:
+    data = decode(CountTokensRequest, await request.body())
     models.entry(data.model)
     plan = serving.plan_of(data)
     async with models.use(data.model) as inference:

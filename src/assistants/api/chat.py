@@ -7,9 +7,9 @@ import time
 
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
 from litestar.response import ServerSentEvent
 
+from assistants import openapi
 from assistants.inference.models import Models
 from assistants.protocol.chat import (
     ChatChoice,
@@ -23,6 +23,7 @@ from assistants.protocol.chat import (
     check_chat,
     check_completion,
 )
+from assistants.protocol.codec import decode
 from assistants.serving.chat import (
     chat_chunks,
     collect,
@@ -40,10 +41,11 @@ COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 """OpenAI's default for the legacy /v1/completions endpoint."""
 
 
-@post("/v1/chat/completions", status_code=200, tags=["chat"])
+@post("/v1/chat/completions", status_code=200, tags=["chat"], opt=openapi.body(ChatCompletionRequest))
 async def create_chat_completion(
-    data: JSONBody[ChatCompletionRequest], models: NamedDependency[Models], request: Request
+    models: NamedDependency[Models], request: Request
 ) -> Response[ChatCompletion] | ServerSentEvent:
+    data = decode(ChatCompletionRequest, await request.body())
     models.entry(data.model)  # an unknown model is a 404 before any other check
     check_chat(data)
     plan = check_tool_fields(data.tools, data.tool_choice, data.parallel_tool_calls, data.response_format)
@@ -75,10 +77,11 @@ async def create_chat_completion(
     )
 
 
-@post("/v1/completions", status_code=200, tags=["chat"])
+@post("/v1/completions", status_code=200, tags=["chat"], opt=openapi.body(CompletionRequest))
 async def create_completion(
-    data: JSONBody[CompletionRequest], models: NamedDependency[Models], request: Request
+    models: NamedDependency[Models], request: Request
 ) -> Response[Completion] | ServerSentEvent:
+    data = decode(CompletionRequest, await request.body())
     models.entry(data.model)
     prompt = check_completion(data)
     max_tokens = data.max_tokens if data.max_tokens is not None else COMPLETIONS_DEFAULT_MAX_TOKENS

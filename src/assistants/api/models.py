@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import get, post
+from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 
+from assistants import openapi
 from assistants.errors import NotFound, ServiceUnavailable
 from assistants.inference.models import Entry, Models
+from assistants.protocol.codec import decode
 from assistants.protocol.models import (
     LoadModelRequest,
     LoadModelResponse,
@@ -57,16 +59,18 @@ async def retrieve_model(model: FromPath[str], models: NamedDependency[Models]) 
 
 
 @post("/models/load", status_code=200, tags=["models"],
-      summary="Load a model now (llama-server router mode)")
-async def load_model(data: JSONBody[LoadModelRequest], models: NamedDependency[Models]) -> LoadModelResponse:
+      summary="Load a model now (llama-server router mode)", opt=openapi.body(LoadModelRequest))
+async def load_model(models: NamedDependency[Models], request: Request) -> LoadModelResponse:
+    data = decode(LoadModelRequest, await request.body())
     entry = await models.load(data.model)
     return LoadModelResponse(success=True, model=entry.spec.id, status=status_of(entry))
 
 
 @post("/models/unload", status_code=200, tags=["models"],
-      summary="Free a model's memory (llama-server router mode); it loads again on its next request")
-async def unload_model(data: JSONBody[LoadModelRequest],
-                       models: NamedDependency[Models]) -> LoadModelResponse:
+      summary="Free a model's memory (llama-server router mode); it loads again on its next request",
+      opt=openapi.body(LoadModelRequest))
+async def unload_model(models: NamedDependency[Models], request: Request) -> LoadModelResponse:
+    data = decode(LoadModelRequest, await request.body())
     entry = models.entry(data.model)
     if not await models.unload(data.model):
         raise ServiceUnavailable(f"The model '{entry.spec.id}' is decoding requests; it stays loaded "

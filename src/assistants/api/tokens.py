@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
-from litestar import post
+from litestar import Request, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody
 
+from assistants import openapi
 from assistants.errors import InvalidRequest
 from assistants.inference.models import Models
 from assistants.protocol import tokens as t
+from assistants.protocol.codec import decode
 
 
-@post("/tokenize", status_code=200, tags=["models"], summary="Text to token ids (llama-server compatible)")
-async def tokenize(data: JSONBody[t.TokenizeRequest],
-                   models: NamedDependency[Models]) -> t.TokenizeResponse:
+@post("/tokenize", status_code=200, tags=["models"], summary="Text to token ids (llama-server compatible)",
+      opt=openapi.body(t.TokenizeRequest))
+async def tokenize(models: NamedDependency[Models], request: Request) -> t.TokenizeResponse:
+    data = decode(t.TokenizeRequest, await request.body())
     if data.with_pieces:
         raise InvalidRequest("'with_pieces' is not supported.", param="with_pieces",
                              code="unsupported_parameter")
@@ -25,9 +27,10 @@ async def tokenize(data: JSONBody[t.TokenizeRequest],
     return t.TokenizeResponse(list(ids))
 
 
-@post("/detokenize", status_code=200, tags=["models"], summary="Token ids to text (llama-server compatible)")
-async def detokenize(data: JSONBody[t.DetokenizeRequest],
-                     models: NamedDependency[Models]) -> t.DetokenizeResponse:
+@post("/detokenize", status_code=200, tags=["models"], summary="Token ids to text (llama-server compatible)",
+      opt=openapi.body(t.DetokenizeRequest))
+async def detokenize(models: NamedDependency[Models], request: Request) -> t.DetokenizeResponse:
+    data = decode(t.DetokenizeRequest, await request.body())
     inference = await models.get(data.model)
     return t.DetokenizeResponse(await asyncio.to_thread(inference.detokenize, data.tokens))
 

@@ -53,6 +53,11 @@ class Inference:
         self.batcher = Batcher(engine)
 
     @classmethod
+    async def start(cls, settings: Settings) -> Inference:
+        """Load the configured model off the event loop (benchmarks; the server loads through `Models`)."""
+        return await asyncio.to_thread(cls.load, settings)
+
+    @classmethod
     def load(cls, settings: Settings) -> Inference:
         engine, path = _open_engine(settings)
         info = engine.info
