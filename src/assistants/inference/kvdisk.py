@@ -23,6 +23,8 @@ from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
+from assistants import metrics
+
 log = logging.getLogger("assistants.inference.kvdisk")
 
 _MAGIC = b"AKV1"
@@ -83,6 +85,14 @@ class DiskCache:
         """Remove a key's unusable file (it may be written again)."""
         with self._lock:
             self.path(key).unlink(missing_ok=True)
+
+    def unreadable(self, key: str, problem: Exception) -> None:
+        """A key's file could not be restored (either engine): say so, count it, and remove it; the
+        caller prefills the prompt instead."""
+        log.warning("KV cache file of thread %s is unreadable (%s): ignored, the prompt is prefilled",
+                    key, problem)
+        metrics.observe_kv_lookup("restore_failed")
+        self.discard(key)
 
     def delete(self, key: str) -> None:
         """The key's owner is gone: remove its file, and never write one for it again."""

@@ -183,10 +183,7 @@ class KVPool:
         try:
             loaded = self.disk.load(key)
         except (OSError, ValueError) as exc:
-            log.warning("KV cache file of thread %s is unreadable (%s): ignored, the prompt is prefilled",
-                        key, exc)
-            metrics.observe_kv_lookup("restore_failed")
-            self.disk.discard(key)
+            self.disk.unreadable(key, exc)
             return None
         if loaded is None:
             return None

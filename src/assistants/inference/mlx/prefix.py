@@ -191,10 +191,7 @@ class MlxPrefixCache:
                 raise ValueError(f"{len(caches)} layers, the model has {self._n_layers}")
             mx.eval([c.keys for c in caches] + [c.values for c in caches])
         except (OSError, ValueError) as exc:
-            log.warning("KV cache file of thread %s is unreadable (%s): ignored, the prompt is prefilled",
-                        key, exc)
-            metrics.observe_kv_lookup("restore_failed")
-            self.disk.discard(key)
+            self.disk.unreadable(key, exc)
             return None
         metrics.observe_kv_lookup("restored")
         return Claim(sliced(caches, n), n, restored=True)
