@@ -14,7 +14,6 @@ from litestar import Controller, Request, delete, get, post
 
 from assistants import openapi
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest
-from assistants.errors import NotFound
 from assistants.protocol import decode
 from assistants.protocol.conversations import (
     AddItemsRequest,
@@ -26,24 +25,15 @@ from assistants.protocol.conversations import (
     conversation_object,
 )
 from assistants.responses import items as it
+from assistants.responses.service import resolve_references
 from assistants.services import Services
 from assistants.store import conversations as store
-from assistants.store import responses as response_store
 
 Items = list[dict[str, Any]]
 
 
 async def _checked_items(session: Any, raw: Items, history: Items) -> Items:
-    items = it.normalize_input(raw, "items")
-    references = [item["id"] for item in items if item["type"] == "item_reference"]
-    found = await response_store.find_items(session, references)
-    resolved = []
-    for index, item in enumerate(items):
-        if item["type"] == "item_reference":
-            if item["id"] not in found:
-                raise NotFound(f"No item found with id '{item['id']}'.", param=f"items[{index}].id")
-            item = found[item["id"]]
-        resolved.append(item)
+    resolved = await resolve_references(session, it.normalize_input(raw, "items"), "items")
     it.check_call_outputs(history, resolved, "items")
     return resolved
 

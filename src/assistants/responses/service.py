@@ -79,7 +79,6 @@ Items = list[dict[str, Any]]
 async def resolve_history(database: Database, request: CreateResponseRequest,
                           new_items: Items) -> tuple[Items, Items]:
     """(history before this input, this input with item references replaced by their items)."""
-    references = [item["id"] for item in new_items if item["type"] == "item_reference"]
     conversation = conversation_id(request)
     async with database.read() as session:
         try:
@@ -92,15 +91,23 @@ async def resolve_history(database: Database, request: CreateResponseRequest,
         except NotFound as exc:
             exc.param = "previous_response_id" if request.previous_response_id is not None else "conversation"
             raise
-        found = await response_store.find_items(session, references)
-    inputs = []
-    for i, item in enumerate(new_items):
+        inputs = await resolve_references(session, new_items, "input")
+    return history, inputs
+
+
+async def resolve_references(session: Any, items: Items, field: str) -> Items:
+    """`items` with each `item_reference` replaced by the stored item it names (a response's input, a
+    conversation's new items); a 404 naming `field[i].id` for one that does not exist."""
+    references = [item["id"] for item in items if item["type"] == "item_reference"]
+    found = await response_store.find_items(session, references)
+    resolved = []
+    for index, item in enumerate(items):
         if item["type"] == "item_reference":
             if item["id"] not in found:
-                raise NotFound(f"No item found with id '{item['id']}'.", param=f"input[{i}].id")
+                raise NotFound(f"No item found with id '{item['id']}'.", param=f"{field}[{index}].id")
             item = found[item["id"]]
-        inputs.append(item)
-    return history, inputs
+        resolved.append(item)
+    return resolved
 
 
 def _text_config(request: CreateResponseRequest) -> dict[str, Any]:
