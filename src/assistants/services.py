@@ -101,10 +101,13 @@ async def start_worker(settings: Settings, bus: EventBus, models: Models, retrie
     executor = run_executor(bus, models, worker_id=worker_id, max_tool_rounds=settings.max_tool_rounds,
                             crash_on_metadata=settings.debug_crash_on_metadata, retrieval=retrieval)
     runs = RunJobs(bus, executor, heartbeat_timeout=settings.heartbeat_timeout)
-    responses = ResponseJobs(bus.database, models, heartbeat_timeout=settings.heartbeat_timeout,
+    responses = ResponseJobs(bus, models, heartbeat_timeout=settings.heartbeat_timeout,
                              worker_id=worker_id, retrieval=retrieval)
-    # The poll, sweep and heartbeat tick: a worker's runs go stale after five missed heartbeats.
+    # The heartbeat tick: a worker's jobs go stale after five missed heartbeats. The poll (and sweep)
+    # is a backstop only: jobs queued anywhere are announced through the event log (jobs.announcements).
     tick = min(1.0, settings.heartbeat_timeout / 5)
-    worker = Worker(bus, [runs, responses], capacity=settings.parallel, poll_interval=tick)
+    poll = settings.worker_poll_interval or tick
+    worker = Worker(bus, [runs, responses], capacity=settings.parallel, poll_interval=poll,
+                    heartbeat_interval=tick)
     await worker.start()
     return worker, responses

@@ -92,6 +92,9 @@ class Settings:
     on the same database decode its runs."""
     heartbeat_timeout: float = 15.0
     """Seconds without a heartbeat after which a worker's runs are taken over by another worker."""
+    worker_poll_interval: float | None = None
+    """Seconds between a worker's sweeps and looks for queued jobs it was not told of (a backstop: jobs
+    queued anywhere are announced through the event log); None: the heartbeat tick, at most 1 s."""
     debug_crash_on_metadata: str | None = None
     """Tests only, `KEY=VALUE`: the worker process exits at once when it decodes a run with that
     metadata (a "poison" run). Unset, nothing checks it."""
@@ -243,6 +246,9 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
     serve.add_argument("--chat-template", type=Path, help="Jinja chat template file overriding the model's")
     serve.add_argument("--heartbeat-timeout", type=float,
                        help="seconds without a heartbeat before a worker's runs are taken over (default 15)")
+    serve.add_argument("--worker-poll-interval", type=_positive_float, metavar="SECONDS",
+                       help="worker sweeps and looks for unannounced jobs this often (default: the "
+                            "heartbeat tick, min(1, --heartbeat-timeout / 5))")
     serve.add_argument("--debug-crash-on-metadata", metavar="KEY=VALUE", help=argparse.SUPPRESS)
 
 
@@ -266,7 +272,7 @@ _CASTS: dict[str, Callable[[str], object]] = {
     "max_tool_rounds": _positive_int, "db_pool_size": _positive_int, "db_max_overflow": _non_negative_int,
     "db_pool_timeout": _positive_float, "db_statement_timeout": _non_negative_float,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
-    "run_worker": _bool, "heartbeat_timeout": float,
+    "run_worker": _bool, "heartbeat_timeout": float, "worker_poll_interval": _positive_float,
     "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,
     "embedding_model": Path, "max_file_bytes": _positive_int,
     "engine_urls": _csv, "engine_api_keys": _csv, "engine_models": _csv, "engine_concurrency": _positive_int,

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
 from assistants.store import Database
 
-DDL = """CREATE TABLE run_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, thread_id TEXT NOT NULL,
-assistant_id TEXT, event TEXT NOT NULL, data TEXT NOT NULL, created_at REAL NOT NULL)"""
+DDL = """CREATE TABLE run_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, thread_id TEXT,
+assistant_id TEXT, response_id TEXT, event TEXT NOT NULL, data TEXT NOT NULL, created_at REAL NOT NULL)"""
 """The log alone (no runs or threads to point at): the bus needs nothing else."""
 
 

@@ -7,11 +7,14 @@ import socket
 import time
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 
+from assistants.events import EventBus, EventFilter
 from assistants.responses.worker import ResponseJobs
 from assistants.store import Database
 from assistants.store import responses as store
+from assistants.store.events import read_after
 from assistants.store.leases import owner_is_dead
 from assistants.store.models import responses
 
@@ -47,7 +50,7 @@ async def test_recovery_touches_only_dead_workers(database: Database) -> None:
                                                  heartbeat_at=time.time()), [])
         await store.insert_response(session, row("resp_tired", worker_id=live, heartbeat_at=0, attempts=3),
                                     [])
-    kind = ResponseJobs(database, models=None, heartbeat_timeout=15)
+    kind = ResponseJobs(EventBus(database), models=None, heartbeat_timeout=15)
     async with database.write() as session:
         assert await kind.sweep(session, running=()) is True  # something became claimable
     assert await statuses(database) == {"resp_live": ("in_progress", 1), "resp_stale": ("queued", 1),
@@ -92,7 +95,7 @@ def test_an_owner_is_dead_when_its_heartbeat_is_stale_or_its_local_process_gone(
 
 
 async def test_shutdown_hands_back_our_responses_and_skips_deleted_ones(database: Database) -> None:
-    kind = ResponseJobs(database, models=None, worker_id="me:1:cccccc")
+    kind = ResponseJobs(EventBus(database), models=None, worker_id="me:1:cccccc")
     async with database.write() as session:
         await store.insert_response(session, row("resp_mine", worker_id=kind.worker_id,
                                                  heartbeat_at=time.time()), [])
@@ -102,3 +105,28 @@ async def test_shutdown_hands_back_our_responses_and_skips_deleted_ones(database
         await kind.hand_back(session, ["resp_deleted_meanwhile", "resp_mine", "resp_theirs"])
     # Back to queued, the interrupted attempt not counted; another worker's response untouched.
     assert await statuses(database) == {"resp_mine": ("queued", 0), "resp_theirs": ("in_progress", 1)}
+
+
+async def announcements(database: Database) -> list[tuple[str, str | None]]:
+    async with database.read() as session:
+        events = await read_after(session, EventFilter(include_deltas=False), 0)
+    return [(event.event, event.response_id) for event in events]
+
+
+async def test_queueing_requeueing_and_cancels_are_announced_in_the_run_event_log(database: Database) -> None:
+    """What a worker in another process follows (`jobs.announcements`); deleted with the response."""
+    async with database.write() as session:
+        await store.enqueue_response(session, row("resp_a", status="queued", attempts=0), [], [])
+    async with database.write() as session:
+        [claimed] = await store.claim_responses(session, "gone:1:aaaaaa", 1)
+        assert await store.request_cancel(session, "resp_a") is not None
+        await store.rewind_response(session, claimed, keep_events=2, count_attempt=True)
+        assert await store.request_cancel(session, "resp_a") is None  # queued: nobody to stop
+    assert await announcements(database) == [("response.queued", "resp_a"), ("response.cancelling", "resp_a"),
+                                             ("response.queued", "resp_a")]
+    async with database.read() as session:
+        [queued] = await read_after(session, EventFilter(), 0, limit=1)
+    assert msgspec.json.decode(queued.data)["id"] == "resp_a" and queued.thread_id is None
+    async with database.write() as session:
+        await store.delete_response(session, "resp_a")
+    assert await announcements(database) == []

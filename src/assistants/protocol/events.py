@@ -48,6 +48,15 @@ class RunEventName(StrEnum):
         return cls(f"thread.message.{status}")
 
 
+class ResponseNotice(StrEnum):
+    """A background response's announcements in the run event log (the log every process follows), so
+    that a worker anywhere claims it, or stops decoding it, at once; the data is the response object.
+    Its own stream (`response.created`, deltas, ...) is logged apart, in `response_events`."""
+
+    QUEUED = "response.queued"
+    CANCELLING = "response.cancelling"
+
+
 DELTA_EVENTS = frozenset({RunEventName.MESSAGE_DELTA, RunEventName.STEP_DELTA})
 TERMINAL_RUN_EVENTS = frozenset({
     RunEventName.RUN_COMPLETED, RunEventName.RUN_INCOMPLETE, RunEventName.RUN_FAILED,

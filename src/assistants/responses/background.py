@@ -15,7 +15,6 @@ from assistants.responses import service
 from assistants.responses.events import TERMINAL_EVENTS, Event, ResponseEvents
 from assistants.responses.worker import Followers, next_sequence, snapshot
 from assistants.store import responses as response_store
-from assistants.store.ids import now
 
 if TYPE_CHECKING:
     from assistants.jobs import Worker
@@ -47,10 +46,11 @@ async def enqueue(services: Any, prepared: service.Prepared) -> Mapping[str, Any
     events.created()
     events.queued()
     async with services.database.write() as session:
-        await response_store.insert_response(session, values, prepared.inputs)
-        await response_store.append_events(session, values["id"], pending)
+        await response_store.enqueue_response(session, values, prepared.inputs, pending)
+    # A worker in another process hears of it from the announcement in the run event log.
     if runner is not None:
-        runner.notify()
+        runner.notify()  # first: the claim then runs before the tail reads the log (as for runs)
+    services.bus.poke()
     return values
 
 
@@ -71,11 +71,13 @@ async def cancel(services: Any, response_id: str) -> Mapping[str, Any]:
             if updated is not None:
                 await response_store.append_events(session, response_id, pending)
                 return updated
-        await response_store.set_response(session, response_id, ("in_progress",), cancel_requested_at=now())
+        requested = await response_store.request_cancel(session, response_id)
     runner = _local_worker(services)
     if runner is not None:
         runner.request_cancel(response_id)  # the decoder stops within one step
-    # Answer with the final object: ours stops at once, another process's worker at its next sweep.
+    if requested is not None:
+        services.bus.poke()  # another process's worker stops it when its log tail reads the announcement
+    # Answer with the final object once the decoder (here or in another process) has stopped it.
     with _followers(services).watch(response_id) as woken:
         for _ in range(CANCEL_WAIT_POLLS):
             async with services.database.read() as session:

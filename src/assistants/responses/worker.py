@@ -11,16 +11,20 @@ capacity shared with runs, the heartbeat and shutdown): a `queued` row is the qu
 * `background.follow` replays the log from `after` (-1: from `response.created`, what the SDK's
   `responses.stream(response_id=...)` helper needs) and follows it until the terminal event. Followers
   are woken in-process after each commit (`Followers`), and poll the log otherwise.
-* Cancel: a queued response is cancelled at once; an in-progress one gets `cancel_requested_at`, which
-  its decoder sees (in-process at once, from another process at the next heartbeat) and stops within one
-  engine step; the partial output is kept.
+* Cancel: a queued response is cancelled at once; an in-progress one gets `cancel_requested_at` and
+  a `response.cancelling` announcement, which its decoder's worker sees (in-process at once, from
+  another process through the log; the heartbeat reports one missed) and stops within one engine
+  step; the partial output is kept.
 * Leases, as for runs: a claimed response carries its `worker_id` and a `heartbeat_at` the worker
   refreshes; any worker (at start-up and every sweep) recovers responses whose owner is dead
   (`store.leases`' rule): re-queued from the start (that attempt's events and output removed) up to
   `max_attempts` times, then `failed`. A live owner's responses are never touched, and a worker
   presumed dead cannot finish a response another one took over.
-* A response queued in another process is picked up at this worker's next poll (no log event
-  announces it).
+* Wake-ups across processes are the runs' (`jobs.announcements`): queueing a response (and
+  re-queueing it after an interrupted attempt) and requesting its cancel are announced in the run
+  event log (`ResponseNotice`), which `watch` follows; so a response queued, or a cancel requested,
+  through another process reaches this worker within the log tail's poll (25 ms on SQLite; NOTIFY on
+  PostgreSQL), not at the worker's next poll or heartbeat.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from assistants import metrics
 from assistants.errors import NotFound
 from assistants.inference.service import MAX_ENGINE_ATTEMPTS, EngineUnavailable
 from assistants.jobs import CancelFlag, Job
+from assistants.jobs.announcements import follow_announcements
+from assistants.protocol.events import ResponseNotice
 from assistants.protocol.responses import TERMINAL_STATUSES, response_object
 from assistants.responses import service
 from assistants.responses.decode import Outcome, decode
@@ -48,6 +54,7 @@ from assistants.store import responses as response_store
 from assistants.store.leases import new_worker_id, owner_is_dead
 
 if TYPE_CHECKING:
+    from assistants.events import EventBus
     from assistants.jobs import Worker
     from assistants.store import Session
 
@@ -79,10 +86,11 @@ class Followers:
 class ResponseJobs:
     name = "response"
 
-    def __init__(self, database: Any, models: Any, *, flush_interval: float = 0.025,
+    def __init__(self, bus: EventBus, models: Any, *, flush_interval: float = 0.025,
                  max_attempts: int = 3, heartbeat_timeout: float = 15.0, worker_id: str | None = None,
                  retrieval: Any = None) -> None:
-        self.database = database
+        self.bus = bus
+        self.database = bus.database
         self.models = models
         """The registry (`inference.models.Models`): each response decodes on its row's model."""
         self.retrieval = retrieval
@@ -138,7 +146,10 @@ class ResponseJobs:
                 await response_store.rewind_response(session, row, keep_events=2, count_attempt=False)
 
     async def watch(self, worker: Worker) -> None:
-        """Nothing to watch: a response queued in another process is claimed at the next poll."""
+        """Responses queued and cancels requested in any process reach this worker through the log."""
+        await follow_announcements(self.bus, worker, queued=ResponseNotice.QUEUED,
+                                   cancelling=ResponseNotice.CANCELLING,
+                                   job_id=lambda event: event.response_id)
 
     async def _execute(self, row: Mapping[str, Any], cancel: CancelFlag) -> None:
         response_id = row["id"]

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from assistants import logs, metrics
 from assistants import protocol as p
-from assistants.events import EventBus, EventFilter
+from assistants.events import EventBus
 from assistants.jobs import CancelFlag, Job
+from assistants.jobs.announcements import follow_announcements
 from assistants.protocol.events import RunEventName as E
 from assistants.protocol.runs import Run
 from assistants.runs.executor import Executor
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from assistants.store import Session
 
 log = logging.getLogger("assistants.runs.worker")
-
-_LIFECYCLE = EventFilter(include_deltas=False)
 
 
 class RunJobs:
@@ -94,14 +93,8 @@ class RunJobs:
 
     async def watch(self, worker: Worker) -> None:
         """Runs queued and cancels requested in any process reach this worker through the log."""
-        after = self.bus.tail.published
-        async for batch in self.bus.follow_batches(_LIFECYCLE, after):
-            for event in batch:
-                if event.event == E.RUN_QUEUED and not worker.holds(event.run_id or ""):
-                    # (One we hold was queued here and claimed already: a claim now would find nothing.)
-                    worker.notify()
-                elif event.event == E.RUN_CANCELLING and event.run_id is not None:
-                    worker.request_cancel(event.run_id)
+        await follow_announcements(self.bus, worker, queued=E.RUN_QUEUED, cancelling=E.RUN_CANCELLING,
+                                   job_id=lambda event: event.run_id)
 
 
 def run_executor(bus: EventBus, models: Models, *, worker_id: str, max_tool_rounds: int,

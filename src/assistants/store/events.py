@@ -1,4 +1,5 @@
-"""The run event log, `run_events`: every statement on it lives here (one writer, one reader).
+"""The run event log, `run_events`: every statement on it lives here (one writer, one reader). It also
+carries background responses' announcements (`response_id` set, no thread): see `store.responses`.
 
 `seq` is the global, increasing SSE event id; a follower tails the log by `seq > last seen`, which
 is only gap-free if commit order equals seq order. Each backend makes that explicit:
@@ -45,6 +46,8 @@ class Event:
     assistant_id: str | None
     created_at: float
     """Unix seconds with sub-millisecond resolution: when the event happened (emit time)."""
+    response_id: str | None = None
+    """Set on a background response's announcement (`ResponseNotice`), which has no run nor thread."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class PendingEvent:
     thread_id: str | None
     assistant_id: str | None
     created_at: float
+    response_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +80,10 @@ class EventFilter:
 
 
 def pending(event: str, data: Any, *, run_id: str | None = None, thread_id: str | None = None,
-            assistant_id: str | None = None) -> PendingEvent:
+            assistant_id: str | None = None, response_id: str | None = None) -> PendingEvent:
     """`data` is a wire object or builtins (encoded here), or already-encoded JSON bytes."""
     payload = data if isinstance(data, bytes) else encoder.encode(data)
-    return PendingEvent(str(event), payload, run_id, thread_id, assistant_id, time.time())
+    return PendingEvent(str(event), payload, run_id, thread_id, assistant_id, time.time(), response_id)
 
 
 def run_event(run: Mapping[str, Any], event: str, data: Any) -> PendingEvent:
@@ -101,7 +105,7 @@ async def lock_log(session: AsyncSession) -> None:
 
 
 _INSERT = sa.insert(run_events).values({name: sa.bindparam(name) for name in (
-    "run_id", "thread_id", "assistant_id", "event", "data", "created_at")})
+    "run_id", "thread_id", "assistant_id", "response_id", "event", "data", "created_at")})
 _NOTIFY = sa.text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')")
 
 
@@ -115,7 +119,8 @@ async def insert_events(session: AsyncSession, rows: Sequence[PendingEvent]) -> 
         await lock_log(session)  # re-entrant: a no-op wait when the transaction already holds it
     await direct.execute_many(session, _INSERT, [
         {"run_id": row.run_id, "thread_id": row.thread_id, "assistant_id": row.assistant_id,
-         "event": row.event, "data": row.data.decode(), "created_at": row.created_at}
+         "response_id": row.response_id, "event": row.event, "data": row.data.decode(),
+         "created_at": row.created_at}
         for row in rows])
     if postgres:
         await session.execute(_NOTIFY)  # one per transaction is enough; PostgreSQL folds repeats
@@ -134,7 +139,8 @@ def _bytes(data: str | bytes) -> bytes:
 def _select_after(filtered_by: tuple[str, ...], include_deltas: bool) -> sa.Select[Any]:
     """The log read for one filter shape, built once (the direct path caches its compiled form)."""
     c = run_events.c
-    statement = (sa.select(c.seq, c.event, c.data, c.run_id, c.thread_id, c.assistant_id, c.created_at)
+    statement = (sa.select(c.seq, c.event, c.data, c.run_id, c.thread_id, c.assistant_id, c.created_at,
+                           c.response_id)
                  .where(c.seq > sa.bindparam("after"),
                         *(c[name] == sa.bindparam(name) for name in filtered_by))
                  .order_by(c.seq).limit(sa.bindparam("limit")))
@@ -157,7 +163,7 @@ async def read_after(session: AsyncSession, flt: EventFilter, after: int,
     statement = _select_after(tuple(name for name in params if name.endswith("_id")), flt.include_deltas)
     rows = (await direct.execute(session, statement, params)).records
     return [Event(int(r["seq"]), r["event"], _bytes(r["data"]), r["run_id"], r["thread_id"],
-                  r["assistant_id"], float(r["created_at"])) for r in rows]
+                  r["assistant_id"], float(r["created_at"]), r["response_id"]) for r in rows]
 
 
 async def last_seq(session: AsyncSession, run_id: str | None = None) -> int:

@@ -161,12 +161,19 @@ class RunStep(Base):
 
 
 class RunEvent(Base):
-    """Append-only log of everything a stream subscriber sees. `seq` is the SSE event id."""
+    """Append-only log of everything a stream subscriber sees. `seq` is the SSE event id.
+
+    Besides runs' events it carries background responses' announcements (`ResponseNotice`: no thread,
+    a `response_id`), so every process's worker hears of them as it hears of runs; a response's own
+    stream is `response_events`."""
 
     __tablename__ = "run_events"
     __table_args__ = (
         sa.Index("ix_run_events_run_seq", "run_id", "seq"),
         sa.Index("ix_run_events_thread_seq", "thread_id", "seq"),
+        # Partial: run events (nearly all rows) cost no index entry; a deleted response's cascade uses it.
+        sa.Index("ix_run_events_response", "response_id", sqlite_where=sa.text("response_id IS NOT NULL"),
+                 postgresql_where=sa.text("response_id IS NOT NULL")),
         # AUTOINCREMENT: SQLite never reuses a seq, even after the newest rows are deleted.
         {"sqlite_autoincrement": True},
     )
@@ -175,10 +182,12 @@ class RunEvent(Base):
                                      autoincrement=True)
     """64-bit (the log keeps every delta); INTEGER on SQLite, where only that is a rowid/AUTOINCREMENT."""
     run_id: Mapped[str | None] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
-    thread_id: Mapped[str] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"))
+    thread_id: Mapped[str | None] = mapped_column(sa.ForeignKey("threads.id", ondelete="CASCADE"))
+    """None only on a response's announcement."""
     assistant_id: Mapped[str | None] = mapped_column(sa.String(64))
+    response_id: Mapped[str | None] = mapped_column(sa.ForeignKey("responses.id", ondelete="CASCADE"))
     event: Mapped[str] = mapped_column(sa.String(64))
-    """SSE event name: thread.run.created, thread.message.delta, ..."""
+    """SSE event name: thread.run.created, thread.message.delta, ..., response.queued"""
     data: Mapped[str] = mapped_column(sa.Text)
     """The event's JSON payload, as sent on the `data:` line."""
     created_at: Mapped[float] = mapped_column(sa.Float)

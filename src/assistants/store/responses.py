@@ -4,6 +4,10 @@ A stored foreground response is written once, when it ends: the row, its input a
 (with `conversation`) the items appended to the conversation, in one transaction. A background
 response is written `queued` at once with its first events; the worker claims it (`claim_responses`,
 as runs are claimed), appends its events as it decodes, and ends it with `finish_response`.
+
+Its own events go to `response_events`; what other processes must hear of at once (queued — also
+again after an interrupted attempt — and a cancel requested) is announced in the run event log as
+well (`ResponseNotice`), which every process's worker follows as it does for runs.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistants.errors import not_found
 from assistants.protocol.codec import encoder
+from assistants.protocol.events import ResponseNotice
+from assistants.protocol.responses import response_object
 from assistants.store.conversations import append_items
+from assistants.store.events import insert_events, lock_log, pending
 from assistants.store.ids import now
 from assistants.store.models import conversation_items, response_events, response_items, responses
 from assistants.store.pagination import Page, PageRequest, fetch_page
@@ -117,6 +124,30 @@ async def find_items(session: AsyncSession, item_ids: Iterable[str]) -> dict[str
 # --- background responses ----------------------------------------------------------------------------
 
 
+async def _announce(session: AsyncSession, row: Mapping[str, Any], notice: ResponseNotice) -> None:
+    """In the run event log (the caller took `lock_log` before its first write)."""
+    await insert_events(session, [pending(notice, response_object(row), response_id=row["id"])])
+
+
+async def enqueue_response(session: AsyncSession, values: Mapping[str, Any], inputs: Items,
+                           first_events: Items) -> None:
+    """A background response, queued: its row, input items and first events, and its announcement."""
+    await lock_log(session)  # first: see store.events
+    await insert_response(session, values, inputs)
+    await append_events(session, values["id"], first_events)
+    await _announce(session, values, ResponseNotice.QUEUED)
+
+
+async def request_cancel(session: AsyncSession, response_id: str) -> Record | None:
+    """An in-progress response's cancel: `cancel_requested_at` (which its worker's heartbeat also
+    reports) and its announcement; None when it is no longer in progress."""
+    await lock_log(session)
+    row = await set_response(session, response_id, ("in_progress",), cancel_requested_at=now())
+    if row is not None:
+        await _announce(session, row, ResponseNotice.CANCELLING)
+    return row
+
+
 async def append_events(session: AsyncSession, response_id: str, events: Items) -> None:
     if events:
         await session.execute(sa.insert(response_events), [
@@ -210,7 +241,8 @@ async def finish_response(session: AsyncSession, response_id: str, values: Mappi
 async def rewind_response(session: AsyncSession, row: Mapping[str, Any], *, keep_events: int,
                           count_attempt: bool) -> bool:
     """Back to queued after an interrupted attempt: the attempt's events (all but the first
-    `keep_events`) go, so a replay shows only what is true now."""
+    `keep_events`) go, so a replay shows only what is true now; announced as queued again."""
+    await lock_log(session)
     await session.execute(sa.delete(response_events).where(
         response_events.c.response_id == row["id"], response_events.c.sequence_number >= keep_events))
     await session.execute(sa.delete(response_items).where(
@@ -219,6 +251,8 @@ async def rewind_response(session: AsyncSession, row: Mapping[str, Any], *, keep
     if not count_attempt:
         values["attempts"] = responses.c.attempts - 1
     moved = await set_response(session, row["id"], ("in_progress",), owner=row["worker_id"], **values)
+    if moved is not None:
+        await _announce(session, moved, ResponseNotice.QUEUED)
     return moved is not None
 
 
