@@ -11,12 +11,18 @@ sending the 10th turn to its first `response.output_text.delta`. "Cold" sends th
 explicit input items (`store=false`) behind a one-word system prompt, so no cached prefix can match:
 a prefix KV cache (the warm-threads work) shows as warm < cold; without one both cost the same.
 
+Each chain round uses its own texts (nothing cached by an earlier round matches); the figure is the
+median over --rounds of each round's warm / cold ratio, with the cached tokens the warm turn reported.
+`--parts chain` measures the chain alone (a smaller server: --parallel 2).
+
     python benchmarks/responses.py [--tokens 32] [--levels 1,4,8] [--rounds 3] [--model PATH]
+                                   [--parts throughput,chain]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -63,32 +69,52 @@ def batch(job: Any, concurrency: int) -> tuple[float, int]:
     return time.perf_counter() - start, produced
 
 
-def first_token_seconds(client: openai.OpenAI, **fields: Any) -> float:
+SERVER_PID = 0
+
+
+def server_cpu_seconds() -> float:
+    """User + system CPU time the server process has used (/proc): a measure the machine's other load
+    does not inflate as it does wall time."""
+    fields = Path(f"/proc/{SERVER_PID}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def first_token_seconds(client: openai.OpenAI, **fields: Any) -> tuple[float, int, float]:
+    """(seconds to the first text delta, the cached input tokens the response reported, the server's
+    CPU seconds for the whole request: its prompt and 4 output tokens)."""
+    cpu = server_cpu_seconds()
     start = time.perf_counter()
     stream = client.responses.create(stream=True, max_output_tokens=4, **fields)
     seconds = float("nan")
+    cached = 0
     for event in stream:
         if event.type == "response.output_text.delta" and seconds != seconds:
             seconds = time.perf_counter() - start
-    return seconds
+        if event.type in ("response.completed", "response.incomplete"):
+            cached = event.response.usage.input_tokens_details.cached_tokens  # type: ignore[union-attr]
+    return seconds, cached, server_cpu_seconds() - cpu
 
 
-def chain_ttft(client: openai.OpenAI, model: str, turns: int = 10) -> tuple[float, float, int]:
-    """(warm last-turn TTFT, cold TTFT of the same history, the last turn's input tokens)."""
+def chain_ttft(client: openai.OpenAI, model: str, turns: int = 10,
+               round_: int = 0) -> tuple[float, float, int, int, float]:
+    """(warm last-turn TTFT, cold TTFT of the same history, the last turn's input tokens, how many of
+    them the warm turn found cached, warm / cold server CPU time)."""
     previous: str | None = None
     history: list[dict[str, Any]] = []
     for turn in range(turns - 1):
-        text = f"Turn {turn}: tell me one fact about the number {turn}."
+        text = f"Turn {turn}: tell me one fact about the number {turn + 10 * round_}."
         response = client.responses.create(model=model, input=text, previous_response_id=previous,
                                            max_output_tokens=24, temperature=0)
         previous = response.id
         history += [{"role": "user", "content": text}, {"role": "assistant", "content": response.output_text}]
     last = "Last turn: say goodbye."
-    warm = first_token_seconds(client, model=model, input=last, previous_response_id=previous, temperature=0)
-    cold = first_token_seconds(client, model=model, input=[*history, {"role": "user", "content": last}],
-                               instructions="Cold.", store=False, temperature=0)
+    warm, cached, warm_cpu = first_token_seconds(client, model=model, input=last,
+                                                 previous_response_id=previous, temperature=0)
+    cold, _, cold_cpu = first_token_seconds(client, model=model,
+                                            input=[*history, {"role": "user", "content": last}],
+                                            instructions=f"Cold {round_}.", store=False, temperature=0)
     counted = client.responses.input_tokens.count(model=model, input=last, previous_response_id=previous)
-    return warm, cold, counted.input_tokens
+    return warm, cold, counted.input_tokens, cached, warm_cpu / cold_cpu
 
 
 def main() -> None:
@@ -97,14 +123,18 @@ def main() -> None:
     parser.add_argument("--levels", default="1,4,8")
     parser.add_argument("--model", type=Path)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--parts", default="throughput,chain", help="which parts to run")
     args = parser.parse_args()
-    levels = [int(level) for level in args.levels.split(",")]
+    parts = set(args.parts.split(","))
+    levels = [int(level) for level in args.levels.split(",")] if "throughput" in parts else [2]
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-responses-"))
     extra = ["--parallel", str(max(levels)), "--ctx-size", str(2048 * max(levels))]
     if args.model:
         extra += ["--model", str(args.model)]
     server = ServerProcess(data_dir, *extra).start(timeout=600)
+    global SERVER_PID
+    SERVER_PID = server.proc.pid  # type: ignore[union-attr]
     try:
         client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="bench", max_retries=0, timeout=600)
         model = client.models.list().data[0].id
@@ -113,8 +143,9 @@ def main() -> None:
                 "chat": lambda n: one_chat(client, model, args.tokens, n)}
         print(f"model {model}, {args.tokens} tokens per request, server --parallel {max(levels)}, "
               f"median of {args.rounds} interleaved rounds")
-        print(f"{'concurrency':>11} {'responses tok/s':>15} {'chat tok/s':>11} {'responses/chat':>14}")
-        for level in levels:
+        if "throughput" in parts:
+            print(f"{'concurrency':>11} {'responses tok/s':>15} {'chat tok/s':>11} {'responses/chat':>14}")
+        for level in levels if "throughput" in parts else []:
             rates: dict[str, list[float]] = {kind: [] for kind in jobs}
             kinds = list(jobs)
             for round_ in range(args.rounds):
@@ -124,9 +155,15 @@ def main() -> None:
             responses_rate, chat_rate = (statistics.median(rates[kind]) for kind in kinds)
             ratio = responses_rate / chat_rate
             print(f"{level:>11} {responses_rate:>15.1f} {chat_rate:>11.1f} {ratio:>14.2f}", flush=True)
-        warm, cold, tokens = chain_ttft(client, model)
-        print(f"10-turn previous_response_id chain, last turn ({tokens} input tokens): "
-              f"TTFT {warm * 1000:.0f} ms vs the same history cold {cold * 1000:.0f} ms ({warm / cold:.2f}x)")
+        if "chain" in parts:
+            rounds = [chain_ttft(client, model, round_=r) for r in range(args.rounds)]
+            warm, cold, tokens, cached, _ = min(rounds, key=lambda r: abs(r[0] / r[1] - statistics.median(
+                x[0] / x[1] for x in rounds)))  # the median round
+            print(f"10-turn previous_response_id chain, last turn ({tokens} input tokens, {cached} cached): "
+                  f"TTFT {warm * 1000:.0f} ms vs the same history cold {cold * 1000:.0f} ms "
+                  f"({warm / cold:.2f}x; rounds {', '.join(f'{r[0] / r[1]:.2f}' for r in rounds)}); "
+                  f"server CPU time warm/cold {statistics.median(r[4] for r in rounds):.2f}x "
+                  f"(rounds {', '.join(f'{r[4]:.2f}' for r in rounds)})")
     finally:
         server.stop()
     shutil.rmtree(data_dir, ignore_errors=True)

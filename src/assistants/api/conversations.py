@@ -67,6 +67,9 @@ class ConversationsController(Controller):
     async def delete_conversation(self, conversation_id: str, services: Services) -> ConversationDeleted:
         async with services.database.write() as session:
             await store.delete_conversation(session, conversation_id)
+        # Its responses' KV cache (keyed by the conversation), as a deleted thread's (api.threads).
+        for inference in services.models.loaded() if services.models is not None else ():
+            inference.forget_cache(conversation_id)
         return ConversationDeleted(conversation_id)
 
     @post("/{conversation_id:str}/items", status_code=200, opt=openapi.body(AddItemsRequest))

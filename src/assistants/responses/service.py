@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import msgspec
@@ -51,7 +51,8 @@ class Inference(Protocol):
                     add_generation_prompt: bool = True) -> str: ...
     def tokenize(self, text: str) -> list[int]: ...
     def require_constrained_decoding(self, param: str) -> None: ...
-    async def generate(self, prompt: str | list[int], params: SamplingParams) -> Any: ...
+    async def generate(self, prompt: str | list[int], params: SamplingParams,
+                       cache_key: str | None = None) -> Any: ...
 
 
 @dataclass
@@ -77,13 +78,16 @@ Items = list[dict[str, Any]]
 
 
 async def resolve_history(database: Database, request: CreateResponseRequest,
-                          new_items: Items) -> tuple[Items, Items]:
-    """(history before this input, this input with item references replaced by their items)."""
+                          new_items: Items) -> tuple[Items, Items, str | None]:
+    """(history before this input, this input with item references replaced by their items, whose
+    KV cache the prompt continues: the client's `prompt_cache_key`, else the conversation, else the
+    chain's first response; None for a response that continues nothing)."""
     conversation = conversation_id(request)
+    cache_key = conversation
     async with database.read() as session:
         try:
             if request.previous_response_id is not None:
-                history = await response_store.chain_items(session, request.previous_response_id)
+                history, cache_key = await response_store.chain_items(session, request.previous_response_id)
             elif conversation is not None:
                 history = await conversation_store.all_items(session, conversation)
             else:
@@ -92,7 +96,7 @@ async def resolve_history(database: Database, request: CreateResponseRequest,
             exc.param = "previous_response_id" if request.previous_response_id is not None else "conversation"
             raise
         inputs = await resolve_references(session, new_items, "input")
-    return history, inputs
+    return history, inputs, request.prompt_cache_key or cache_key
 
 
 async def resolve_references(session: Any, items: Items, field: str) -> Items:
@@ -165,7 +169,7 @@ async def prepare(inference: Inference, database: Database, request: CreateRespo
     if plan.grammar is not None:
         inference.require_constrained_decoding("text.format" if plan.json_output else "tool_choice")
     await _check_stores(database, request.tools)
-    history, inputs = await resolve_history(database, request, it.normalize_input(request.input))
+    history, inputs, cache_key = await resolve_history(database, request, it.normalize_input(request.input))
     it.check_call_outputs(history, inputs)
     messages = it.prompt_messages([*history, *inputs])
     if not messages:
@@ -185,6 +189,7 @@ async def prepare(inference: Inference, database: Database, request: CreateRespo
         raise InvalidRequest(str(exc), param="input") from exc
     except PromptDoesNotFit as exc:
         raise InvalidRequest(exc.message, param="input", code="context_length_exceeded") from None
+    prompt = replace(prompt, cache_key=cache_key)  # its turns' KV is found (and persisted) as a thread's
     room = inference.ctx_size - prompt.tokens
     if request.max_output_tokens is not None and request.max_output_tokens > room:
         raise InvalidRequest(
@@ -237,7 +242,8 @@ def request_of(row: Mapping[str, Any], inputs: list[dict[str, Any]]) -> CreateRe
 
 async def start_generation(inference: Inference, prepared: Prepared) -> Generation:
     """Queue the prompt in the shared batch (the same call a run's executor makes)."""
-    generation: Generation = await inference.generate(prepared.prompt.ids, prepared.params)
+    generation: Generation = await inference.generate(prepared.prompt.ids, prepared.params,
+                                                      cache_key=prepared.prompt.cache_key)
     return generation
 
 

@@ -86,24 +86,24 @@ async def list_input_items(session: AsyncSession, response_id: str, page: PageRe
     return await fetch_page(session, response_items, {"response_id": response_id, "direction": "input"}, page)
 
 
-async def chain_items(session: AsyncSession, response_id: str) -> list[dict[str, Any]]:
+async def chain_items(session: AsyncSession, response_id: str) -> tuple[list[dict[str, Any]], str]:
     """The history a `previous_response_id` stands for: every input and output item of the response
-    and of the responses before it, oldest first. 404 when `response_id` is unknown."""
-    ids: list[str] = []
-    current: str | None = response_id
-    while current is not None and len(ids) < MAX_CHAIN:
-        found = (await session.execute(sa.select(responses.c.previous_response_id)
-                                       .where(responses.c.id == current))).first()
-        if found is None:
-            if not ids:
-                raise not_found("response", response_id)
-            break  # an earlier link was deleted: the history starts after it
-        ids.append(current)
-        current = found[0]
+    and of the responses before it, oldest first; and the chain's first response still stored (its
+    KV cache key). One recursive query walks the links; 404 when `response_id` is unknown."""
+    link = sa.select(responses.c.id, responses.c.previous_response_id, sa.literal(0).label("depth")) \
+        .where(responses.c.id == response_id).cte("chain", recursive=True)
+    earlier = responses.alias("earlier")
+    link = link.union_all(
+        sa.select(earlier.c.id, earlier.c.previous_response_id, link.c.depth + 1)
+        .where(earlier.c.id == link.c.previous_response_id, link.c.depth < MAX_CHAIN - 1))
+    # A deleted link ends the walk: the history starts after it.
+    ids = [row[0] for row in await session.execute(sa.select(link.c.id).order_by(link.c.depth))]
+    if not ids:
+        raise not_found("response", response_id)
     rows = all_records(await session.execute(
         sa.select(*record_columns(response_items)).where(response_items.c.response_id.in_(ids))
         .order_by(response_items.c.sequence)))
-    return [row["item"] for row in rows]
+    return [row["item"] for row in rows], ids[-1]
 
 
 async def find_items(session: AsyncSession, item_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
