@@ -57,6 +57,24 @@ def test_a_response_searches_and_shows_the_call(model_client: openai.OpenAI,
     assert bare.output[0].type == "file_search_call" and bare.output[0].results is None
 
 
+def test_usage_and_the_count_include_the_excerpts_in_the_prompt(model_client: openai.OpenAI,
+                                                                facts: tuple[str, dict[str, str]]) -> None:
+    store_id, _ = facts
+    fields: dict = {"model": "default", "input": "Where is the Zorblat festival held?",
+                    "tools": [{"type": "file_search", "vector_store_ids": [store_id], "max_num_results": 2}]}
+    searched = model_client.responses.create(**fields, max_output_tokens=1, temperature=0, include=[RESULTS])
+    plain = model_client.responses.create(**fields, tool_choice="none", max_output_tokens=1, temperature=0)
+    assert searched.usage is not None and plain.usage is not None
+    excerpts = [result.text or "" for result in searched.output[0].results or []]  # type: ignore[union-attr]
+    assert excerpts and all(excerpts)
+    # The prompt decoded carried the excerpts: more tokens than their words (tokens >= words here).
+    assert searched.usage.input_tokens - plain.usage.input_tokens >= sum(len(e.split()) for e in excerpts)
+    # The count makes the same search, so it agrees with what was decoded, with and without it.
+    assert model_client.responses.input_tokens.count(**fields).input_tokens == searched.usage.input_tokens
+    assert model_client.responses.input_tokens.count(**fields, tool_choice="none").input_tokens == \
+        plain.usage.input_tokens
+
+
 def test_filters_and_tool_choice(model_client: openai.OpenAI, facts: tuple[str, dict[str, str]]) -> None:
     store_id, ids = facts
     response = model_client.responses.create(

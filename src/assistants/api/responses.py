@@ -94,7 +94,9 @@ class ResponsesController(Controller):
     async def count_input_tokens(self, request: Request[Any, Any, Any], services: Services) -> InputTokens:
         body = decode(CreateResponseRequest, await request.body())
         async with _model(services, body.model) as inference:
-            prepared = await responses.prepare(inference, services.database, body)
+            # With the file_search excerpts a create would put into the prompt (the same search).
+            prepared = await responses.prepare(inference, services.database, body,
+                                               retrieval=services.retrieval)
         return InputTokens(prepared.prompt.tokens)
 
     @get("/{response_id:str}")
