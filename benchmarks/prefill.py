@@ -1,9 +1,11 @@
 """The GGUF engine's per-step prompt budget, measured as ratios within one run (in-process, no HTTP).
 
-    PYTHONPATH=src python benchmarks/prefill.py [--model PATH] [--budgets 128,256,512,1024] [--rounds 2]
+    PYTHONPATH=src python benchmarks/prefill.py [--model PATH] [--budgets 512,128,256/256] [--rounds 2]
                                                 [--threads N] [--baseline-src DIR]
 
-Each variant runs in a child process of its own (a fresh engine), the variants interleaved round by
+A variant `512` sets the engine's `prompt_budget` (prompt tokens a step takes while nothing decodes),
+`512/256` also its `beside_budget` (beside decoders; default the 128-token prompt chunk). Each variant
+runs in a child process of its own (a fresh engine), the variants interleaved round by
 round so all of them see the same background load. Per variant, through `Inference` (engine + batcher):
 
   ttft8    8 short prompts submitted together: mean / max time to their first token, the process CPU
@@ -48,14 +50,16 @@ def steps(inference: object) -> int:
     return records[-1].step if records else 0
 
 
-async def measure(path: Path, budget: int | None, long_words: int, threads: int) -> dict[str, float]:
+async def measure(path: Path, budget: tuple[int, int | None] | None, long_words: int,
+                  threads: int) -> dict[str, float]:
     from assistants.inference import Inference, SamplingParams
     from assistants.settings import Settings
 
     if budget is not None:
         from assistants.inference.gguf import GGUFEngine
 
-        GGUFEngine.__init__.__kwdefaults__["prompt_budget"] = budget
+        defaults = GGUFEngine.__init__.__kwdefaults__
+        defaults["prompt_budget"], defaults["beside_budget"] = budget
     settings = Settings(model=path, parallel=9, ctx_size=9 * 1024, threads=threads)
     inference = await Inference.start(settings)
     try:
@@ -113,7 +117,8 @@ async def measure(path: Path, budget: int | None, long_words: int, threads: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_args(parser)
-    parser.add_argument("--budgets", default="128,256,512,1024")
+    parser.add_argument("--budgets", default="512,128,256,1024,256/256,512/512",
+                        help="variants: BUDGET (beside decoders: the engine's default) or BUDGET/BESIDE")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--long-words", type=int, default=2000,
@@ -123,7 +128,8 @@ def main() -> None:
     args = parser.parse_args()
     path = model_path(args)
     if args.one:
-        budget = None if args.one == "base" else int(args.one)
+        idle, _, beside = args.one.partition("/")
+        budget = None if args.one == "base" else (int(idle), int(beside) if beside else None)
         print(json.dumps(asyncio.run(measure(path, budget, args.long_words, args.threads))))
         return
     variants = (["base"] if args.baseline_src else []) + args.budgets.split(",")

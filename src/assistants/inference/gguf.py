@@ -1,11 +1,14 @@
 """The GGUF engine: llama-cpp-python's low-level API, one `llama_decode` per step for every sequence.
 
-Each step carries one token for every decoding sequence plus up to `prompt_budget` prompt tokens
-(`PROMPT_BUDGET`, 512) taken from the pending prompts oldest first, a chunk of each: prompts admitted
-together start in one step, a long prompt advances by the budget, and the decoders wait for at most one
-budget of prompt work per step (n_batch = n_ubatch = budget + parallel: a step is one ubatch). One
-prompt of 128 tokens per step made 8 prompts arriving together take 8 steps before the last one's first
-token, and a 2,400-token prompt 19 steps (benchmarks/prefill.py measures the budget's trade).
+Each step carries one token for every decoding sequence plus a chunk of each pending prompt, oldest
+first, within a budget of prompt tokens: `prompt_budget` (`PROMPT_BUDGET`, 512) while nothing decodes,
+`beside_budget` (default `prompt_chunk`, 128) beside decoders. So prompts arriving together start in
+one step, a long prompt alone advances 512 tokens a step, and decoders wait for at most 128 a step
+(n_batch = n_ubatch = budget + parallel: a step is one ubatch). One prompt of 128 tokens per step made
+8 prompts arriving together take 8 steps before the last one's first token, and a 2,400-token prompt
+19 steps. Why two budgets: a prompt token costs about what a decode token does and a step's own
+overhead is small, so beside decoders a bigger budget slows them in proportion and hardly speeds the
+prompt (benchmarks/prefill.py).
 
 Batch invariance: a greedy (or seeded) request should give the same text alone or under load, so
 the llama.cpp CPU paths that make a sequence's logits depend on its batch neighbours are avoided where
@@ -128,8 +131,14 @@ class _Sequence:
 
 
 PROMPT_BUDGET = 512
-"""Prompt tokens a step ingests at most, beside one token per decoding sequence (see the module
-docstring and benchmarks/prefill.py for the measurement that chose it)."""
+"""Prompt tokens a step ingests at most while no sequence decodes (beside decoders: `prompt_chunk`,
+128).
+Measured with benchmarks/prefill.py (one thread, CPU seconds; 2026-12-01, a loaded machine): a
+2,189-token prefill cost the same CPU at budgets 128 to 1024 (7.4-8.0 s) and a step's own overhead is
+~14 ms, while 8 decoders beside a long prompt got 1.06x / 0.63x / 0.49x / 0.35x the one-prompt-per-step
+engine's tokens per CPU second at 128 / 256 / 512 / 1024 when that budget applied beside them too
+(each step held them longer, the prompt barely sooner). 512 is llama-server's n_ubatch; while nothing
+decodes, nobody waits on a step's size."""
 
 ADMISSION_RESERVE = 256
 """Cells a request's answer is counted for at admission (less if it asks for fewer tokens). Longer
@@ -152,14 +161,16 @@ class GGUFEngine:
         kv_cache_disk: int = 0,
         prompt_chunk: int = 128,
         prompt_budget: int = PROMPT_BUDGET,
+        beside_budget: int | None = None,
         record_steps: int = 512,
         verbose: bool = False,
         progress: bool = False,
     ) -> None:
         if parallel < 1:
             raise ValueError("parallel must be at least 1")
-        if prompt_budget < prompt_chunk:
-            raise ValueError("prompt_budget must be at least prompt_chunk")
+        beside_budget = prompt_chunk if beside_budget is None else beside_budget
+        if not prompt_chunk <= beside_budget <= prompt_budget:
+            raise ValueError("need prompt_chunk <= beside_budget <= prompt_budget")
         _init_backend(verbose)
         self._closed = False
         model_params = L.llama_model_default_params()
@@ -174,6 +185,7 @@ class GGUFEngine:
         self.n_vocab = L.llama_vocab_n_tokens(self._vocab)
         self.prompt_chunk = prompt_chunk
         self.prompt_budget = prompt_budget
+        self.beside_budget = beside_budget
         n_batch = prompt_budget + parallel  # one ubatch a step: every decoder and the whole budget
         # Cached prefixes need llama.cpp sequence ids of their own beside the live ones.
         cache_slots = 2 * parallel if cache_slots is None else cache_slots
@@ -451,11 +463,11 @@ class GGUFEngine:
         sequence.ingested = keep
 
     def _plan(self) -> tuple[list[_Sequence], list[tuple[_Sequence, int]]]:
-        """The sequences that decode this step, and the pending prompts' chunks ingested beside them:
-        `prompt_budget` tokens at most, taken oldest prompt first."""
+        """The sequences that decode this step, and the pending prompts' chunks ingested beside them,
+        oldest prompt first: `prompt_budget` tokens at most, `beside_budget` beside decoders."""
         decoding = [s for s in self._sequences.values() if s.last_token is not None and s.kv is not None]
         chunks: list[tuple[_Sequence, int]] = []
-        room = self.prompt_budget
+        room = self.beside_budget if decoding else self.prompt_budget
         for sequence in self._pending:
             if room == 0:
                 break
