@@ -64,6 +64,16 @@ def test_tokenize_and_detokenize_in_llama_server_shape(engine: ServerProcess) ->
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "tokens"
 
 
+def test_tokenize_and_detokenize_through_the_front_ask_the_engine(engine: ServerProcess,
+                                                                  front: ServerProcess) -> None:
+    direct = httpx.post(engine.base_url + "/tokenize", json={"content": "Hello world"}).json()
+    assert httpx.post(front.base_url + "/tokenize", json={"content": "Hello world"}).json() == direct
+    back = httpx.post(front.base_url + "/detokenize", json={"tokens": direct["tokens"]})
+    assert back.status_code == 200 and back.json() == {"content": "Hello world"}
+    bad = httpx.post(front.base_url + "/detokenize", json={"tokens": [10**9]})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "tokens"
+
+
 def test_token_id_prompts_on_completions(engine: ServerProcess) -> None:
     client = client_for(engine)
     ids = httpx.post(engine.base_url + "/tokenize", json={"content": "The capital of France is",

@@ -30,9 +30,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from assistants import metrics
 from assistants.errors import InvalidRequest, StartupError
@@ -45,6 +45,7 @@ from assistants.prompt import ChatTemplate, TemplateError
 from assistants.settings import Settings
 
 log = logging.getLogger("assistants.inference.remote")
+_T = TypeVar("_T")
 
 ESTIMATED_BYTES_PER_TOKEN = 3
 """Token estimate for engines without /tokenize: English runs ~4 bytes a token on common
@@ -299,16 +300,36 @@ class RemoteInference(Inference):
         if not self.model.tokenizer:
             count = max(1, math.ceil(len(text.encode("utf-8")) / ESTIMATED_BYTES_PER_TOKEN))
             return PromptTokens([0] * count, text, exact=False)
+        ids = self._on_an_engine(
+            lambda upstream: upstream.tokenize(text, add_special=add_special, parse_special=parse_special),
+            "tokenize", "prompt")
+        return PromptTokens(ids, text, exact=True)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The remote tokenizer's text for `tokens` (its `POST /detokenize`; blocking HTTP)."""
+        check_token_ids(tokens, self.model.meta.get("n_vocab", 0), "tokens")
+        if not self.model.tokenizer:
+            raise InvalidRequest(
+                "detokenize needs the remote engine's tokenizer, and the engine did not answer "
+                "llama-server's `POST /tokenize` at start-up (its prompts are counted by estimate).",
+                param="tokens", code="unsupported_by_engine")
+        return self._on_an_engine(lambda upstream: upstream.detokenize(tokens), "detokenize", "tokens")
+
+    def _on_an_engine(self, call: Callable[[Upstream], _T], what: str, param: str) -> _T:
+        """`call` on the least loaded engine that is up, the next one when it is down."""
         for engine in self.router.order(None):
             if not engine.up:
                 continue
             try:
-                ids = engine.upstream.tokenize(text, add_special=add_special, parse_special=parse_special)
-                return PromptTokens(ids, text, exact=True)
+                return call(engine.upstream)
             except UpstreamDown as exc:
                 self._failed_from_thread(engine, exc)
             except UpstreamRejected as exc:
-                raise InvalidRequest(f"The engine refused to tokenize: {exc}", param="prompt") from exc
+                if exc.status in {404, 405, 501}:  # the route is missing, not the request wrong
+                    raise InvalidRequest(
+                        f"The inference engine at {engine.url} has no `POST /{what}` ({exc.status}).",
+                        param=param, code="unsupported_by_engine") from exc
+                raise InvalidRequest(f"The engine refused to {what}: {exc}", param=param) from exc
         raise self.router.unavailable()
 
     def _failed_from_thread(self, engine: RemoteEngine, error: Exception) -> None:
@@ -319,11 +340,6 @@ class RemoteInference(Inference):
         future = asyncio.run_coroutine_threadsafe(self.router.failed(engine, error), self._loop)
         with contextlib.suppress(Exception):
             future.result(timeout=5)
-
-    def detokenize(self, tokens: Sequence[int]) -> str:
-        check_token_ids(tokens, self.model.meta.get("n_vocab", 0), "tokens")
-        raise InvalidRequest("detokenize is not served through a remote engine; ask the engine itself.",
-                             param="tokens", code="unsupported_by_engine")
 
     # -- decoding ------------------------------------------------------------------------------
 
