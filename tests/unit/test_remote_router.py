@@ -31,6 +31,7 @@ class ScriptedUpstream:
         self.is_healthy = healthy
         self.bodies: list[dict[str, Any]] = []
         self.closed = 0
+        self.forgotten: list[str] = []
 
     async def stream_completion(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         self.bodies.append(body)
@@ -57,6 +58,11 @@ class ScriptedUpstream:
         if not self.detokenizer:
             raise UpstreamRejected(404, "File Not Found")
         return "".join(self.pieces[t] for t in tokens)
+
+    async def forget_cache(self, key: str) -> None:
+        self.forgotten.append(key)
+        if not self.detokenizer:  # an engine of another kind: none of our extension routes
+            raise UpstreamRejected(404, "File Not Found")
 
     async def aclose(self) -> None:
         pass
@@ -215,4 +221,18 @@ async def test_detokenize_asks_an_engine_that_is_up_and_names_a_missing_route() 
     with pytest.raises(InvalidRequest) as no_tokenizer:
         await asyncio.to_thread(inference.detokenize, [0])
     assert no_tokenizer.value.code == "unsupported_by_engine" and "tokenize" in no_tokenizer.value.message
+    await inference.close()
+
+
+async def test_a_deleted_threads_cache_is_forgotten_on_every_engine_that_keeps_one() -> None:
+    ours, theirs = ScriptedUpstream("http://ours", []), ScriptedUpstream("http://llama", [], detokenizer=False)
+    down = ScriptedUpstream("http://down", [])
+    inference = await remote(ours, theirs, down)
+    await inference.router.failed(inference.router.engines[2], UpstreamDown("refused"))
+    inference.forget_cache("thread_1")
+    await asyncio.gather(*inference._forgets)
+    assert ours.forgotten == ["thread_1"] and theirs.forgotten == ["thread_1"] and down.forgotten == []
+    inference.forget_cache("thread_2")  # the engine that answered 404 is not asked again
+    await asyncio.gather(*inference._forgets)
+    assert ours.forgotten == ["thread_1", "thread_2"] and theirs.forgotten == ["thread_1"]
     await inference.close()

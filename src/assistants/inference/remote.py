@@ -78,6 +78,8 @@ class RemoteEngine:
     retry_at: float = 0.0
     last_error: str | None = None
     served: int = 0
+    forgets: bool = True
+    """It has `POST /forget_cache` (an `assistants` engine), until a 404 says otherwise."""
     _probe: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -189,6 +191,7 @@ class RemoteInference(Inference):
         self.model_id = model_id
         self.created = int(time.time())
         self._tasks: set[asyncio.Task[None]] = set()
+        self._forgets: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
 
@@ -240,8 +243,8 @@ class RemoteInference(Inference):
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
+        if self._tasks or self._forgets:
+            await asyncio.wait(self._tasks | self._forgets, timeout=5)
         await self.router.close()
         for engine in self.router.engines:
             await engine.upstream.aclose()
@@ -280,7 +283,25 @@ class RemoteInference(Inference):
         return len(self._tasks)
 
     def forget_cache(self, key: str) -> None:
-        """Nothing to drop here: the remote engine's prefix cache ages out on its own."""
+        """A deleted thread: every engine that is up drops the KV it keeps under the thread's key
+        (an `assistants` engine keeps it in memory and on disk; others have no such route, a 404).
+        Returns at once; a failure only leaves the engine's copy to age out under its budget."""
+        for engine in self.router.engines:
+            if engine.up and engine.forgets:
+                task = asyncio.create_task(self._forget_on(engine, key), name=f"forget-cache-{engine.url}")
+                self._forgets.add(task)
+                task.add_done_callback(self._forgets.discard)
+
+    async def _forget_on(self, engine: RemoteEngine, key: str) -> None:
+        try:
+            await engine.upstream.forget_cache(key)
+        except UpstreamRejected as exc:
+            if exc.status in {404, 405}:
+                engine.forgets = False  # llama-server, vLLM: their caches are not keyed by thread
+            else:
+                log.warning("remote engine %s refused to forget a cache: %s", engine.url, exc)
+        except UpstreamDown as exc:
+            log.warning("remote engine %s could not forget a cache: %s", engine.url, exc)
 
     def require_constrained_decoding(self, param: str) -> None:
         if not self.model.grammar:

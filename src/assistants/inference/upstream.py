@@ -3,7 +3,8 @@
 Speaks the common subset of llama.cpp's `llama-server`, vLLM and another `assistants` server:
 `GET /v1/models`, streamed `POST /v1/completions`, and where present llama-server's `GET /props`
 (chat template, BOS/EOS, context, slots), `POST /tokenize` (`{"content"}` -> `{"tokens"}`),
-`POST /detokenize` (`{"tokens"}` -> `{"content"}`) and `GET /health`. The URL may be given with or
+`POST /detokenize` (`{"tokens"}` -> `{"content"}`) and `GET /health`, and `assistants`'
+`POST /forget_cache`. The URL may be given with or
 without its `/v1` suffix. Every failure to reach the engine (refused, reset, timeout, a 5xx, a
 stream cut short) is `UpstreamDown`: the router takes the engine out and the caller retries
 elsewhere; a 4xx is the request's fault and says so.
@@ -126,6 +127,16 @@ class Upstream:
         if not isinstance(content, str):
             raise UpstreamRejected(response.status_code, f"{self.url}/detokenize answered no `content`")
         return content
+
+    async def forget_cache(self, key: str) -> None:
+        """Ask the engine to drop the KV it keeps under `key` (`assistants`' `POST /forget_cache`).
+        An engine without that route (llama-server, vLLM: no keyed cache to drop) answers 404."""
+        try:
+            response = await self._client.post("/forget_cache", json={"prompt_cache_key": key},
+                                               timeout=CONNECT_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise UpstreamDown(f"{self.url}/forget_cache: {exc!r}") from exc
+        _raise_for(response)
 
     async def healthy(self) -> bool:
         try:
