@@ -225,7 +225,8 @@ async def test_detokenize_asks_an_engine_that_is_up_and_names_a_missing_route() 
 
 
 async def test_a_deleted_threads_cache_is_forgotten_on_every_engine_that_keeps_one() -> None:
-    ours, theirs = ScriptedUpstream("http://ours", []), ScriptedUpstream("http://llama", [], detokenizer=False)
+    ours = ScriptedUpstream("http://ours", [])
+    theirs = ScriptedUpstream("http://llama", [], detokenizer=False)
     down = ScriptedUpstream("http://down", [])
     inference = await remote(ours, theirs, down)
     await inference.router.failed(inference.router.engines[2], UpstreamDown("refused"))
