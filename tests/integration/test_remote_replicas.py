@@ -47,6 +47,11 @@ def completions_served(engine: ServerProcess) -> float:
                  route="/v1/completions", status="200")
 
 
+def kv_reused(engine: ServerProcess) -> float:
+    """Prompt tokens the engine took from its prefix KV cache (in memory or restored from disk)."""
+    return value(scrape(engine.base_url), "assistants_kv_cache_reused_tokens_total")
+
+
 def decoding(engine: ServerProcess) -> float:
     return value(scrape(engine.base_url), "assistants_engine_active_sequences")
 
@@ -74,8 +79,9 @@ def test_a_threads_runs_stay_on_one_engine_and_threads_spread_over_both(
     assistant = client.beta.assistants.create(model="default", instructions="Answer in one word.")
     for index in (0, 1):
         thread_id = thread_preferring(client, engines, index)
-        for question in ("Name a colour.", "Name a fruit."):
+        for turn, question in enumerate(("Name a colour.", "Name a fruit.")):
             before = [completions_served(e) for e in engines]
+            reused_before = kv_reused(engines[index])
             client.beta.threads.messages.create(thread_id, role="user", content=question)
             run = client.beta.threads.runs.create_and_poll(
                 thread_id=thread_id, assistant_id=assistant.id, max_completion_tokens=4, temperature=0)
@@ -83,6 +89,8 @@ def test_a_threads_runs_stay_on_one_engine_and_threads_spread_over_both(
             after = [completions_served(e) for e in engines]
             assert [a - b for a, b in zip(after, before, strict=True)] == [
                 1.0 if n == index else 0.0 for n in range(len(engines))], (index, question)
+            if turn:  # why affinity: the engine still holds the thread's first turn, and reuses it
+                assert kv_reused(engines[index]) > reused_before
 
 
 def test_killing_the_engine_a_run_decodes_on_requeues_it_onto_the_other(
