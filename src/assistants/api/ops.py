@@ -36,6 +36,7 @@ async def refresh_live_metrics(database: Database, models: Models | None) -> Non
     else:
         metrics.set_live(active_sequences=0, slots=0, waiting_requests=0)
 
+
 # -- llama-server compatibility (its Web UI reads GET /props on start) ---------------------------------
 
 

@@ -3,11 +3,10 @@
 Speaks the common subset of llama.cpp's `llama-server`, vLLM and another `assistants` server:
 `GET /v1/models`, streamed `POST /v1/completions`, and where present llama-server's `GET /props`
 (chat template, BOS/EOS, context, slots), `POST /tokenize` (`{"content"}` -> `{"tokens"}`),
-`POST /detokenize` (`{"tokens"}` -> `{"content"}`) and `GET /health`, and `assistants`'
-`POST /forget_cache`. The URL may be given with or
-without its `/v1` suffix. Every failure to reach the engine (refused, reset, timeout, a 5xx, a
-stream cut short) is `UpstreamDown`: the router takes the engine out and the caller retries
-elsewhere; a 4xx is the request's fault and says so.
+`POST /detokenize` (`{"tokens"}` -> `{"content"}`) and `GET /health`, and `assistants`' own
+`POST /forget_cache`. The URL may be given with or without its `/v1` suffix. Every failure to reach
+the engine (refused, reset, timeout, a 5xx, a stream cut short) is `UpstreamDown`: the router takes
+the engine out and the caller retries elsewhere; a 4xx is the request's fault and says so.
 """
 
 from __future__ import annotations
