@@ -8,8 +8,10 @@ import time
 from typing import Any
 
 import msgspec
+import pytest
 import sqlalchemy as sa
 
+from assistants.errors import NotFound
 from assistants.events import EventBus, EventFilter
 from assistants.responses.worker import ResponseJobs
 from assistants.store import Database
@@ -19,6 +21,12 @@ from assistants.store.leases import owner_is_dead
 from assistants.store.models import responses
 
 DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process
+
+
+@pytest.fixture()
+def database(backend_database: Database) -> Database:
+    """Every test here runs on SQLite and on PostgreSQL (the leases' and announcements' SQL)."""
+    return backend_database
 
 
 def row(response_id: str, **changes: Any) -> dict[str, Any]:
@@ -130,3 +138,25 @@ async def test_queueing_requeueing_and_cancels_are_announced_in_the_run_event_lo
     async with database.write() as session:
         await store.delete_response(session, "resp_a")
     assert await announcements(database) == []
+
+
+async def test_a_chain_loads_in_order_to_its_first_stored_response(database: Database) -> None:
+    def item(n: int) -> dict[str, Any]:
+        return {"id": f"msg_{n}", "type": "message", "role": "user", "content": [{"type": "input_text",
+                                                                                   "text": str(n)}]}
+
+    async with database.write() as session:
+        previous = None
+        for n in range(3):
+            await store.insert_response(session, row(f"resp_{n}", status="completed",
+                                                     previous_response_id=previous), [item(n)])
+            previous = f"resp_{n}"
+    async with database.read() as session:
+        items, first = await store.chain_items(session, "resp_2")
+        assert ([i["id"] for i in items], first) == (["msg_0", "msg_1", "msg_2"], "resp_0")
+    async with database.write() as session:
+        await store.delete_response(session, "resp_1")  # the history now starts after the gap
+    async with database.read() as session:
+        assert await store.chain_items(session, "resp_2") == ([item(2)], "resp_2")
+        with pytest.raises(NotFound):
+            await store.chain_items(session, "resp_1")
