@@ -13,10 +13,14 @@ a prefix KV cache (the warm-threads work) shows as warm < cold; without one both
 
 Each chain round uses its own texts (nothing cached by an earlier round matches); the figure is the
 median over --rounds of each round's warm / cold ratio, with the cached tokens the warm turn reported.
-`--parts chain` measures the chain alone (a smaller server: --parallel 2).
+`--parts chain` measures the chain alone (a smaller server: --parallel 2). `--words N` pads each turn's
+user text with N words (multiturn.py's filler): the default 0 gives a ~450-token last turn, where the
+warm turn still prefills up to a prompt chunk (128 tokens) plus the new text, because a cached prefix
+is reused to a multiple of the chunk (kvcache.PrefixCache.align: warm == cold, bit for bit); `--words
+130` gives the warm-threads benchmark's ~2,000 tokens, where that remainder weighs less.
 
     python benchmarks/responses.py [--tokens 32] [--levels 1,4,8] [--rounds 3] [--model PATH]
-                                   [--parts throughput,chain]
+                                   [--parts throughput,chain] [--words 0]
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from multiturn import message  # noqa: E402  (the same filler text as the warm-threads benchmark)
 from tests.serverproc import ServerProcess  # noqa: E402
 
 
@@ -95,14 +100,16 @@ def first_token_seconds(client: openai.OpenAI, **fields: Any) -> tuple[float, in
     return seconds, cached, server_cpu_seconds() - cpu
 
 
-def chain_ttft(client: openai.OpenAI, model: str, turns: int = 10,
-               round_: int = 0) -> tuple[float, float, int, int, float]:
+def chain_ttft(client: openai.OpenAI, model: str, turns: int = 10, round_: int = 0,
+               words: int = 0) -> tuple[float, float, int, int, float]:
     """(warm last-turn TTFT, cold TTFT of the same history, the last turn's input tokens, how many of
     them the warm turn found cached, warm / cold server CPU time)."""
     previous: str | None = None
     history: list[dict[str, Any]] = []
     for turn in range(turns - 1):
         text = f"Turn {turn}: tell me one fact about the number {turn + 10 * round_}."
+        if words:
+            text += " " + message(turn + 10 * round_, words)
         response = client.responses.create(model=model, input=text, previous_response_id=previous,
                                            max_output_tokens=24, temperature=0)
         previous = response.id
@@ -124,6 +131,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parts", default="throughput,chain", help="which parts to run")
+    parser.add_argument("--words", type=int, default=0, help="filler words per chain turn")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     levels = [int(level) for level in args.levels.split(",")] if "throughput" in parts else [2]
@@ -156,7 +164,7 @@ def main() -> None:
             ratio = responses_rate / chat_rate
             print(f"{level:>11} {responses_rate:>15.1f} {chat_rate:>11.1f} {ratio:>14.2f}", flush=True)
         if "chain" in parts:
-            rounds = [chain_ttft(client, model, round_=r) for r in range(args.rounds)]
+            rounds = [chain_ttft(client, model, round_=r, words=args.words) for r in range(args.rounds)]
             warm, cold, tokens, cached, _ = min(rounds, key=lambda r: abs(r[0] / r[1] - statistics.median(
                 x[0] / x[1] for x in rounds)))  # the median round
             print(f"10-turn previous_response_id chain, last turn ({tokens} input tokens, {cached} cached): "
