@@ -2,6 +2,7 @@
 
     python benchmarks/scale.py [--runs 64] [--levels 1,2,4] [--clients 32] [--seconds 5]
                                [--tokens 32] [--concurrency 8] [--rounds 2] [--model PATH]
+                               [--wrk PATH] [--steps 1,2,3]
 
 1. Runs/s and pickup latency on SQLite vs PostgreSQL, one `serve` process each (the bundled model,
    --parallel 8): --runs `create_and_run` runs of 1 token each, sent from 8 client threads; runs/s =
@@ -11,8 +12,12 @@
    --clients keep-alive clients, spread round-robin over the processes, each looping create message /
    list messages / stream (replay a completed run's events to its end), for --seconds per level and
    --rounds interleaved rounds. Prints CRUD req/s (create + list) and streams/s per level, and the
-   CRUD ratio to 1 process (aim >= 1.6x at 2 on these 2 cores). The clients share the machine's cores
-   with the servers, so the ratio is a floor.
+   CRUD ratio to 1 process (aim >= 1.6x at 2 on these 2 cores). These Python clients share the
+   machine's cores with the servers, so that ratio is a floor. With `wrk` (--wrk, default the one on
+   PATH; Debian's `wrk` package; a benchmark tool, never a dependency) each round also drives the
+   CRUD half alone from C: one `wrk -t1` per API process with --clients / N connections each,
+   alternating create / list (`benchmarks/scale_crud.lua`), and prints that req/s and its ratio too.
+   Without step 1 (--steps 2,3) there is no completed run to replay, and the streams are left out.
 3. Aggregate tokens/s of --concurrency streamed chat completions of --tokens greedy tokens: straight
    to an in-process server (`serve --no-worker`, the model) vs through a second server with
    `--engine openai` pointed at it (aim >= 0.9x), interleaved over --rounds.
@@ -26,8 +31,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import re
+import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -107,15 +115,21 @@ def backends(args: argparse.Namespace, model: Path, pg_url: str) -> None:
 # -- 2. API processes on PostgreSQL ------------------------------------------------------------------
 
 
+WRK_SCRIPT = Path(__file__).resolve().with_name("scale_crud.lua")
+
+
 def prepare_load(base_url: str, pg_url: str) -> dict[str, str]:
-    """A thread to write to, one with 40 messages to list, and a completed run to replay."""
+    """A thread to write to, one with 40 messages to list, and a completed run to replay (step 1's;
+    none when step 1 did not run)."""
     with httpx.Client(base_url=base_url, timeout=60) as http:
         write = http.post("/v1/threads", json={}).json()["id"]
         messages = [{"role": "user", "content": f"message {i} " + "lorem ipsum " * 8} for i in range(40)]
         read = http.post("/v1/threads", json={"messages": messages}).json()["id"]
     finished = "SELECT id, thread_id FROM runs WHERE status IN ('completed', 'incomplete') LIMIT 1"
-    run_id, thread_id = query(pg_url, finished)[0]
-    return {"write": write, "read": read, "run": run_id, "run_thread": thread_id}
+    ids = {"write": write, "read": read}
+    for run_id, thread_id in query(pg_url, finished):
+        ids.update(run=run_id, run_thread=thread_id)
+    return ids
 
 
 async def mixed_load(urls: list[str], ids: dict[str, str], clients: int, seconds: float) -> tuple[int, int]:
@@ -128,7 +142,7 @@ async def mixed_load(urls: list[str], ids: dict[str, str], clients: int, seconds
 
     async def loop(n: int) -> None:
         http = https[n % len(https)]
-        for step in itertools.cycle(("create", "list", "stream")):
+        for step in itertools.cycle(("create", "list", "stream") if "run" in ids else ("create", "list")):
             if time.perf_counter() >= deadline:
                 return
             if step == "create":
@@ -152,6 +166,24 @@ async def mixed_load(urls: list[str], ids: dict[str, str], clients: int, seconds
     return counts["crud"], counts["stream"]
 
 
+def wrk_crud(wrk: str, urls: list[str], ids: dict[str, str], clients: int, seconds: float) -> float:
+    """CRUD req/s from one `wrk -t1` per API process at once, `clients` connections in all."""
+    connections = max(1, clients // len(urls))
+    procs = [subprocess.Popen([wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", str(WRK_SCRIPT), url,
+                               "--", ids["write"], ids["read"]], stdout=subprocess.PIPE, text=True)
+             for url in urls]
+    total = 0.0
+    for proc in procs:
+        out, _ = proc.communicate(timeout=seconds + 60)
+        if proc.returncode != 0 or "Non-2xx" in out or "Socket errors" in out:
+            raise RuntimeError(f"wrk failed or saw errors:\n{out}")
+        match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        if match is None:
+            raise RuntimeError(f"no Requests/sec in wrk's output:\n{out}")
+        total += float(match.group(1))
+    return total
+
+
 def api_processes(args: argparse.Namespace, pg_url: str) -> None:
     levels = [int(level) for level in args.levels.split(",")]
     print(f"== 2. PostgreSQL, {'/'.join(map(str, levels))} API processes, {args.clients} clients, "
@@ -164,17 +196,31 @@ def api_processes(args: argparse.Namespace, pg_url: str) -> None:
     try:
         ids = prepare_load(servers[0].base_url, pg_url)
         results: dict[int, list[tuple[float, float]]] = {level: [] for level in levels}
+        by_wrk: dict[int, list[float]] = {level: [] for level in levels}
         for _ in range(args.rounds):
             for level in levels:
                 urls = [s.base_url for s in servers[:level]]
                 crud, streams = asyncio.run(mixed_load(urls, ids, args.clients, args.seconds))
                 results[level].append((crud / args.seconds, streams / args.seconds))
+                if args.wrk:
+                    by_wrk[level].append(wrk_crud(args.wrk, urls, ids, args.clients, args.seconds))
         base = statistics.median(crud for crud, _ in results[levels[0]])
+        print("python clients (create / list / stream loops):" if "run" in ids else
+              "python clients (create / list loops; no completed run to stream: step 1 did not run):")
         for level in levels:
             crud = statistics.median(c for c, _ in results[level])
             streams = statistics.median(s for _, s in results[level])
             print(f"{level} process(es): {crud:7.1f} CRUD req/s, {streams:6.1f} streams/s, "
                   f"CRUD {crud / base:.2f}x {levels[0]} process")
+        if not args.wrk:
+            print("wrk: not found (apt-get install wrk, or --wrk PATH): no C-driven CRUD figures")
+            return
+        print(f"wrk (create / list, {args.clients} connections in all, one wrk -t1 per process):")
+        wrk_base = statistics.median(by_wrk[levels[0]])
+        for level in levels:
+            rate = statistics.median(by_wrk[level])
+            print(f"{level} process(es): {rate:7.1f} CRUD req/s, CRUD {rate / wrk_base:.2f}x "
+                  f"{levels[0]} process (aim >= 1.6x at 2)")
     finally:
         for server in servers:
             server.stop()
@@ -228,15 +274,22 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--model", type=Path, help="GGUF file (default: the bundled model)")
+    parser.add_argument("--wrk", default=shutil.which("wrk"), help="wrk binary (default: on PATH)")
+    parser.add_argument("--steps", default="1,2,3", help="which of the three parts to run")
     args = parser.parse_args()
-    if args.model is None:
+    steps = {int(step) for step in args.steps.split(",")}
+    if args.model is None and steps & {1, 3}:
         from assistants.inference.bundled import ensure_bundled_model
 
         args.model = ensure_bundled_model(Path(tempfile.gettempdir()) / "assistants-bench-model")
-    with fresh_database("scale") as pg_url:
-        backends(args, args.model, pg_url)
-        api_processes(args, pg_url)
-    remote_engine(args, args.model)
+    if steps & {1, 2}:
+        with fresh_database("scale") as pg_url:
+            if 1 in steps:
+                backends(args, args.model, pg_url)
+            if 2 in steps:
+                api_processes(args, pg_url)
+    if 3 in steps:
+        remote_engine(args, args.model)
 
 
 if __name__ == "__main__":

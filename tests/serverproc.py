@@ -106,16 +106,18 @@ class ServerProcess:
 class WorkerProcess:
     """`python -m assistants worker ...`: decodes runs from the shared database, no HTTP."""
 
-    def __init__(self, data_dir: Path, *args: str, name: str = "worker") -> None:
+    def __init__(self, data_dir: Path, *args: str, name: str = "worker",
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.args = list(args)
+        self.env = env or {}
         self.log_path = data_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def spawn(self) -> WorkerProcess:
         """Start it without waiting for it to be ready (a supervisor restarting a dead worker)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1", **self.env}
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -159,3 +161,32 @@ class EngineServer:
     engine: str
     server: ServerProcess
     model_id: str
+
+
+class LlamaServerProcess:
+    """llama.cpp's own `llama-server` binary serving one GGUF on a free loopback port."""
+
+    def __init__(self, binary: str, model: Path, log_dir: Path, *args: str) -> None:
+        self.binary = binary
+        self.model = model
+        self.args = list(args)
+        self.port = free_port()
+        self.log_path = log_dir / f"llama-server-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> LlamaServerProcess:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, "--model", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
+                 *self.args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.wait_healthy(timeout)  # its /health answers 503 while the model loads
+        return self
+
+    wait_healthy = ServerProcess.wait_healthy
+    log_tail = ServerProcess.log_tail
+    kill = ServerProcess.kill
+    stop = ServerProcess.stop

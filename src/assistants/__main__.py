@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -27,6 +28,9 @@ from assistants.logs import setup_logging
 from assistants.settings import Settings, parse_cli_args
 
 log = logging.getLogger("assistants")
+
+WORKER_GAUGE_INTERVAL = 1.0
+"""Seconds between a worker process's updates of its engine gauges (batch, slots, waiting)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,6 +173,7 @@ def serve(settings: Settings) -> int:
         return asyncio.run(_serve(settings, sock))
     finally:
         sock.close()
+        _process_exiting()
 
 
 async def _serve(settings: Settings, sock: socket.socket) -> int:
@@ -196,7 +201,16 @@ def work(settings: Settings) -> int:
     """A worker process: no HTTP; it decodes runs that any `serve` on the same database queued."""
     check_files(settings)
     migrate(settings)
-    return asyncio.run(_work(settings))
+    try:
+        return asyncio.run(_work(settings))
+    finally:
+        _process_exiting()
+
+
+def _process_exiting() -> None:
+    from assistants import metrics
+
+    metrics.process_exiting()  # its live gauges leave a shared PROMETHEUS_MULTIPROC_DIR's sums
 
 
 async def _work(settings: Settings) -> int:
@@ -213,7 +227,13 @@ async def _work(settings: Settings) -> int:
         print(f"assistants: worker {services.worker.worker_id} decoding runs with {model} "
               f"({settings.engine}) — database {mask_url(settings.database_url)}",
               file=sys.stderr, flush=True)
-        await stop.wait()
+        # No /metrics here sets the engine gauges at scrape time; with PROMETHEUS_MULTIPROC_DIR an
+        # API process's /metrics shows these, at most one interval old.
+        while not stop.is_set():
+            if services.models is not None:
+                services.models.publish_engine_gauges()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), WORKER_GAUGE_INTERVAL)
     return 0
 
 

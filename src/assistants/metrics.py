@@ -11,12 +11,15 @@ set `PROMETHEUS_MULTIPROC_DIR` to an empty directory they all share (prometheus-
 mode; the variable is its own and is read when it is imported). Then every process writes its series
 there and any process's `/metrics` shows the sum over all of them: counters and histograms add up
 (the workers' tokens, TTFT and batch steps included), the store facts show the latest scrape's
-values, and the per-process gauges (engine batch, SSE streams, KV bytes) add up over live processes.
-Empty the directory when the processes start (a dead process's files would otherwise still count).
+values, and the per-process gauges (engine batch, SSE streams, KV bytes) add up over live processes:
+a process that exits cleanly takes its gauges out (`process_exiting`); one killed leaves them, so
+empty the directory when the processes start. A worker process, which serves no `/metrics`, sets its
+engine gauges on a timer (`__main__`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
@@ -50,6 +53,7 @@ __all__ = [
     "observe_run_finished",
     "observe_tokens",
     "observe_ttft",
+    "process_exiting",
     "set_kv_cached_bytes",
     "set_live",
     "sse_subscriber",
@@ -220,6 +224,12 @@ async def count_http_response(message: Any, scope: Any) -> None:
     route = scope.get("path_template") or "unmatched"  # never the raw path: ids would explode the series
     method = scope.get("method", "")
     HTTP_REQUESTS.labels(method if method in _METHODS else "other", route, str(message["status"])).inc()
+
+
+def process_exiting() -> None:
+    """A clean exit: this process's per-process gauges leave the multiprocess sum (its counters stay)."""
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(os.getpid())
 
 
 def exposition() -> bytes:

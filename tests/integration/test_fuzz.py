@@ -4,7 +4,8 @@ schemathesis generates valid and invalid requests from /schema/openapi.json and 
 every response (errors included) matches its documented schema (so every error is the envelope),
 content types and `Allow` as documented. Bounded: a fixed seed, few examples per operation, no
 shrinking. Store routes run on a model-less server; the model routes (chat, completions, models,
-props, tokenize) on a small real-model server, with token counts clamped so each case decodes a few tokens.
+props, tokenize, forget_cache) on a small real-model server, with token counts clamped so each case
+decodes a few tokens.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from tests.serverproc import ServerProcess
 MAX_EXAMPLES = 8
 SEED = 20261122
 DOCUMENT = openapi.document(create_app(Settings(data_dir=Path("/nonexistent"), load_model=False)))
-MODEL_ROUTES = r"^/(v1/)?(chat/completions|completions|models|props|responses|messages|tokenize|detokenize)"
+MODEL_ROUTES = (r"^/(v1/)?(chat/completions|completions|models|props|responses|messages|tokenize|detokenize"
+                r"|forget_cache)")
 MAX_TOKENS = 3
 
 _config = schemathesis.Config.from_dict({"seed": SEED, "generation": {"mode": "all"}})

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.opsmodel import ops_model_server  # noqa: F401  (fixture)
-from tests.serverproc import ServerProcess
+from tests.serverproc import ServerProcess, WorkerProcess
 
 PREFIX = "assistants_"
 
@@ -160,3 +162,24 @@ def test_multiprocess_dir_sums_every_process(tmp_path_factory: pytest.TempPathFa
         assert value(samples, "assistants_runs", status="queued") == 1  # once, not once per process
         assert value(samples, "assistants_run_queue_depth") == 1
     assert any(metrics_dir.iterdir())
+
+
+def test_a_worker_process_reports_its_engine_gauges_through_the_shared_dir(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`assistants worker` has no /metrics: its engine series reach an API process's /metrics through
+    PROMETHEUS_MULTIPROC_DIR (the API process itself has no model, so they are the worker's)."""
+    data_dir, metrics_dir = tmp_path_factory.mktemp("mpw-data"), tmp_path_factory.mktemp("mpw-metrics")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    api = ServerProcess(data_dir, "--no-model", "--no-worker", env=env)
+    worker = WorkerProcess(data_dir, "--parallel", "3", "--ctx-size", "1536", env=env)  # SmolLM2
+    with api:
+        worker.start(timeout=300)
+        try:
+            deadline = time.monotonic() + 30
+            while value(scrape(api.base_url), "assistants_engine_slots") != 3:
+                assert time.monotonic() < deadline, "the worker's slots never reached the shared dir"
+                time.sleep(0.2)
+        finally:
+            worker.stop()
+        # A stopped worker's gauges leave the sum (prometheus-client's `livesum`).
+        assert value(scrape(api.base_url), "assistants_engine_slots") == 0

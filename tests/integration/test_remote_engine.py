@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 
+from assistants.inference.kvdisk import file_name
 from tests.integration.sse import read_until_done
 from tests.integration.test_multiprocess import client_for, rows, wait_terminal
 from tests.serverproc import ServerProcess
@@ -61,6 +62,16 @@ def test_tokenize_and_detokenize_in_llama_server_shape(engine: ServerProcess) ->
     back = httpx.post(engine.base_url + "/detokenize", json={"tokens": plain}).json()
     assert back == {"content": "Hello world"}
     bad = httpx.post(engine.base_url + "/detokenize", json={"tokens": [10**9]})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "tokens"
+
+
+def test_tokenize_and_detokenize_through_the_front_ask_the_engine(engine: ServerProcess,
+                                                                  front: ServerProcess) -> None:
+    direct = httpx.post(engine.base_url + "/tokenize", json={"content": "Hello world"}).json()
+    assert httpx.post(front.base_url + "/tokenize", json={"content": "Hello world"}).json() == direct
+    back = httpx.post(front.base_url + "/detokenize", json={"tokens": direct["tokens"]})
+    assert back.status_code == 200 and back.json() == {"content": "Hello world"}
+    bad = httpx.post(front.base_url + "/detokenize", json={"tokens": [10**9]})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "tokens"
 
 
@@ -161,6 +172,29 @@ def test_function_tool_round(front: ServerProcess) -> None:
         run_id=run.id, thread_id=run.thread_id,
         tool_outputs=[{"tool_call_id": call.id, "output": "Sunny, 21 C"}])
     assert done.status in {"completed", "incomplete"}
+
+
+def test_deleting_a_thread_drops_its_kv_cache_on_the_engine(engine: ServerProcess,
+                                                            front: ServerProcess) -> None:
+    client = client_for(front)
+    assistant = client.beta.assistants.create(model="default")
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id, max_completion_tokens=4, temperature=0,
+        thread={"messages": [{"role": "user", "content": "Hello"}]})
+    assert run.status in {"completed", "incomplete"}, run.last_error
+
+    def files() -> list[Path]:  # the engine keeps the thread's prefix under the front's thread id
+        return list((engine.data_dir / "kvcache").rglob(file_name(run.thread_id)))
+
+    deadline = time.monotonic() + 60
+    while not files():
+        assert time.monotonic() < deadline, "the engine never cached the thread's prefix on disk"
+        time.sleep(0.1)
+    client.beta.threads.delete(run.thread_id)
+    deadline = time.monotonic() + 60
+    while files():
+        assert time.monotonic() < deadline, "the deleted thread's KV stayed on the engine"
+        time.sleep(0.1)
 
 
 def test_engine_killed_mid_run_requeues_the_run_until_it_is_back(engine: ServerProcess,

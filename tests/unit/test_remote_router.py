@@ -14,7 +14,7 @@ from assistants.errors import InvalidRequest
 from assistants.inference import SamplingParams
 from assistants.inference.remote import EngineRouter, PromptTokens, RemoteEngine, RemoteInference
 from assistants.inference.service import EngineUnavailable
-from assistants.inference.upstream import RemoteModel, UpstreamDown, root_url
+from assistants.inference.upstream import RemoteModel, UpstreamDown, UpstreamRejected, root_url
 from assistants.prompt import ChatTemplate
 from assistants.settings import parse_cli_args
 
@@ -23,13 +23,15 @@ class ScriptedUpstream:
     """Streams the given pieces; `die_after` pieces in, the connection breaks."""
 
     def __init__(self, url: str, pieces: list[str], *, die_after: int | None = None,
-                 healthy: bool = True) -> None:
+                 healthy: bool = True, detokenizer: bool = True) -> None:
         self.url = url
+        self.detokenizer = detokenizer
         self.pieces = pieces
         self.die_after = die_after
         self.is_healthy = healthy
         self.bodies: list[dict[str, Any]] = []
         self.closed = 0
+        self.forgotten: list[str] = []
 
     async def stream_completion(self, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         self.bodies.append(body)
@@ -49,6 +51,18 @@ class ScriptedUpstream:
 
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool = True) -> list[int]:
         return [1, 2, 3]
+
+    def detokenize(self, tokens: list[int]) -> str:
+        if not self.is_healthy:
+            raise UpstreamDown(f"{self.url}: connection refused")
+        if not self.detokenizer:
+            raise UpstreamRejected(404, "File Not Found")
+        return "".join(self.pieces[t] for t in tokens)
+
+    async def forget_cache(self, key: str) -> None:
+        self.forgotten.append(key)
+        if not self.detokenizer:  # an engine of another kind: none of our extension routes
+            raise UpstreamRejected(404, "File Not Found")
 
     async def aclose(self) -> None:
         pass
@@ -185,4 +199,41 @@ async def test_without_a_tokenizer_the_count_is_an_estimate_and_text_is_sent() -
     with pytest.raises(InvalidRequest) as refused:
         inference.require_constrained_decoding("response_format")
     assert refused.value.code == "unsupported_by_engine"
+    await inference.close()
+
+
+async def test_detokenize_asks_an_engine_that_is_up_and_names_a_missing_route() -> None:
+    down = ScriptedUpstream("http://down", ["a", "b"], healthy=False)
+    up = ScriptedUpstream("http://up", ["Hel", "lo"])
+    inference = await remote(down, up)
+    inference.router.engines.sort(key=lambda e: e.url != "http://down")  # asked first without a key
+    assert await asyncio.to_thread(inference.detokenize, [0, 1]) == "Hello"
+    assert not inference.router.engines[0].up  # the refused engine was taken out on the way
+    await inference.close()
+    inference = await remote(ScriptedUpstream("http://old", ["x"], detokenizer=False))
+    with pytest.raises(InvalidRequest) as missing:
+        await asyncio.to_thread(inference.detokenize, [0])
+    assert missing.value.code == "unsupported_by_engine" and "http://old" in missing.value.message
+    assert missing.value.param == "tokens"
+    await inference.close()
+    estimated = RemoteModel(**{**MODEL.__dict__, "tokenizer": False})
+    inference = await remote(ScriptedUpstream("http://vllm", ["x"]), model=estimated)
+    with pytest.raises(InvalidRequest) as no_tokenizer:
+        await asyncio.to_thread(inference.detokenize, [0])
+    assert no_tokenizer.value.code == "unsupported_by_engine" and "tokenize" in no_tokenizer.value.message
+    await inference.close()
+
+
+async def test_a_deleted_threads_cache_is_forgotten_on_every_engine_that_keeps_one() -> None:
+    ours = ScriptedUpstream("http://ours", [])
+    theirs = ScriptedUpstream("http://llama", [], detokenizer=False)
+    down = ScriptedUpstream("http://down", [])
+    inference = await remote(ours, theirs, down)
+    await inference.router.failed(inference.router.engines[2], UpstreamDown("refused"))
+    inference.forget_cache("thread_1")
+    await asyncio.gather(*inference._forgets)
+    assert ours.forgotten == ["thread_1"] and theirs.forgotten == ["thread_1"] and down.forgotten == []
+    inference.forget_cache("thread_2")  # the engine that answered 404 is not asked again
+    await asyncio.gather(*inference._forgets)
+    assert ours.forgotten == ["thread_1", "thread_2"] and theirs.forgotten == ["thread_1"]
     await inference.close()

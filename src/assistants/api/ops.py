@@ -26,16 +26,15 @@ async def get_metrics(database: NamedDependency[Database],
 
 
 async def refresh_live_metrics(database: Database, models: Models | None) -> None:
-    """Facts about the present are read at scrape time, so they are right after a restart. The engine
-    gauges sum over the models loaded now."""
+    """Facts about the present are read at scrape time, so they are right after a restart."""
     async with database.read() as session:
         runs_by_status = await store.count_runs_by_status(session)
         metrics.set_live(responses_by_status=await count_responses_by_status(session))
-    loaded = models.loaded() if models is not None else []
-    metrics.set_live(runs_by_status=runs_by_status,
-                     active_sequences=sum(inference.active for inference in loaded),
-                     slots=sum(inference.slots for inference in loaded),
-                     waiting_requests=sum(inference.queued for inference in loaded))
+    metrics.set_live(runs_by_status=runs_by_status)
+    if models is not None:
+        models.publish_engine_gauges()
+    else:
+        metrics.set_live(active_sequences=0, slots=0, waiting_requests=0)
 
 
 # -- llama-server compatibility (its Web UI reads GET /props on start) ---------------------------------

@@ -60,6 +60,6 @@ class ThreadsController(Controller):
             await store.delete_thread(session, thread_id)
         # Its KV cache, in memory and on disk, in every loaded model (an unloaded model's disk files
         # for it age out under --kv-cache-disk's budget).
-        for inference in loaded_models.loaded() if loaded_models is not None else ():
-            inference.forget_cache(thread_id)
+        if loaded_models is not None:
+            loaded_models.forget_cache(thread_id)
         return p.Deleted(id=thread_id, object="thread.deleted")

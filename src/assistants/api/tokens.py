@@ -1,4 +1,5 @@
-"""llama-server's `POST /tokenize` and `/detokenize`, on a served model's tokenizer."""
+"""llama-server's `POST /tokenize` and `/detokenize`, on a served model's tokenizer, and our
+`POST /forget_cache`, by which an `--engine openai` front drops a deleted thread's KV here."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from assistants.errors import InvalidRequest
 from assistants.inference.models import Models
 from assistants.protocol import tokens as t
 from assistants.protocol.codec import decode
+from assistants.protocol.common import Deleted
 
 
 @post("/tokenize", status_code=200, tags=["models"], summary="Text to token ids (llama-server compatible)",
@@ -35,4 +37,15 @@ async def detokenize(models: NamedDependency[Models], request: Request) -> t.Det
     return t.DetokenizeResponse(await asyncio.to_thread(inference.detokenize, data.tokens))
 
 
-ROUTES = [tokenize, detokenize]
+@post("/forget_cache", status_code=200, tags=["models"], opt=openapi.body(t.ForgetCacheRequest),
+      summary="Drop the KV cached under a prompt_cache_key (memory and disk)")
+async def forget_cache(loaded_models: NamedDependency[Models | None], request: Request) -> Deleted:
+    """Every loaded model forgets it (as a deleted thread's caches are here); an unknown key is no
+    error, and a model not loaded now keeps its disk file until its budget ages it out."""
+    data = decode(t.ForgetCacheRequest, await request.body())
+    if loaded_models is not None:
+        loaded_models.forget_cache(data.prompt_cache_key)
+    return Deleted(id=data.prompt_cache_key, object="prompt_cache.deleted")
+
+
+ROUTES = [tokenize, detokenize, forget_cache]

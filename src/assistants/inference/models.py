@@ -21,6 +21,7 @@ from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from assistants import metrics
 from assistants.errors import ModelUnavailable, NotFound, StartupError
 from assistants.inference.catalog import ModelSpec, merge, scan_models_dir
 from assistants.settings import Settings
@@ -160,6 +161,19 @@ class Models:
     def loaded(self) -> list[Any]:
         """The models loaded now (metrics, a deleted thread's caches), as the `Inference`s they are."""
         return [entry.served for entry in self.entries if entry.served is not None]
+
+    def forget_cache(self, key: str) -> None:
+        """Every loaded model drops what it caches under `key` (its owner, a thread, was deleted)."""
+        for inference in self.loaded():
+            inference.forget_cache(key)
+
+    def publish_engine_gauges(self) -> None:
+        """This process's engine gauges, summed over the models loaded now: `/metrics` calls it at
+        scrape time, a worker process (no `/metrics` of its own) on a timer."""
+        loaded = self.loaded()
+        metrics.set_live(active_sequences=sum(inference.active for inference in loaded),
+                         slots=sum(inference.slots for inference in loaded),
+                         waiting_requests=sum(inference.queued for inference in loaded))
 
     # -- use ---------------------------------------------------------------------------------------
 

@@ -30,9 +30,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from assistants import metrics
 from assistants.errors import InvalidRequest, StartupError
@@ -45,6 +45,7 @@ from assistants.prompt import ChatTemplate, TemplateError
 from assistants.settings import Settings
 
 log = logging.getLogger("assistants.inference.remote")
+_T = TypeVar("_T")
 
 ESTIMATED_BYTES_PER_TOKEN = 3
 """Token estimate for engines without /tokenize: English runs ~4 bytes a token on common
@@ -77,6 +78,8 @@ class RemoteEngine:
     retry_at: float = 0.0
     last_error: str | None = None
     served: int = 0
+    forgets: bool = True
+    """It has `POST /forget_cache` (an `assistants` engine), until a 404 says otherwise."""
     _probe: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -188,6 +191,7 @@ class RemoteInference(Inference):
         self.model_id = model_id
         self.created = int(time.time())
         self._tasks: set[asyncio.Task[None]] = set()
+        self._forgets: set[asyncio.Task[None]] = set()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
 
@@ -239,8 +243,8 @@ class RemoteInference(Inference):
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
+        if self._tasks or self._forgets:
+            await asyncio.wait(self._tasks | self._forgets, timeout=5)
         await self.router.close()
         for engine in self.router.engines:
             await engine.upstream.aclose()
@@ -279,7 +283,25 @@ class RemoteInference(Inference):
         return len(self._tasks)
 
     def forget_cache(self, key: str) -> None:
-        """Nothing to drop here: the remote engine's prefix cache ages out on its own."""
+        """A deleted thread: every engine that is up drops the KV it keeps under the thread's key
+        (an `assistants` engine keeps it in memory and on disk; others have no such route, a 404).
+        Returns at once; a failure only leaves the engine's copy to age out under its budget."""
+        for engine in self.router.engines:
+            if engine.up and engine.forgets:
+                task = asyncio.create_task(self._forget_on(engine, key), name=f"forget-cache-{engine.url}")
+                self._forgets.add(task)
+                task.add_done_callback(self._forgets.discard)
+
+    async def _forget_on(self, engine: RemoteEngine, key: str) -> None:
+        try:
+            await engine.upstream.forget_cache(key)
+        except UpstreamRejected as exc:
+            if exc.status in {404, 405}:
+                engine.forgets = False  # llama-server, vLLM: their caches are not keyed by thread
+            else:
+                log.warning("remote engine %s refused to forget a cache: %s", engine.url, exc)
+        except UpstreamDown as exc:
+            log.warning("remote engine %s could not forget a cache: %s", engine.url, exc)
 
     def require_constrained_decoding(self, param: str) -> None:
         if not self.model.grammar:
@@ -299,16 +321,36 @@ class RemoteInference(Inference):
         if not self.model.tokenizer:
             count = max(1, math.ceil(len(text.encode("utf-8")) / ESTIMATED_BYTES_PER_TOKEN))
             return PromptTokens([0] * count, text, exact=False)
+        ids = self._on_an_engine(
+            lambda upstream: upstream.tokenize(text, add_special=add_special, parse_special=parse_special),
+            "tokenize", "prompt")
+        return PromptTokens(ids, text, exact=True)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The remote tokenizer's text for `tokens` (its `POST /detokenize`; blocking HTTP)."""
+        check_token_ids(tokens, self.model.meta.get("n_vocab", 0), "tokens")
+        if not self.model.tokenizer:
+            raise InvalidRequest(
+                "detokenize needs the remote engine's tokenizer, and the engine did not answer "
+                "llama-server's `POST /tokenize` at start-up (its prompts are counted by estimate).",
+                param="tokens", code="unsupported_by_engine")
+        return self._on_an_engine(lambda upstream: upstream.detokenize(tokens), "detokenize", "tokens")
+
+    def _on_an_engine(self, call: Callable[[Upstream], _T], what: str, param: str) -> _T:
+        """`call` on the least loaded engine that is up, the next one when it is down."""
         for engine in self.router.order(None):
             if not engine.up:
                 continue
             try:
-                ids = engine.upstream.tokenize(text, add_special=add_special, parse_special=parse_special)
-                return PromptTokens(ids, text, exact=True)
+                return call(engine.upstream)
             except UpstreamDown as exc:
                 self._failed_from_thread(engine, exc)
             except UpstreamRejected as exc:
-                raise InvalidRequest(f"The engine refused to tokenize: {exc}", param="prompt") from exc
+                if exc.status in {404, 405, 501}:  # the route is missing, not the request wrong
+                    raise InvalidRequest(
+                        f"The inference engine at {engine.url} has no `POST /{what}` ({exc.status}).",
+                        param=param, code="unsupported_by_engine") from exc
+                raise InvalidRequest(f"The engine refused to {what}: {exc}", param=param) from exc
         raise self.router.unavailable()
 
     def _failed_from_thread(self, engine: RemoteEngine, error: Exception) -> None:
@@ -319,11 +361,6 @@ class RemoteInference(Inference):
         future = asyncio.run_coroutine_threadsafe(self.router.failed(engine, error), self._loop)
         with contextlib.suppress(Exception):
             future.result(timeout=5)
-
-    def detokenize(self, tokens: Sequence[int]) -> str:
-        check_token_ids(tokens, self.model.meta.get("n_vocab", 0), "tokens")
-        raise InvalidRequest("detokenize is not served through a remote engine; ask the engine itself.",
-                             param="tokens", code="unsupported_by_engine")
 
     # -- decoding ------------------------------------------------------------------------------
 

@@ -2,17 +2,18 @@
 
 Speaks the common subset of llama.cpp's `llama-server`, vLLM and another `assistants` server:
 `GET /v1/models`, streamed `POST /v1/completions`, and where present llama-server's `GET /props`
-(chat template, BOS/EOS, context, slots), `POST /tokenize` (`{"content"}` -> `{"tokens"}`) and
-`GET /health`. The URL may be given with or without its `/v1` suffix. Every failure to reach the
-engine (refused, reset, timeout, a 5xx, a stream cut short) is `UpstreamDown`: the router takes the
-engine out and the caller retries elsewhere; a 4xx is the request's fault and says so.
+(chat template, BOS/EOS, context, slots), `POST /tokenize` (`{"content"}` -> `{"tokens"}`),
+`POST /detokenize` (`{"tokens"}` -> `{"content"}`) and `GET /health`, and `assistants`' own
+`POST /forget_cache`. The URL may be given with or without its `/v1` suffix. Every failure to reach
+the engine (refused, reset, timeout, a 5xx, a stream cut short) is `UpstreamDown`: the router takes
+the engine out and the caller retries elsewhere; a 4xx is the request's fault and says so.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,28 @@ class Upstream:
             raise UpstreamDown(f"{self.url}/tokenize: {exc!r}") from exc
         _raise_for(response)
         return [int(t) for t in _json(response)["tokens"]]
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The engine's own text for token ids (llama-server's `POST /detokenize`; blocking)."""
+        try:
+            response = self._sync.post("/detokenize", json={"tokens": list(tokens)})
+        except httpx.HTTPError as exc:
+            raise UpstreamDown(f"{self.url}/detokenize: {exc!r}") from exc
+        _raise_for(response)
+        content = _json(response).get("content")
+        if not isinstance(content, str):
+            raise UpstreamRejected(response.status_code, f"{self.url}/detokenize answered no `content`")
+        return content
+
+    async def forget_cache(self, key: str) -> None:
+        """Ask the engine to drop the KV it keeps under `key` (`assistants`' `POST /forget_cache`).
+        An engine without that route (llama-server, vLLM: no keyed cache to drop) answers 404."""
+        try:
+            response = await self._client.post("/forget_cache", json={"prompt_cache_key": key},
+                                               timeout=CONNECT_TIMEOUT)
+        except httpx.HTTPError as exc:
+            raise UpstreamDown(f"{self.url}/forget_cache: {exc!r}") from exc
+        _raise_for(response)
 
     async def healthy(self) -> bool:
         try:

@@ -1,10 +1,13 @@
-"""Wire types of llama-server's `POST /tokenize` and `POST /detokenize` (its tools/server/README.md).
+"""Wire types of llama-server's `POST /tokenize` and `POST /detokenize` (its tools/server/README.md),
+and of our `POST /forget_cache`.
 
 They make an `assistants` server a full remote engine for another one (`--engine openai`), which
-counts prompts with the engine's own tokenizer.
+counts prompts with the engine's own tokenizer and drops a deleted thread's cached KV there.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import msgspec
 
@@ -32,3 +35,8 @@ class DetokenizeRequest(msgspec.Struct, kw_only=True):
 
 class DetokenizeResponse(msgspec.Struct):
     content: str
+
+
+class ForgetCacheRequest(msgspec.Struct, kw_only=True):
+    prompt_cache_key: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    """The key `/v1/completions` kept the prefix under (an `--engine openai` front's thread id)."""
