@@ -21,7 +21,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from assistants import metrics, store
-from assistants.api.sse import Frames
+from assistants.api.sse import SSE_HEADERS, Frames
 from assistants.errors import InvalidRequest
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
 from assistants.protocol.codec import encoder
@@ -29,7 +29,6 @@ from assistants.protocol.events import RunEventName, StreamError, StreamErrorBod
 from assistants.store import Database
 
 KEEPALIVE_SECONDS = 15.0
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class KeepAlive(ServerSentEventMessage):
