@@ -9,7 +9,7 @@ changes what `inference/gguf.py` passes to llama.cpp, patched around `llama_mode
 `llama_init_from_model`, so the committed engine is measured unchanged apart from the knob:
 
   base        as committed: no weight repacking, flash attention auto, f16 KV, threads = cores,
-              n_ubatch = n_batch = prompt chunk + parallel
+              n_ubatch = n_batch = prompt budget (256) + parallel
   repack      use_extra_bufts = True (weight repacking; given up for batch invariance, see gguf.py)
   fa-on       flash attention forced on          fa-off     flash attention off
   kv-q8       K and V cache q8_0 (needs flash attention: forced on)

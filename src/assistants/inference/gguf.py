@@ -1,20 +1,33 @@
 """The GGUF engine: llama-cpp-python's low-level API, one `llama_decode` per step for every sequence.
 
-Each step carries one token for every decoding sequence plus a chunk of the oldest pending prompt
-(at most `prompt_chunk` tokens), so a long prompt never freezes the decoders.
+Each step carries one token for every decoding sequence plus a chunk of each pending prompt, oldest
+first, within a budget of prompt tokens: `prompt_budget` (`PROMPT_BUDGET`, 512) while nothing decodes,
+`beside_budget` (default `prompt_chunk`, 128) beside decoders. So prompts arriving together start in
+one step, a long prompt alone advances 512 tokens a step, and decoders wait for at most 128 a step
+(n_batch = n_ubatch = budget + parallel: a step is one ubatch). One prompt of 128 tokens per step made
+8 prompts arriving together take 8 steps before the last one's first token, and a 2,400-token prompt
+19 steps. Why two budgets: a prompt token costs about what a decode token does and a step's own
+overhead is small, so beside decoders a bigger budget slows them in proportion and hardly speeds the
+prompt (benchmarks/prefill.py).
 
 Batch invariance: a greedy (or seeded) request should give the same text alone or under load, so
-two llama.cpp CPU paths that make a sequence's logits depend on its batch neighbours are avoided
-(measured on the bundled Gemma: up to 0.6 logit difference otherwise):
+the llama.cpp CPU paths that make a sequence's logits depend on its batch neighbours are avoided where
+they can be (measured on the bundled Gemma: up to 0.6 logit difference otherwise):
 - repacked weights (`use_extra_bufts`): a 1-column matmul (gemv) and a 4-column one (gemm) round
   differently. Without repacking decode was no slower here (faster at 8 sequences); prompt
   ingestion ~15 % slower.
-- two prompts ingested in one ubatch changed the second prompt's values: so one prompt per step
-  (FIFO); a chunk of a long prompt has the same boundaries whether or not others decode beside it.
-A request alone is bit-reproducible, and so is the same set of requests arriving together. Under
-other load greedy near-ties still flip (benchmarks/invariance.py, 48 tokens: 3/4 and 1/8 concurrent
-texts equal their solo text), chiefly because attention sums over the shared KV buffer, whose layout
-depends on the neighbours; as with llama.cpp's server, batching trades bit-exactness under load for speed.
+- the ubatch's size: below 64 tokens, how many tokens a ubatch holds changes the values it computes
+  (the first-token logits of one 400-token prompt whose last chunk held 1..63 tokens differed for every
+  size, by up to 2.1; 64 tokens and more agreed to the bit, whatever the chunking before). Neighbours
+  in a ubatch change a prompt's values only that way (two 20-token prompts together matched each alone;
+  a 44-token tail beside a 72-token one did not). So a prompt's tail, its tokens after the last multiple
+  of `prompt_chunk`, is always a chunk of its own (`_chunk`): alone, the ubatch computing its last token
+  holds the same tokens whether it was prefilled cold or from a cached prefix, which is reused to a
+  multiple of `prompt_chunk` (kvcache.PrefixCache.align).
+A request alone is bit-reproducible, and so is the same set of requests admitted together in the same
+order. Under other load greedy near-ties still flip (benchmarks/invariance.py), chiefly because a small
+ubatch's size depends on its neighbours and attention sums over the shared KV buffer, whose layout
+depends on them too; as with llama.cpp's server, batching trades bit-exactness under load for speed.
 
 The KV cache is one unified buffer (`kv_unified=True`) shared by every sequence: a sequence may grow to
 the whole pool (or the `ctx_size_per_seq` cap), and cells are handed out by `kvpool.KVPool`: admission
@@ -117,6 +130,16 @@ class _Sequence:
         return len(self.tokens) + max(0, self.reserve - (len(self.tokens) - self.prompt_len))
 
 
+PROMPT_BUDGET = 512
+"""Prompt tokens a step ingests at most while no sequence decodes (beside decoders: `prompt_chunk`,
+128).
+Measured with benchmarks/prefill.py (one thread, CPU seconds; 2026-12-01, a loaded machine): a
+2,189-token prefill cost the same CPU at budgets 128 to 1024 (7.4-8.0 s) and a step's own overhead is
+~14 ms, while 8 decoders beside a long prompt got 1.06x / 0.63x / 0.49x / 0.35x the one-prompt-per-step
+engine's tokens per CPU second at 128 / 256 / 512 / 1024 when that budget applied beside them too
+(each step held them longer, the prompt barely sooner). 512 is llama-server's n_ubatch; while nothing
+decodes, nobody waits on a step's size."""
+
 ADMISSION_RESERVE = 256
 """Cells a request's answer is counted for at admission (less if it asks for fewer tokens). Longer
 answers take free or evictable cells as they grow; when there are none the youngest is preempted."""
@@ -137,12 +160,17 @@ class GGUFEngine:
         kv_cache_dir: Path | None = None,
         kv_cache_disk: int = 0,
         prompt_chunk: int = 128,
+        prompt_budget: int = PROMPT_BUDGET,
+        beside_budget: int | None = None,
         record_steps: int = 512,
         verbose: bool = False,
         progress: bool = False,
     ) -> None:
         if parallel < 1:
             raise ValueError("parallel must be at least 1")
+        beside_budget = prompt_chunk if beside_budget is None else beside_budget
+        if not prompt_chunk <= beside_budget <= prompt_budget:
+            raise ValueError("need prompt_chunk <= beside_budget <= prompt_budget")
         _init_backend(verbose)
         self._closed = False
         model_params = L.llama_model_default_params()
@@ -156,7 +184,9 @@ class GGUFEngine:
         self._vocab = L.llama_model_get_vocab(self._model)
         self.n_vocab = L.llama_vocab_n_tokens(self._vocab)
         self.prompt_chunk = prompt_chunk
-        n_batch = prompt_chunk + parallel
+        self.prompt_budget = prompt_budget
+        self.beside_budget = beside_budget
+        n_batch = prompt_budget + parallel  # one ubatch a step: every decoder and the whole budget
         # Cached prefixes need llama.cpp sequence ids of their own beside the live ones.
         cache_slots = 2 * parallel if cache_slots is None else cache_slots
         n_swa = int(L.llama_model_n_swa(self._model))
@@ -356,10 +386,10 @@ class GGUFEngine:
 
     def step(self) -> list[tuple[int, int]]:
         self._readmit()
-        decoding, chunk = self._plan()
-        while not self.pool.make_room(len(decoding) + chunk):
+        decoding, chunks = self._plan()
+        while not self.pool.make_room(len(decoding) + sum(n for _, n in chunks)):
             self._preempt_youngest()
-            decoding, chunk = self._plan()
+            decoding, chunks = self._plan()
         batch = self._batch
         n = 0
         outputs: list[_Sequence] = []
@@ -375,10 +405,8 @@ class GGUFEngine:
             sequence.logit_row = n
             outputs.append(sequence)
             n += 1
-        ingested: list[tuple[int, int]] = []
-        resumed: _Sequence | None = None
-        if chunk:  # one prompt per step: see the module docstring
-            sequence = self._pending[0]
+        resumed: list[_Sequence] = []
+        for sequence, chunk in chunks:
             assert sequence.kv is not None
             start = sequence.ingested
             end = start + chunk
@@ -391,9 +419,8 @@ class GGUFEngine:
                 n += 1
             self.pool.ledger.grow(sequence.cells, chunk)
             sequence.ingested = end
-            ingested.append((sequence.seq_id, chunk))
             if end == len(sequence.tokens) and sequence.resume is not None:
-                resumed = sequence
+                resumed.append(sequence)
         if n == 0:
             return []
         batch.n_tokens = n
@@ -403,12 +430,12 @@ class GGUFEngine:
             for sequence in decoding:
                 self._rewind(sequence, len(sequence.tokens) - 1)
                 del sequence.tokens[-1]
-            if chunk:
-                self._rewind(self._pending[0], self._pending[0].ingested - chunk)
+            for sequence, chunk in chunks:
+                self._rewind(sequence, sequence.ingested - chunk)
             raise EngineError(f"llama_decode failed with status {status}")
-        if resumed is not None:  # re-ingested after preemption: decode its held token from here on
-            self._pending.remove(resumed)
-            resumed.last_token, resumed.resume = resumed.resume, None
+        for sequence in resumed:  # re-ingested after preemption: decode its held token from here on
+            self._pending.remove(sequence)
+            sequence.last_token, sequence.resume = sequence.resume, None
         sampled: list[tuple[int, int]] = []
         for sequence in outputs:
             row = np.ctypeslib.as_array(
@@ -424,7 +451,7 @@ class GGUFEngine:
             StepRecord(
                 step=self._step_number,
                 decoded=tuple(s.seq_id for s in decoding),
-                ingested=tuple(ingested),
+                ingested=tuple((s.seq_id, chunk) for s, chunk in chunks),
                 sampled=tuple(seq for seq, _ in sampled),
             )
         )
@@ -435,14 +462,29 @@ class GGUFEngine:
         self.pool.trim(sequence.kv, sequence.cells, keep)
         sequence.ingested = keep
 
-    def _plan(self) -> tuple[list[_Sequence], int]:
-        """The sequences that decode this step, and the prompt tokens ingested beside them."""
+    def _plan(self) -> tuple[list[_Sequence], list[tuple[_Sequence, int]]]:
+        """The sequences that decode this step, and the pending prompts' chunks ingested beside them,
+        oldest prompt first: `prompt_budget` tokens at most, `beside_budget` beside decoders."""
         decoding = [s for s in self._sequences.values() if s.last_token is not None and s.kv is not None]
-        chunk = 0
-        if self._pending:
-            head = self._pending[0]
-            chunk = min(self.prompt_chunk, len(head.tokens) - head.ingested)
-        return decoding, chunk
+        chunks: list[tuple[_Sequence, int]] = []
+        room = self.beside_budget if decoding else self.prompt_budget
+        for sequence in self._pending:
+            if room == 0:
+                break
+            chunk = self._chunk(sequence, room)
+            if chunk:
+                chunks.append((sequence, chunk))
+                room -= chunk
+        return decoding, chunks
+
+    def _chunk(self, sequence: _Sequence, room: int) -> int:
+        """How many of its prompt tokens a pending sequence ingests this step, given `room` left: as
+        many as fit up to its tail, then its tail alone (see the module docstring on the ubatch's size)."""
+        start, end = sequence.ingested, len(sequence.tokens)
+        tail = max(start, (end - 1) // self.prompt_chunk * self.prompt_chunk)
+        if start < tail:
+            return min(room, tail - start)
+        return end - start if end - start <= room else 0  # the tail waits for a step with room
 
     def _preempt_youngest(self) -> None:
         """The pool is full of live sequences: the youngest gives its cells back (they stay cached as
