@@ -1,9 +1,14 @@
-"""The SSE body a generation becomes: role, deltas, finish, usage, [DONE] -- or an error object."""
+"""The SSE body a generation becomes: role, deltas, finish, usage, [DONE] -- or an error object --
+and how its lines are framed and written."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
 
+from litestar.response.sse import ServerSentEventMessage
+
+from assistants.api.sse import data_events
 from assistants.inference.batcher import Batcher
 from assistants.inference.engine import EngineError, SamplingParams
 from assistants.serving.chat import chat_chunks
@@ -42,3 +47,32 @@ async def test_engine_failure_mid_stream_becomes_an_error_object() -> None:
     error = json.loads(lines[-1])["error"]
     assert error["type"] == "server_error" and error["message"]
     assert "[DONE]" not in lines
+
+
+async def test_lines_ready_together_go_out_in_one_write_framed_as_litestar_would() -> None:
+    lines = ['{"n":1}', '{"n":2}', '{"n":3}', "[DONE]"]
+    ready = iter([True, False, True, True])  # after each line: is the next one already waiting?
+
+    async def body() -> AsyncGenerator[str, None]:
+        for line in lines:
+            yield line
+
+    writes = [write async for write in data_events(body(), lambda: next(ready))]
+    frame = [ServerSentEventMessage(data=line).encode() for line in lines]
+    assert writes == [frame[0] + frame[1], frame[2] + frame[3]]
+
+
+async def test_leaving_the_sse_body_closes_the_lines_and_so_the_generation() -> None:
+    closed = []
+
+    async def body() -> AsyncGenerator[str, None]:
+        try:
+            yield "{}"
+            yield "{}"
+        finally:
+            closed.append(True)
+
+    events = data_events(body(), lambda: False)
+    assert await anext(events) == b"data: {}\r\n\r\n"
+    await events.aclose()  # the client went away after one write
+    assert closed == [True]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import AsyncGenerator
 
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
-from litestar.response import ServerSentEvent
+from litestar.response import Stream
 
 from assistants import openapi
+from assistants.api import sse
+from assistants.inference import Generation
 from assistants.inference.models import Models
 from assistants.protocol.chat import (
     ChatChoice,
@@ -44,7 +47,7 @@ COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 @post("/v1/chat/completions", status_code=200, tags=["chat"], opt=openapi.body(ChatCompletionRequest))
 async def create_chat_completion(
     models: NamedDependency[Models], request: Request
-) -> Response[ChatCompletion] | ServerSentEvent:
+) -> Response[ChatCompletion] | Stream:
     data = decode(ChatCompletionRequest, await request.body())
     models.entry(data.model)  # an unknown model is a 404 before any other check
     check_chat(data)
@@ -59,8 +62,8 @@ async def create_chat_completion(
     completion_id, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
-        return ServerSentEvent(chat_chunks(generation, plan, completion_id, created, inference.model_id,
-                                           include_usage))
+        return _sse(generation, chat_chunks(generation, plan, completion_id, created, inference.model_id,
+                                            include_usage), text_only=plan.calls == "never")
     text, result = await collect(generation, lambda: wait_disconnected(request))
     answer = parse_turn(text, plan, finish_reason(result))
     calls = [call.wire() for call in answer.calls] if answer.calls else None
@@ -80,7 +83,7 @@ async def create_chat_completion(
 @post("/v1/completions", status_code=200, tags=["chat"], opt=openapi.body(CompletionRequest))
 async def create_completion(
     models: NamedDependency[Models], request: Request
-) -> Response[Completion] | ServerSentEvent:
+) -> Response[Completion] | Stream:
     data = decode(CompletionRequest, await request.body())
     models.entry(data.model)
     prompt = check_completion(data)
@@ -95,7 +98,7 @@ async def create_completion(
     completion_id, created, model = f"cmpl-{secrets.token_hex(12)}", int(time.time()), inference.model_id
     if data.stream:
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
-        return ServerSentEvent(completion_chunks(generation, completion_id, created, model, include_usage))
+        return _sse(generation, completion_chunks(generation, completion_id, created, model, include_usage))
     text, result = await collect(generation, lambda: wait_disconnected(request))
     return Response(
         Completion(
@@ -106,6 +109,14 @@ async def create_completion(
             usage=usage_of(result),
         )
     )
+
+
+def _sse(generation: Generation, lines: AsyncGenerator[str, None], *, text_only: bool = True) -> Stream:
+    """The closing lines once the generation has ended go out together, and so does text it has
+    queued when every piece is a line of its own (`text_only`): a turn that may be tool calls holds
+    pieces back, and a line taken with them must not wait for the next one."""
+    return sse.stream(sse.data_events(
+        lines, lambda: generation.finished or (text_only and generation.pending > 0)))
 
 
 async def wait_disconnected(request: Request) -> None:

@@ -21,6 +21,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from assistants import metrics, store
+from assistants.api.sse import SSE_HEADERS, Frames
 from assistants.errors import InvalidRequest
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
 from assistants.protocol.codec import encoder
@@ -28,7 +29,6 @@ from assistants.protocol.events import RunEventName, StreamError, StreamErrorBod
 from assistants.store import Database
 
 KEEPALIVE_SECONDS = 15.0
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class KeepAlive(ServerSentEventMessage):
@@ -51,18 +51,6 @@ def _error_frame(run_event: Event) -> ServerSentEventMessage:
                                         type="server_error", param=None,
                                         code=last_error.get("code") or "server_error"))
     return ServerSentEventMessage(event="error", data=encoder.encode(error).decode())
-
-
-class Frames(ServerSentEventMessage):
-    """Several events encoded together: one write to the socket for everything one flush published
-    (per-event writes were most of a streaming run's CPU on the event loop)."""
-
-    def __init__(self, wire: bytes) -> None:
-        super().__init__()
-        self.wire = wire
-
-    def encode(self) -> bytes:
-        return self.wire
 
 
 def encode_event(event: Event) -> bytes:
@@ -91,7 +79,7 @@ async def sse_frames(bus: EventBus, flt: EventFilter, after: int, *, stop: Calla
                     wire.append(_error_frame(event).encode())
                 if stop is not None and stop(event):
                     wire.append(DONE_FRAME)
-            yield Frames(b"".join(wire))
+            yield Frames(b"".join(wire))  # everything one flush published: one write (see api.sse)
 
 
 def run_stream(bus: EventBus, run_id: str, *, after: int = 0,

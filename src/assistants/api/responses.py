@@ -18,8 +18,9 @@ from litestar.response import ServerSentEvent
 
 from assistants import openapi
 from assistants.api.chat import wait_disconnected as disconnected  # the chat routes' hang-up watch
-from assistants.api.events import SSE_HEADERS, Frames, KeepAlive
+from assistants.api.events import KeepAlive
 from assistants.api.pagination import PAGE_DEPENDENCY, PageRequest
+from assistants.api.sse import SSE_HEADERS, Frames
 from assistants.errors import ClientDisconnected, InvalidRequest, ServiceUnavailable
 from assistants.protocol import decode
 from assistants.protocol.codec import encoder

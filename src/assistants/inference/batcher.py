@@ -70,6 +70,11 @@ class Generation:
     def finished(self) -> bool:
         return self.result is not None or self._error is not None
 
+    @property
+    def pending(self) -> int:
+        """Items (text, the end) handed over and not read yet: a reader may take them without waiting."""
+        return self._queue.qsize()
+
     def __aiter__(self) -> Generation:
         return self
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -83,7 +83,7 @@ async def collect(generation: Generation,
 
 
 def chat_chunks(generation: Generation, plan: TurnPlan, completion_id: str, created: int, model: str,
-                include_usage: bool) -> AsyncIterator[str]:
+                include_usage: bool) -> AsyncGenerator[str, None]:
     """The SSE data lines of a streamed chat completion (tool calls held back as `plan` says)."""
 
     def chunk(delta: dict[str, Any], reason: ChatFinishReason | None) -> str:
@@ -110,7 +110,7 @@ def chat_chunks(generation: Generation, plan: TurnPlan, completion_id: str, crea
 
 
 def completion_chunks(generation: Generation, completion_id: str, created: int, model: str,
-                      include_usage: bool) -> AsyncIterator[str]:
+                      include_usage: bool) -> AsyncGenerator[str, None]:
     """The SSE data lines of a streamed /v1/completions answer."""
 
     def chunk(choices: list[CompletionChoice], usage: CompletionUsage | None = None) -> str:
@@ -129,7 +129,7 @@ def completion_chunks(generation: Generation, completion_id: str, created: int, 
 
 
 async def _lines(generation: Generation, body: AsyncIterator[str],
-                 usage: Callable[[GenerationResult], str] | None) -> AsyncIterator[str]:
+                 usage: Callable[[GenerationResult], str] | None) -> AsyncGenerator[str, None]:
     """`body`, then the usage line and `[DONE]`. Leaving early (client gone) cancels the generation."""
     async with generation:
         try:

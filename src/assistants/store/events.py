@@ -28,6 +28,7 @@ from assistants.protocol.events import DELTA_EVENTS as E_DELTAS
 from assistants.protocol.events import RunEventName as E
 from assistants.store import direct
 from assistants.store.models import run_events
+from assistants.store.side_reader import SideReader
 
 LOG_LOCK = 0x61737369  # "assi": the advisory lock id every event-writing transaction takes
 NOTIFY_CHANNEL = "run_events"
@@ -164,6 +165,14 @@ async def read_after(session: AsyncSession, flt: EventFilter, after: int,
     rows = (await direct.execute(session, statement, params)).records
     return [Event(int(r["seq"]), r["event"], _bytes(r["data"]), r["run_id"], r["thread_id"],
                   r["assistant_id"], float(r["created_at"]), r["response_id"]) for r in rows]
+
+
+_SIDE_LAST_SEQ = f"SELECT coalesce(max(seq), 0) FROM {run_events.name}"
+
+
+def last_seq_side(reader: SideReader) -> int:
+    """`last_seq` of the whole log through a side connection (`reader.available`: SQLite only)."""
+    return int(reader.rows(_SIDE_LAST_SEQ)[0][0])
 
 
 async def last_seq(session: AsyncSession, run_id: str | None = None) -> int:
