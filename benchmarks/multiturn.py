@@ -106,6 +106,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--engine", default="gguf", help="gguf or mlx (the server's --engine)")
     args = parser.parse_args()
+    if args.model is None and args.engine == "gguf":
+        # The bundled Gemma by name: `serve`'s default model is SmolLM2, and the llama-server comparison
+        # below must decode the same file (it once compared our SmolLM2 with llama-server's Gemma).
+        from assistants.inference.bundled import ensure_bundled_model
+
+        args.model = ensure_bundled_model(Path(tempfile.gettempdir()) / "bench-model", progress=False)
     extra = (["--model", str(args.model)] if args.model else []) + ["--engine", args.engine]
     data_dir = Path(tempfile.mkdtemp(prefix="bench-multiturn-"))
     server = ServerProcess(data_dir, *extra).start(timeout=600)
