@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +97,16 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait(10)
         return self.proc.returncode
+
+    @contextmanager
+    def running(self, timeout: float = 120.0) -> Iterator[ServerProcess]:
+        """Started for the block (`timeout` to come up: a model load may take longer than 120 s on a
+        busy machine), stopped after it whatever happens."""
+        self.start(timeout=timeout)
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def __enter__(self) -> ServerProcess:
         return self.start()

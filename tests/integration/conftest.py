@@ -75,11 +75,8 @@ def model_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) 
     server = ServerProcess(tmp_path_factory.mktemp("model-data"), "--model", str(bundled_model),
                            "--parallel", "8", "--ctx-size", "8192", "--ctx-size-per-seq", "1024", "--debug",
                            "--max-tool-rounds", str(MODEL_SERVER_TOOL_ROUNDS))
-    server.start(timeout=300)  # loading competes with other work on a busy machine
-    try:
+    with server.running(timeout=300):  # loading competes with other work on a busy machine
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -105,11 +102,8 @@ def mlx_server(tmp_path_factory: pytest.TempPathFactory, mlx_dir: Path) -> Itera
 
     server = ServerProcess(tmp_path_factory.mktemp("mlx-data"), "--engine", "mlx", "--model", str(mlx_dir),
                            "--parallel", "8", "--ctx-size", "8192", "--ctx-size-per-seq", "1024", "--debug")
-    server.start(timeout=300)
-    try:
+    with server.running(timeout=300):
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()
@@ -124,11 +118,8 @@ def postgres_model_server(tmp_path_factory: pytest.TempPathFactory,
     with fresh_database("model") as url:
         server = ServerProcess(tmp_path_factory.mktemp("model-pg-data"), "--model", str(bundled_model),
                                "--parallel", "4", "--ctx-size", "4096", "--db", url)
-        server.start(timeout=300)
-        try:
+        with server.running(timeout=300):
             yield server
-        finally:
-            server.stop()
 
 
 ON_POSTGRES = pytest.mark.parametrize("engine_server", ["gguf", "mlx", "gguf-postgres"], indirect=True)

@@ -19,8 +19,5 @@ def ops_model_server(tmp_path_factory: pytest.TempPathFactory,
     """The bundled model, two sequences sharing 2048 KV cells."""
     server = ServerProcess(tmp_path_factory.mktemp("ops-model"), "--model", str(bundled_model),
                            "--parallel", "2", "--ctx-size", "2048")
-    server.start(timeout=300)
-    try:
+    with server.running(timeout=300):
         yield server
-    finally:
-        server.stop()

@@ -48,11 +48,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(data_dir: Path, bundled_model: Path) -> Iterator[ServerProcess]:
     proc = ServerProcess(data_dir, "--model", str(bundled_model))  # no context flags: the defaults
-    proc.start(timeout=300)
-    try:
+    with proc.running(timeout=300):
         yield proc
-    finally:
-        proc.stop()
 
 
 def client_of(server: ServerProcess) -> openai.OpenAI:

@@ -37,11 +37,8 @@ def aliased_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path
         "--ctx-size",
         "512",
     )
-    server.start(timeout=300)
-    try:
+    with server.running(timeout=300):
         yield server
-    finally:
-        server.stop()
 
 
 def test_alias_with_a_slash(aliased_server: ServerProcess) -> None:

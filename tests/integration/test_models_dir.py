@@ -39,11 +39,8 @@ def two_models(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path,
                models_dir: Path) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path_factory.mktemp("two-models"), "--model", str(bundled_model),
                            "--models-dir", str(models_dir), "--parallel", "4", "--ctx-size", "4096")
-    server.start(timeout=300)
-    try:
+    with server.running(timeout=300):
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()
@@ -148,11 +145,8 @@ def swapping(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path,
     server = ServerProcess(tmp_path_factory.mktemp("swap"), "--model", str(bundled_model),
                            "--models-dir", str(models_dir), "--models-max", "1", "--sleep-idle", "1",
                            "--parallel", "2", "--ctx-size", "2048")
-    server.start(timeout=300)
-    try:
+    with server.running(timeout=300):
         yield server
-    finally:
-        server.stop()
 
 
 def loaded_ids(server: ServerProcess) -> list[str]:
