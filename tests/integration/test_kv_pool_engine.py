@@ -8,20 +8,8 @@ from pathlib import Path
 import pytest
 
 from assistants import metrics
-from assistants.inference.engine import SamplingParams
 from assistants.inference.gguf import GGUFEngine
-
-GREEDY = SamplingParams(temperature=0.0)
-
-
-def generate(engine: GGUFEngine, prompt: list[int], n: int, key: str | None = None,
-             seq: int = 0) -> tuple[int, list[int]]:
-    reused = engine.add_sequence(seq, prompt, GREEDY, key)
-    out: list[int] = []
-    while len(out) < n:
-        out += [token for s, token in engine.step() if s == seq]
-    engine.remove_sequence(seq)
-    return reused, out
+from tests.integration.engine_steps import GREEDY, generate
 
 
 def cold(engine: GGUFEngine, prompt: list[int], n: int) -> list[int]:

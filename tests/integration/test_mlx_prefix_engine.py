@@ -9,25 +9,14 @@ from pathlib import Path
 import mlx_lm  # noqa: F401  (the test extra installs it: a missing extra must fail, not skip)
 import pytest
 
-from assistants.inference.engine import SamplingParams
 from assistants.inference.kvcache import PrefixCache
 from assistants.inference.kvdisk import file_name
 from assistants.inference.mlx.engine import MlxEngine
+from tests.integration.engine_steps import generate
 
 pytestmark = pytest.mark.slow
 
-GREEDY = SamplingParams(temperature=0.0)
 CHUNK = 128
-
-
-def generate(engine: MlxEngine, prompt: list[int], n: int, key: str | None = None,
-             seq: int = 0) -> tuple[int, list[int]]:
-    reused = engine.add_sequence(seq, prompt, GREEDY, key)
-    out: list[int] = []
-    while len(out) < n:
-        out += [token for s, token in engine.step() if s == seq]
-    engine.remove_sequence(seq)
-    return reused, out[:n]
 
 
 def cold(engine: MlxEngine, prompt: list[int], n: int) -> list[int]:
