@@ -9,8 +9,8 @@ A file that keeps taking the server down fails after `MAX_ATTEMPTS` starts inste
 
 Jobs are leased like runs (`store.ingestion_jobs`): any number of workers in any processes may share a
 database (and its data dir: the blobs and the chunk index live there), each job is held by one worker,
-which renews its lease every `heartbeat_timeout / 5` while it works; a job whose worker died (stale
-lease, or a dead pid on this host) is claimed again by any worker.
+which renews its lease every heartbeat tick (`store.leases.heartbeat_tick`) while it works; a job whose
+worker died (stale lease, or a dead pid on this host) is claimed again by any worker.
 
 The outcome is recorded only if the row is still the job this worker claimed: a file deleted, cancelled,
 re-added or taken over meanwhile leaves the result unrecorded and its chunks removed again.
@@ -37,7 +37,7 @@ from assistants.store import Database, ingestion_jobs, now
 from assistants.store import files as file_store
 from assistants.store import vector_stores as vs_store
 from assistants.store.files import SWEEP_GRACE_SECONDS, FileBlobs
-from assistants.store.leases import new_worker_id
+from assistants.store.leases import heartbeat_tick, new_worker_id
 from assistants.store.records import Record
 
 log = logging.getLogger("assistants.ingestion")
@@ -65,7 +65,7 @@ class IngestionWorker:
     async def start(cls, database: Database, retrieval: Retrieval, blobs: FileBlobs, *,
                     heartbeat_timeout: float = 15.0, worker_id: str | None = None) -> IngestionWorker:
         worker = cls(database, retrieval, blobs, heartbeat_timeout=heartbeat_timeout, worker_id=worker_id,
-                     poll_interval=min(1.0, heartbeat_timeout / 5))
+                     poll_interval=heartbeat_tick(heartbeat_timeout))
         await worker._sweep_blobs()
         worker._task = asyncio.create_task(worker._loop(), name="ingestion-worker")
         return worker
@@ -103,8 +103,9 @@ class IngestionWorker:
             except Exception:
                 log.exception("ingestion loop error")
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: no task per wait (jobs.worker)
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
 
     async def _reconcile_index(self) -> None:
         """After a crash the index may hold chunks of files the database dropped; and an index built for
@@ -159,7 +160,7 @@ class IngestionWorker:
     async def _keep_lease(self, job: Record) -> None:
         """Renew the job's lease until cancelled (a lost lease only means the result goes unrecorded)."""
         while True:
-            await asyncio.sleep(self.heartbeat_timeout / 5)
+            await asyncio.sleep(heartbeat_tick(self.heartbeat_timeout))
             try:
                 async with self.database.write() as session:
                     if not await ingestion_jobs.heartbeat(session, job):

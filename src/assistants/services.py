@@ -22,7 +22,7 @@ from assistants.settings import Settings
 from assistants.store import Database
 from assistants.store.database import PostgresOptions
 from assistants.store.files import FileBlobs
-from assistants.store.leases import new_worker_id
+from assistants.store.leases import heartbeat_tick, new_worker_id
 
 if TYPE_CHECKING:
     from assistants.jobs import Worker
@@ -105,7 +105,7 @@ async def start_worker(settings: Settings, bus: EventBus, models: Models, retrie
                              worker_id=worker_id, retrieval=retrieval)
     # The heartbeat tick: a worker's jobs go stale after five missed heartbeats. The poll (and sweep)
     # is a backstop only: jobs queued anywhere are announced through the event log (jobs.announcements).
-    tick = min(1.0, settings.heartbeat_timeout / 5)
+    tick = heartbeat_tick(settings.heartbeat_timeout)
     poll = settings.worker_poll_interval or tick
     worker = Worker(bus, [runs, responses], capacity=settings.parallel, poll_interval=poll,
                     heartbeat_interval=tick)

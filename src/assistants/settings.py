@@ -94,7 +94,8 @@ class Settings:
     """Seconds without a heartbeat after which a worker's runs are taken over by another worker."""
     worker_poll_interval: float | None = None
     """Seconds between a worker's sweeps and looks for queued jobs it was not told of (a backstop: jobs
-    queued anywhere are announced through the event log); None: the heartbeat tick, at most 1 s."""
+    queued anywhere are announced through the event log); None: the heartbeat tick,
+    `store.leases.heartbeat_tick` (a fifth of the heartbeat timeout, at most 3 s)."""
     debug_crash_on_metadata: str | None = None
     """Tests only, `KEY=VALUE`: the worker process exits at once when it decodes a run with that
     metadata (a "poison" run). Unset, nothing checks it."""
@@ -248,7 +249,7 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
                        help="seconds without a heartbeat before a worker's runs are taken over (default 15)")
     serve.add_argument("--worker-poll-interval", type=_positive_float, metavar="SECONDS",
                        help="worker sweeps and looks for unannounced jobs this often (default: the "
-                            "heartbeat tick, min(1, --heartbeat-timeout / 5))")
+                            "heartbeat tick, min(3, --heartbeat-timeout / 5))")
     serve.add_argument("--debug-crash-on-metadata", metavar="KEY=VALUE", help=argparse.SUPPRESS)
 
 

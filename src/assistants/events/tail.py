@@ -5,10 +5,10 @@ process, and keeps publish order == seq order by construction. What wakes it:
 * a commit of this process's bus (at once, `catch_up()` right after the commit);
 * a commit of another process: on PostgreSQL its `NOTIFY run_events` (LISTEN on a connection of our
   own); on SQLite a poll of the log every `poll_interval` (25 ms) while anyone here subscribes. A
-  poll tick first reads the log's high-water mark through a side connection (`store.side_reader`,
-  a few µs) and takes a session only when something is new: the run worker's watch subscribes for
-  as long as the server runs, so the 40 sessions a second this saves were the idle event loop's
-  largest CPU cost, taken from the decode threads.
+  poll tick is a timer callback that reads the log's high-water mark through a side connection
+  (`store.side_reader`, a few µs) and wakes the loop (a session) only when something is new: the run
+  worker's watch subscribes for as long as the server runs, so these 40 ticks a second are the idle
+  event loop's largest cost, and every µs of it is taken from the decode threads.
 A slower poll (`idle_interval`) only moves the high-water mark while nobody subscribes, so the first
 subscriber after a quiet spell does not make the tail read everything it skipped.
 """
@@ -46,6 +46,8 @@ class LogTail:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._ticked = False
         self._listener: Any = None
         self._side = SideReader(database)
 
@@ -61,6 +63,9 @@ class LogTail:
         self._task = asyncio.create_task(self._loop(), name="events-tail")
 
     async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -94,23 +99,45 @@ class LogTail:
                 if len(page) < log.PAGE_SIZE:
                     return
 
+    def _interval(self) -> float:
+        if self._listener is not None and not self._listener.is_closed():
+            return self.idle_interval  # NOTIFY wakes us; the poll is only a safety net
+        # The LISTEN connection lost (server restart, pg_terminate_backend), or SQLite: poll.
+        return self.poll_interval if self._fanout.has_subscribers else self.idle_interval
+
+    def _tick(self) -> None:
+        """A poll tick, run as a plain timer callback: on SQLite it reads the log's high-water mark
+        inline and wakes the loop only when something new was committed. A quiet tick is one timer
+        and one side read: no task switch, no timeout object (those were half the idle loop's CPU)."""
+        self._timer = None
+        if self._wake.is_set():
+            return
+        try:
+            if self._side.available and log.last_seq_side(self._side) <= self._published:
+                self._arm()
+                return
+        except Exception:  # the loop's own read (a session) meets the error and reports it
+            pass
+        self._ticked = True
+        self._wake.set()
+
+    def _arm(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(self._interval(), self._tick)
+
     async def _loop(self) -> None:
         while True:
-            interval = self.poll_interval if self._fanout.has_subscribers else self.idle_interval
-            if self._listener is not None and not self._listener.is_closed():
-                interval = self.idle_interval  # NOTIFY wakes us; the poll is only a safety net
-            with contextlib.suppress(TimeoutError):  # asyncio.timeout: no extra task (jobs.worker)
-                async with asyncio.timeout(interval):
-                    await self._wake.wait()
-            woken = self._wake.is_set()
+            if self._timer is None:
+                self._arm()
+            await self._wake.wait()
+            ticked, self._ticked = self._ticked, False
             self._wake.clear()
+            if self._timer is not None and not ticked:
+                self._timer.cancel()  # woken by a commit: the next poll counts from now
+                self._timer = None
             try:
                 if self._listener is not None and self._listener.is_closed():
-                    # The LISTEN connection was lost (server restart, pg_terminate_backend): until it
-                    # is back, the loop polls at poll_interval, then the catch-up covers the gap.
+                    # Until LISTEN is back the loop polls at poll_interval; the catch-up covers the gap.
                     await self._listen()
-                if not woken and self._side.available and log.last_seq_side(self._side) <= self._published:
-                    continue  # a poll tick, and nothing was committed since the last publish
                 await self.catch_up()
             except asyncio.CancelledError:
                 raise

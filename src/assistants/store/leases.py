@@ -11,6 +11,16 @@ from __future__ import annotations
 import os
 import socket
 
+MAX_HEARTBEAT_TICK = 3.0
+"""Seconds between a worker's heartbeats at most (and between its backstop polls): a beat costs a write
+transaction, and a poll a session, each second they run; the event loop's idle CPU is the decode
+threads' loss."""
+
+
+def heartbeat_tick(heartbeat_timeout: float) -> float:
+    """How often a lease holder renews: five beats fit in the timeout, so one late beat costs nothing."""
+    return min(MAX_HEARTBEAT_TICK, heartbeat_timeout / 5)
+
 
 def new_worker_id() -> str:
     """`host:pid:random`: unique, and tells a worker on the same host whether the owner still lives."""
