@@ -24,8 +24,13 @@ they can be (measured on the bundled Gemma: up to 0.6 logit difference otherwise
   of `prompt_chunk`, is always a chunk of its own (`_chunk`): alone, the ubatch computing its last token
   holds the same tokens whether it was prefilled cold or from a cached prefix, which is reused to a
   multiple of `prompt_chunk` (kvcache.PrefixCache.align).
-A request alone is bit-reproducible, and so is the same set of requests admitted together in the same
-order. Under other load greedy near-ties still flip (benchmarks/invariance.py), chiefly because a small
+A request alone is bit-reproducible while the KV pool spans the same cells, and so is the same set of
+requests admitted together in the same order. The span matters because llama.cpp's CPU flash attention
+splits a lone decoding token's attention between the threads at a fraction of the span (`n_kv`: the used
+cells rounded up to 256, once 512 or more), so cached prefixes of other requests that widen it move
+the split and can flip a near-tie (benchmarks/engine_knobs.py, 2026-12-01: 7 of 8 texts equal alone
+twice; 8 of 8 with one thread, flash attention off or q8_0 KV, which take other paths and were slower).
+Under other load greedy near-ties flip more (benchmarks/invariance.py), chiefly because a small
 ubatch's size depends on its neighbours and attention sums over the shared KV buffer, whose layout
 depends on them too; as with llama.cpp's server, batching trades bit-exactness under load for speed.
 
