@@ -68,10 +68,13 @@ def raw_high_level(path: Path, threads: int, tokens: int, runs: int) -> dict[str
 
 
 async def ours(
-    path: Path, threads: int | None, tokens: int, levels: list[int], runs: int, engine: str = "gguf"
+    path: Path, threads: int | None, tokens: int, levels: list[int], runs: int, engine: str = "gguf",
+    chat: bool = False,
 ) -> dict[int, dict[str, float]]:
     """Our engine + batcher in-process: aggregate tok/s and mean time to first token per level.
-    Also used by mlx_engine.py, so both engines are measured by the same code."""
+    Also used by mlx_engine.py, so both engines are measured by the same code. `chat`: each prompt as
+    the user message of a chat turn, rendered as /v1/chat/completions renders it (clients.py compares
+    the two on the same tokens)."""
     from assistants.inference import Inference, SamplingParams
     from assistants.settings import Settings
 
@@ -85,6 +88,8 @@ async def ours(
 
         async def one(prompt: str) -> tuple[float, int]:
             started = time.perf_counter()
+            if chat:
+                prompt = inference.render_chat([{"role": "user", "content": prompt}])
             generation = await inference.generate(prompt, greedy)
             first = None
             async for _ in generation:
