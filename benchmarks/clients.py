@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from tests.serverproc import ServerProcess, free_port  # noqa: E402
-from throughput import PROMPTS, add_model_args, model_path, ours  # noqa: E402
+from throughput import PROMPTS, add_model_args, fresh, model_path, ours  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -197,7 +197,8 @@ def chat_job(client: openai.OpenAI, model: str, tokens: int) -> Callable[[int], 
     def one(n: int) -> tuple[float, int]:
         started, first, produced = time.perf_counter(), None, 0
         stream = client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": PROMPTS[n % len(PROMPTS)]}], max_tokens=tokens,
+            model=model, messages=[{"role": "user", "content": fresh(PROMPTS[n % len(PROMPTS)])}],
+            max_tokens=tokens,
             temperature=0, stream=True, stream_options={"include_usage": True})
         for chunk in stream:
             if first is None and chunk.choices and chunk.choices[0].delta.content:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import resource
@@ -19,6 +20,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+_NUMBERS = itertools.count(1)
+
+
+def fresh(prompt: str) -> str:
+    """`prompt` behind a number no earlier request had: a server that reuses a cached prompt to the
+    token (llama-server) cannot answer a repeated one from its cache, so time to first token is
+    prefill under load, the same for both sides (clients.py)."""
+    return f"Note {next(_NUMBERS)}. {prompt}"
+
 
 PROMPTS = [
     "Once upon a time, in a small village by the sea,",
@@ -73,8 +84,8 @@ async def ours(
 ) -> dict[int, dict[str, float]]:
     """Our engine + batcher in-process: aggregate tok/s and mean time to first token per level.
     Also used by mlx_engine.py, so both engines are measured by the same code. `chat`: each prompt as
-    the user message of a chat turn, rendered as /v1/chat/completions renders it (clients.py compares
-    the two on the same tokens)."""
+    the user message of a chat turn behind a number of its own (`fresh`), rendered as
+    /v1/chat/completions renders it (clients.py compares the two on the same kind of tokens)."""
     from assistants.inference import Inference, SamplingParams
     from assistants.settings import Settings
 
@@ -89,7 +100,7 @@ async def ours(
         async def one(prompt: str) -> tuple[float, int]:
             started = time.perf_counter()
             if chat:
-                prompt = inference.render_chat([{"role": "user", "content": prompt}])
+                prompt = inference.render_chat([{"role": "user", "content": fresh(prompt)}])
             generation = await inference.generate(prompt, greedy)
             first = None
             async for _ in generation:
