@@ -12,13 +12,14 @@ import os
 import socket
 
 MAX_HEARTBEAT_TICK = 3.0
-"""Seconds between a worker's heartbeats at most (and between its backstop polls): a beat costs a write
-transaction, and a poll a session, each second they run; the event loop's idle CPU is the decode
-threads' loss."""
+"""Seconds between a worker's heartbeats at most (and between its backstop polls). Each costs a
+transaction: at 1 s they were about a third of an idle server's event-loop CPU, which the decode threads
+lose."""
 
 
 def heartbeat_tick(heartbeat_timeout: float) -> float:
-    """How often a lease holder renews: five beats fit in the timeout, so one late beat costs nothing."""
+    """How often a lease holder renews: five beats fit in the timeout, so a late beat or two costs
+    nothing."""
     return min(MAX_HEARTBEAT_TICK, heartbeat_timeout / 5)
 
 
