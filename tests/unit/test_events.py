@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
+from assistants.events import tail as tail_module
 from assistants.store import Database
 
 DDL = """CREATE TABLE run_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, thread_id TEXT,
@@ -177,9 +178,26 @@ async def test_created_at_keeps_sub_second_precision(bus: EventBus) -> None:
     assert event.created_at != int(event.created_at)
 
 
-async def test_events_another_process_commits_reach_followers_unasked(bus: EventBus, tmp_path: Path) -> None:
+@pytest.mark.parametrize("wakes", ["watch", "poll"])
+async def test_events_another_process_commits_reach_followers_unasked(database: Database, tmp_path: Path,
+                                                                      wakes: str, monkeypatch) -> None:
     """A second Database on the same file is another process's writer: nobody pokes this bus, and
-    its follower still gets the event (the tail polls the log while someone subscribes)."""
+    its follower still gets the event. `watch`: through inotify alone, every poll an hour away;
+    `poll`: with no watch (not Linux), the tail polls the log while someone subscribes."""
+    if wakes == "poll":
+        monkeypatch.setattr(tail_module, "open_watch", lambda path: None)
+    bus = EventBus(database, flush_interval=0.01, subscriber_limit=50)
+    if wakes == "watch":
+        bus.tail.poll_interval = bus.tail.idle_interval = 3600.0
+    await bus.start()
+    assert (bus.tail._watch is not None) == (wakes == "watch")
+    try:
+        await _another_process_commits(bus, tmp_path)
+    finally:
+        await bus.close()
+
+
+async def _another_process_commits(bus: EventBus, tmp_path: Path) -> None:
     seen: list[Event] = []
     got = asyncio.Event()
 
@@ -190,6 +208,10 @@ async def test_events_another_process_commits_reach_followers_unasked(bus: Event
                 got.set()
 
     listener = asyncio.create_task(listen())
+    # Live before the write: a follower that joined after it would read the event in its replay.
+    while not bus.fanout.has_subscribers:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
     other = await open_log(tmp_path / "events.db")
     try:
         async with other.write() as session:

@@ -29,6 +29,11 @@ class SideReader:
     def available(self) -> bool:
         return self._path is not None
 
+    @property
+    def path(self) -> str | None:
+        """The SQLite database file (None on any other backend)."""
+        return self._path
+
     def rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
         """All rows of one statement (`?` placeholders); only when `available`."""
         return self._sqlite().execute(sql, parameters).fetchall()
