@@ -209,8 +209,11 @@ async def _another_process_commits(bus: EventBus, tmp_path: Path) -> None:
 
     listener = asyncio.create_task(listen())
     # Live before the write: a follower that joined after it would read the event in its replay.
-    while not bus.fanout.has_subscribers:
+    for _ in range(500):
+        if bus.fanout.has_subscribers:
+            break
         await asyncio.sleep(0.01)
+    assert bus.fanout.has_subscribers
     await asyncio.sleep(0.2)
     other = await open_log(tmp_path / "events.db")
     try:
