@@ -232,8 +232,9 @@ async def _work(settings: Settings) -> int:
         while not stop.is_set():
             if services.models is not None:
                 services.models.publish_engine_gauges()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), WORKER_GAUGE_INTERVAL)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: no task per wait (jobs.worker)
+                async with asyncio.timeout(WORKER_GAUGE_INTERVAL):
+                    await stop.wait()
     return 0
 
 

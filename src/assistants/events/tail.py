@@ -58,7 +58,6 @@ class LogTail:
         self._watch: WalWatch | None = None
         self._written_until = 0.0
         """Loop time until which the watch's last write keeps the poll at `poll_interval`."""
-        self._timer_armed_at = 0.0
 
     @property
     def published(self) -> int:
@@ -161,8 +160,8 @@ class LogTail:
             self._wake.set()
             return
         self._written_until = asyncio.get_running_loop().time() + WRITTEN_POLL
-        if self._timer is not None and self._timer.when() - self._timer_armed_at > self.poll_interval:
-            self._timer.cancel()  # armed for the safety net's second: poll sooner
+        if self._timer is not None:  # armed for the safety net's second, perhaps: poll from now
+            self._timer.cancel()
             self._arm()
 
     def _drop_watch(self) -> None:
@@ -173,9 +172,7 @@ class LogTail:
             self._watch = None
 
     def _arm(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._timer_armed_at = loop.time()
-        self._timer = loop.call_later(self._interval(), self._tick)
+        self._timer = asyncio.get_running_loop().call_later(self._interval(), self._tick)
 
     async def _loop(self) -> None:
         while True:

@@ -46,15 +46,13 @@ def open_watch(database_path: str | Path) -> WalWatch | None:
     except (ImportError, OSError):  # not Linux: the caller polls
         return None
     path = Path(database_path).resolve()
+    notifier = None
     try:
         notifier = INotify(nonblocking=True)
-    except OSError as exc:
-        log.warning("no inotify watch on %s (%s): the event log is polled", path.name, exc)
-        return None
-    try:
         notifier.add_watch(path.parent, flags.MODIFY | flags.CREATE | flags.MOVED_TO | flags.CLOSE_WRITE)
-    except OSError as exc:
-        notifier.close()
+    except OSError as exc:  # no inotify instance or watch left, or the directory is gone
+        if notifier is not None:
+            notifier.close()
         log.warning("no inotify watch on %s (%s): the event log is polled", path.name, exc)
         return None
     return WalWatch(notifier, frozenset({path.name, path.name + "-wal"}))
