@@ -81,6 +81,11 @@ def test_background_stream_resumes_both_ways(model_client: openai.OpenAI) -> Non
     assert [e.sequence_number for e in resumed] == [e.sequence_number for e in rest]
     assert isinstance(final.output_parsed, Story)
     assert final.output_text == model_client.responses.retrieve(response_id).output_text
+    # Resumed at the terminal event: the stream ends at once (the client's timeout is under the
+    # 15 s keepalive, so a stream waiting for more fails here rather than hanging).
+    last = rest[-1].sequence_number
+    quick = model_client.with_options(timeout=10, max_retries=0)
+    assert list(quick.responses.retrieve(response_id, stream=True, starting_after=last)) == []
 
 
 def test_cancel_background(model_client: openai.OpenAI) -> None:

@@ -285,6 +285,11 @@ def test_reattach_mid_run_with_last_event_id_replays_exactly(
     full = read_until_done(http, url)
     assert [(f.event, f.id, f.data) for f in first_part + rest] == [(f.event, f.id, f.data) for f in full]
     assert [f.event for f in full[:-1]] == lifecycle(sum(f.event == "thread.message.delta" for f in full))
+    # Resumed at the run's last event: `done` at once. A read timeout under the 15 s keepalive makes
+    # a stream that waits for events a finished run will never have fail here instead of hanging.
+    with httpx.Client(base_url=http.base_url, timeout=10) as quick:
+        assert [f.event for f in read_until_done(quick, url, headers={"Last-Event-ID": str(full[-2].id)})] \
+            == ["done"]
 
 
 def test_events_feed_filters_lifecycle_and_deltas(

@@ -150,7 +150,9 @@ async def test_followers_joining_at_random_times_see_exactly_the_log(bus: EventB
     for _ in range(12):
         await asyncio.sleep(rng.random() * 0.05)
         flt = EventFilter(run_id=rng.choice(runs))
-        known = await bus.replay(flt)
+        # Resuming after the run's last event follows a finished run: `replay_only` (tested below)
+        # is how the routes end that; a live follow of it rightly waits for more.
+        known = [e for e in await bus.replay(flt) if e.event != "thread.run.completed"]
         after = rng.choice(known).seq if known and rng.random() < 0.7 else 0
         followers.append((flt, after, asyncio.create_task(follower(flt, after, rng.random() < 0.5))))
     await asyncio.gather(*publishers)
@@ -159,6 +161,22 @@ async def test_followers_joining_at_random_times_see_exactly_the_log(bus: EventB
         expected = await bus.replay(flt, after)
         assert [(e.seq, e.data) for e in got] == [(e.seq, e.data) for e in expected]
         assert got[-1].event == "thread.run.completed"
+
+
+async def test_replay_only_ends_after_the_log_even_past_the_stop_event(bus: EventBus) -> None:
+    emit(bus, "run_a", "thread.message.delta", 0)
+    async with bus.transaction() as tx:
+        tx.emit("thread.run.completed", {}, run_id="run_a", thread_id="thread_run_a")
+    events = await bus.replay(EventFilter(run_id="run_a"))
+    stop = run_stream_stop(pause_on_requires_action=False)
+
+    async def batches(after: int) -> list[list[Event]]:
+        async with asyncio.timeout(10):
+            return [b async for b in bus.follow_batches(EventFilter(run_id="run_a"), after, stop=stop,
+                                                        replay_only=True)]
+
+    assert await batches(0) == [events]
+    assert await batches(events[-1].seq) == []  # a live follow would wait here for ever
 
 
 async def test_keepalive_ticks_while_idle(bus: EventBus) -> None:

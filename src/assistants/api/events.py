@@ -26,6 +26,7 @@ from assistants.errors import InvalidRequest
 from assistants.events import Event, EventBus, EventFilter, run_stream_stop
 from assistants.protocol.codec import encoder
 from assistants.protocol.events import RunEventName, StreamError, StreamErrorBody
+from assistants.protocol.run_status import TERMINAL
 from assistants.store import Database
 
 KEEPALIVE_SECONDS = 15.0
@@ -64,31 +65,42 @@ DONE_FRAME = ServerSentEventMessage(event="done", data="[DONE]").encode()
 
 
 async def sse_frames(bus: EventBus, flt: EventFilter, after: int, *, stop: Callable[[Event], bool] | None,
-                     keepalive: float = KEEPALIVE_SECONDS) -> AsyncIterator[ServerSentEventMessage]:
+                     keepalive: float = KEEPALIVE_SECONDS,
+                     finished: bool = False) -> AsyncIterator[ServerSentEventMessage]:
     """Frames for one subscriber, a batch of events per frame. Ends with `done` after a `stop` event
-    (run streams)."""
+    (run streams), and, when what is followed is `finished`, with `done` once the log is read: a
+    client resuming after the last event gets `done` at once, not keepalives forever."""
     with metrics.sse_subscriber():  # counted down however the stream ends (done, disconnect, shutdown)
-        async for batch in bus.follow_batches(flt, after, keepalive=keepalive, stop=stop):
+        async for batch in bus.follow_batches(flt, after, keepalive=keepalive, stop=stop,
+                                              replay_only=finished):
             if not batch:
                 yield KeepAlive()
                 continue
             wire = []
+            stopped = False
             for event in batch:
                 wire.append(encode_event(event))
                 if event.event == RunEventName.RUN_FAILED and stop is not None:
                     wire.append(_error_frame(event).encode())
                 if stop is not None and stop(event):
                     wire.append(DONE_FRAME)
+                    stopped = True
             yield Frames(b"".join(wire))  # everything one flush published: one write (see api.sse)
+            if stopped:
+                return  # the batch holding the stop event is the last
+        if finished:
+            yield Frames(DONE_FRAME)  # resumed at or past the stop event: nothing left but the end
 
 
-def run_stream(bus: EventBus, run_id: str, *, after: int = 0,
-               pause_on_requires_action: bool = True) -> ServerSentEvent:
-    """The SSE answer for one run: replay from `after` (0: its first event), then live, then `done`."""
+def run_stream(bus: EventBus, run_id: str, *, after: int = 0, pause_on_requires_action: bool = True,
+               finished: bool = False) -> ServerSentEvent:
+    """The SSE answer for one run: replay from `after` (0: its first event), then live, then `done`.
+    `finished`: the run was seen in a terminal status, so its log is complete (replay only)."""
     # A run's terminal status and its terminal event commit in one transaction, so following the log
-    # until that event can neither stop early nor wait forever.
+    # until that event can neither stop early nor wait forever, and a run seen terminal has it logged.
     frames = sse_frames(bus, EventFilter(run_id=run_id), after,
-                        stop=run_stream_stop(pause_on_requires_action=pause_on_requires_action))
+                        stop=run_stream_stop(pause_on_requires_action=pause_on_requires_action),
+                        finished=finished)
     return ServerSentEvent(frames, headers=SSE_HEADERS)
 
 
@@ -114,8 +126,9 @@ async def run_events(thread_id: FromPath[str], run_id: FromPath[str],
                      after: FromQuery[int | None] = None) -> ServerSentEvent:
     point = _resume_point(request, after)
     async with database.read() as session:
-        await store.get_run(session, thread_id, run_id)  # 404 for an unknown run / wrong thread
-    return run_stream(bus, run_id, after=point, pause_on_requires_action=False)
+        row = await store.get_run(session, thread_id, run_id)  # 404 for an unknown run / wrong thread
+    return run_stream(bus, run_id, after=point, pause_on_requires_action=False,
+                      finished=row["status"] in TERMINAL)
 
 
 @get("/v1/events", tags=["runs"])

@@ -87,8 +87,9 @@ class EventBus:
             after = page[-1].seq
 
     def follow_batches(self, flt: EventFilter, after: int = 0, *, keepalive: float | None = None,
-                       stop: Callable[[Event], bool] | None = None) -> AsyncIterator[list[Event]]:
-        return self.fanout.follow_batches(flt, after, keepalive=keepalive, stop=stop)
+                       stop: Callable[[Event], bool] | None = None,
+                       replay_only: bool = False) -> AsyncIterator[list[Event]]:
+        return self.fanout.follow_batches(flt, after, keepalive=keepalive, stop=stop, replay_only=replay_only)
 
     async def follow(self, flt: EventFilter, after: int = 0, *, keepalive: float | None = None,
                      stop: Callable[[Event], bool] | None = None) -> AsyncIterator[Event | None]:

@@ -68,10 +68,12 @@ class Fanout:
             subscriber.wakeup.set()
 
     async def follow_batches(self, flt: EventFilter, after: int = 0, *, keepalive: float | None = None,
-                             stop: Callable[[Event], bool] | None = None) -> AsyncIterator[list[Event]]:
+                             stop: Callable[[Event], bool] | None = None,
+                             replay_only: bool = False) -> AsyncIterator[list[Event]]:
         """Every matching event with seq > after, a batch at a time (a replay page, or what one
         publish brought); [] when a keepalive is due. The batch holding a `stop` event ends with it
-        and is the last. Ends when the bus closes."""
+        and is the last. Ends when the bus closes, or with `replay_only` once the log is read (what
+        is followed is over, e.g. a finished run, and `after` may be past its last event)."""
         subscriber = _Subscriber(flt, self._limit)
         self._subscribers.add(subscriber)  # registered before the log read: see module docstring
         self.joined += 1
@@ -92,6 +94,8 @@ class Fanout:
                                 return
                         if len(page) < log.PAGE_SIZE:
                             break
+                    if replay_only:
+                        return
                     replaying = False
                 batch = []
                 while subscriber.queue and not subscriber.lagged:

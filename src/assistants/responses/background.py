@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from assistants.errors import InvalidRequest
+from assistants.errors import InvalidRequest, NotFound
 from assistants.protocol.responses import TERMINAL_STATUSES
 from assistants.responses import service
 from assistants.responses.events import TERMINAL_EVENTS, Event, ResponseEvents
@@ -99,15 +99,19 @@ def forget(services: Any, response_id: str) -> None:
 
 async def follow(services: Any, response_id: str, after: int) -> AsyncIterator[list[tuple[str, bytes]]]:
     """The logged events after `after` as (type, JSON) pairs, a batch at a time, until the terminal
-    event; [] when a keepalive is due. Ends early if the response is deleted."""
+    event; [] when a keepalive is due. Ends early if the response is deleted, or finished with
+    nothing after `after` (resumed at its terminal event: the final row and that event commit
+    together, so a finished row means the log is complete)."""
     idle = 0.0
     with _followers(services).watch(response_id) as woken:
         while True:
             woken.clear()
             async with services.database.read() as session:
+                # The status first: on PostgreSQL each statement sees the latest commits, so a row
+                # read as finished before the log read means the read holds its terminal event.
+                status = await _status(session, response_id)
                 logged = await response_store.events_after(session, response_id, after)
-                gone = not logged and not await _exists(session, response_id)
-            if gone:
+            if not logged and status in _OVER:
                 return
             if logged:
                 idle = 0.0
@@ -125,9 +129,14 @@ async def follow(services: Any, response_id: str, after: int) -> AsyncIterator[l
                 yield []
 
 
-async def _exists(session: Any, response_id: str) -> bool:
+_OVER = TERMINAL_STATUSES | {None}
+
+
+async def _status(session: Any, response_id: str) -> str | None:
+    """The response's status; None once it is deleted."""
     try:
-        await response_store.get_response(session, response_id)
-    except Exception:
-        return False
-    return True
+        row = await response_store.get_response(session, response_id)
+    except NotFound:
+        return None
+    status: str = row["status"]
+    return status
