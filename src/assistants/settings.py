@@ -77,6 +77,12 @@ class Settings:
     """Maximum sequences decoded together in one batch; more requests wait in a queue."""
     max_tool_rounds: int = 10
     """Tool-call rounds one run may make; the turn after the last one must answer in text."""
+    max_output_tokens: int = 2048
+    """Most tokens one answer decodes when its request sets no limit (`max_tokens`,
+    `max_completion_tokens`, `max_output_tokens`), as each OpenAI model has its own output limit: a
+    small local model sampled at temperature 1 now and then never stops, and would hold a batch slot
+    until the context is full (16k tokens: minutes on a CPU). 0: no cap but the context. A limit the
+    request sets is bounded by the context only."""
     threads: int | None = None
     """Decode threads; None means the number of CPU cores."""
     chat_template: Path | None = None
@@ -224,7 +230,8 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
     serve.add_argument("--engine-concurrency", type=_positive_int, metavar="N",
                        help="requests in flight per remote engine (default: its slots, else --parallel)")
     serve.add_argument("--model", type=Path,
-                       help="GGUF file or MLX directory (default: bundled Gemma 3 270M)")
+                       help="GGUF file or MLX directory (default: bundled SmolLM2-135M-Instruct; "
+                            "with --engine mlx, bundled Gemma 3 270M)")
     serve.add_argument("--model-alias", help="model id to serve under")
     serve.add_argument("--models-dir", dest="models_dirs", action="append", type=Path, metavar="DIR",
                        help="directory of further GGUF files / MLX model dirs, served by id (repeatable)")
@@ -244,6 +251,9 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
     serve.add_argument("--threads", type=int, help="decode threads")
     serve.add_argument("--max-tool-rounds", type=_positive_int,
                        help="tool-call rounds a run may make before it must answer (default 10)")
+    serve.add_argument("--max-output-tokens", type=_non_negative_int, metavar="N",
+                       help="most tokens an answer decodes when its request sets no limit "
+                            "(default 2048; 0: until the context is full)")
     serve.add_argument("--chat-template", type=Path, help="Jinja chat template file overriding the model's")
     serve.add_argument("--heartbeat-timeout", type=float,
                        help="seconds without a heartbeat before a worker's runs are taken over (default 15)")
@@ -270,7 +280,8 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
 _CASTS: dict[str, Callable[[str], object]] = {
     "port": int, "ctx_size": int, "ctx_size_per_seq": int, "kv_cache_slots": int, "kv_cache_disk": int,
     "parallel": int, "threads": int, "max_body_bytes": int,
-    "max_tool_rounds": _positive_int, "db_pool_size": _positive_int, "db_max_overflow": _non_negative_int,
+    "max_tool_rounds": _positive_int, "max_output_tokens": _non_negative_int,
+    "db_pool_size": _positive_int, "db_max_overflow": _non_negative_int,
     "db_pool_timeout": _positive_float, "db_statement_timeout": _non_negative_float,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
     "run_worker": _bool, "heartbeat_timeout": float, "worker_poll_interval": _positive_float,

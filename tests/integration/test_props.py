@@ -21,6 +21,7 @@ def test_props_shape(ops_model_server: ServerProcess, path: str) -> None:  # noq
     settings = props["default_generation_settings"]
     assert settings["n_ctx"] == 2048  # --ctx-size 2048: one sequence may use the whole shared pool
     assert settings["params"]["temperature"] == 1.0
+    assert settings["params"]["n_predict"] == 2048  # --max-output-tokens' default
     assert props["total_slots"] == 2
     assert props["model_alias"] == "gemma-3-270m-q4_k_m"
     assert props["model_path"] == "gemma-3-270m-q4_k_m.gguf"  # the name only, never the directory

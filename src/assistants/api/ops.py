@@ -88,8 +88,9 @@ async def get_props(settings: NamedDependency[Settings], models: NamedDependency
     sleeping = entry.state == "sleeping"
     inference = await models.get(model)
     defaults = SamplingParams()
-    params = PropsParams(n_predict=-1, temperature=defaults.temperature, top_p=defaults.top_p,
-                         stop=list(defaults.stop), max_tokens=-1, stream=False)
+    cap = inference.max_output_tokens or -1  # what a request with no limit decodes at most
+    params = PropsParams(n_predict=cap, temperature=defaults.temperature, top_p=defaults.top_p,
+                         stop=list(defaults.stop), max_tokens=cap, stream=False)
     return Props(
         default_generation_settings=GenerationSettings(n_ctx=inference.ctx_size, params=params),
         total_slots=inference.slots,

@@ -183,12 +183,13 @@ class RemoteInference(Inference):
     """`Inference` for `--engine openai`: same public surface, decoded by remote engines."""
 
     def __init__(self, router: EngineRouter, model: RemoteModel, template: ChatTemplate,
-                 model_id: str) -> None:
+                 model_id: str, *, max_output_tokens: int = 0) -> None:
         # Not Inference.__init__: there is no local engine or batcher here, only the router.
         self.router = router
         self.model = model
         self.template = template
         self.model_id = model_id
+        self.max_output_tokens = max_output_tokens
         self.created = int(time.time())
         self._tasks: set[asyncio.Task[None]] = set()
         self._forgets: set[asyncio.Task[None]] = set()
@@ -238,7 +239,7 @@ class RemoteInference(Inference):
                  "per request, tokenizer %s, grammars %s", described.model_id, len(upstreams),
                  ", ".join(urls), model_id, concurrency, described.ctx_size,
                  "remote" if described.tokenizer else "estimated", "yes" if described.grammar else "no")
-        return cls(router, described, template, model_id)
+        return cls(router, described, template, model_id, max_output_tokens=settings.max_output_tokens)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -372,7 +373,8 @@ class RemoteInference(Inference):
         else:
             check_token_ids(tokens, self.model.meta.get("n_vocab", 0), "prompt")
             sent = list(tokens)
-        max_tokens = check_fits(self.ctx_size, len(tokens), params, self.model.meta.get("n_vocab", 0))
+        max_tokens = check_fits(self.ctx_size, len(tokens), params, self.model.meta.get("n_vocab", 0),
+                                default_max=self.max_output_tokens)
         body = _completion_body(sent, params, max_tokens, cache_key, grammar=self.model.grammar)
         task: asyncio.Task[None] | None = None
 

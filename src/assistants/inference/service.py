@@ -44,11 +44,14 @@ class EngineUnavailable(ServiceUnavailable):
 
 
 class Inference:
-    def __init__(self, engine: Engine, template: ChatTemplate, model_id: str) -> None:
+    def __init__(self, engine: Engine, template: ChatTemplate, model_id: str, *,
+                 max_output_tokens: int = 0) -> None:
         self.engine = engine
         self.template = template
         self.model_id = model_id
         """The id the model is served under (`--model-alias`, else the file stem)."""
+        self.max_output_tokens = max_output_tokens
+        """Cap on an answer whose request sets no limit (`--max-output-tokens`; 0: the context's room)."""
         self.created = int(time.time())
         self.batcher = Batcher(engine)
 
@@ -83,7 +86,7 @@ class Inference:
             engine.limits.n_ctx,
             engine.limits.n_ctx_seq,
         )
-        return cls(engine, template, model_id)
+        return cls(engine, template, model_id, max_output_tokens=settings.max_output_tokens)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.batcher.close)
@@ -168,7 +171,8 @@ class Inference:
         tokens = await asyncio.to_thread(self.tokenize, prompt) if isinstance(prompt, str) else prompt
         if not isinstance(prompt, str):
             check_token_ids(tokens, self.engine.info.n_vocab, "prompt")
-        max_tokens = check_fits(self.ctx_size, len(tokens), params, self.engine.info.n_vocab)
+        max_tokens = check_fits(self.ctx_size, len(tokens), params, self.engine.info.n_vocab,
+                                default_max=self.max_output_tokens)
         return self.batcher.submit(tokens, params, max_tokens, cache_key)
 
     def debug_state(self) -> dict[str, Any]:
@@ -181,8 +185,10 @@ class Inference:
         }
 
 
-def check_fits(ctx_size: int, prompt_tokens: int, params: SamplingParams, n_vocab: int) -> int:
-    """The max tokens a request of `prompt_tokens` may decode; 400 when it cannot fit the context or
+def check_fits(ctx_size: int, prompt_tokens: int, params: SamplingParams, n_vocab: int, *,
+               default_max: int = 0) -> int:
+    """The max tokens a request of `prompt_tokens` may decode: its own `max_tokens`, else the room
+    left in the context, capped at `default_max` (when not 0). 400 when it cannot fit the context or
     its `logit_bias` names a token outside the vocabulary (`n_vocab` 0: unknown, not checked)."""
     room = ctx_size - prompt_tokens
     wanted = params.max_tokens if params.max_tokens is not None else 1
@@ -198,7 +204,9 @@ def check_fits(ctx_size: int, prompt_tokens: int, params: SamplingParams, n_voca
         raise InvalidRequest(
             f"Invalid key in 'logit_bias': token id {outside[0]} is outside this model's vocabulary "
             f"(0..{n_vocab - 1}).", param="logit_bias", code="invalid_value")
-    return params.max_tokens if params.max_tokens is not None else room
+    if params.max_tokens is not None:
+        return params.max_tokens
+    return min(room, default_max) if default_max else room
 
 
 def check_token_ids(tokens: Sequence[int], n_vocab: int, param: str) -> None:

@@ -196,8 +196,9 @@ async def prepare(inference: Inference, database: Database, request: CreateRespo
             f"The input needs {prompt.tokens} tokens; with max_output_tokens {request.max_output_tokens} "
             f"that is more than the model's context of {inference.ctx_size} tokens per request.",
             param="max_output_tokens", code="context_length_exceeded")
-    params = to_sampling_params(request.temperature, request.top_p,
-                                max_tokens=min(request.max_output_tokens or room, room), grammar=plan.grammar)
+    # No limit set: None, and the model's `--max-output-tokens` caps it (`Inference.generate`).
+    limit = min(request.max_output_tokens, room) if request.max_output_tokens else None
+    params = to_sampling_params(request.temperature, request.top_p, max_tokens=limit, grammar=plan.grammar)
     values = {
         "id": new_id("resp_"), "created_at": now(), "status": "in_progress", "model": inference.model_id,
         "instructions": request.instructions, "previous_response_id": request.previous_response_id,

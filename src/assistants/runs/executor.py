@@ -197,7 +197,8 @@ class Executor:
     async def _generate(self, inference: Inference, run: Run, prompt: Prompt, cancel: CancelFlag,
                         plan: TurnPlan, earlier: tuple[int, int] = (0, 0)) -> str:
         room = inference.ctx_size - prompt.tokens
-        max_tokens = min(run.max_completion_tokens or room, room)
+        # No limit set: None, and the model's `--max-output-tokens` caps it (`Inference.generate`).
+        max_tokens = min(run.max_completion_tokens, room) if run.max_completion_tokens else None
         params = to_sampling_params(run.temperature, run.top_p, max_tokens=max_tokens, grammar=plan.grammar)
         if cancel.is_set():
             return await self._finish(run, None, "", cancelled=True, prompt_tokens=prompt.tokens,
