@@ -65,10 +65,11 @@ def model_path(args: argparse.Namespace) -> Path:
 
 
 def raw_high_level(path: Path, threads: int, tokens: int, runs: int) -> dict[str, float]:
-    """llama-cpp-python's `Llama`, sequential single stream: the figure to match."""
-    from llama_cpp import Llama
+    """llama-cpp-python's `Llama`, sequential single stream: the figure to match. Its weights are not
+    repacked, as our engine's are not (`inference.llama_load`: repacking segfaults on an AMX CPU)."""
+    from assistants.inference.llama_load import unpacked_llama
 
-    llm = Llama(model_path=str(path), n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False)
+    llm = unpacked_llama(str(path), n_ctx=1024, n_threads=threads, n_threads_batch=threads, verbose=False)
     llm.create_completion(PROMPTS[0], max_tokens=8, temperature=0)  # warm-up
     generated, started = 0, time.perf_counter()
     for prompt in PROMPTS[:runs]:

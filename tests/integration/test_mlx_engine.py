@@ -17,6 +17,7 @@ import mlx_lm  # noqa: F401  (the test extra installs it: a missing extra must f
 import openai
 import pytest
 
+from assistants.inference.llama_load import unpacked_llama
 from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -31,9 +32,7 @@ def mlx_client(mlx_server: ServerProcess) -> openai.OpenAI:
 
 @pytest.fixture(scope="module")
 def llama(bundled_model: Path) -> Any:
-    from llama_cpp import Llama
-
-    return Llama(str(bundled_model), n_ctx=256, n_threads=2, verbose=False)
+    return unpacked_llama(str(bundled_model), n_ctx=256, n_threads=2, verbose=False)
 
 
 def test_greedy_completion_matches_llama_cpp(mlx_client: openai.OpenAI, llama: Any) -> None:

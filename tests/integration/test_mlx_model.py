@@ -14,6 +14,7 @@ import pytest
 
 # Before anything imports mlx: binds an optimized BLAS on Linux (prompt processing ~10x faster).
 import assistants.inference.mlx  # noqa: F401
+from assistants.inference.llama_load import unpacked_llama
 
 pytestmark = pytest.mark.slow
 
@@ -61,9 +62,7 @@ def mlx_model(mlx_dir: Path) -> tuple[Any, Any]:
 
 @pytest.fixture(scope="session")
 def llama(bundled_model: Path) -> Any:
-    from llama_cpp import Llama
-
-    return Llama(str(bundled_model), n_ctx=512, n_threads=2, verbose=False)
+    return unpacked_llama(str(bundled_model), n_ctx=512, n_threads=2, verbose=False)
 
 
 def test_conversion_wrote_a_gemma3_text_model(mlx_dir: Path) -> None:
@@ -115,10 +114,10 @@ def test_next_token_agrees_across_the_sliding_window(mlx_model: tuple[Any, Any],
     pattern or rope base would make the positions past 512 disagree, not just drift."""
     import mlx.core as mx
     import numpy as np
-    from llama_cpp import Llama
 
     # logits_all keeps every position's logits (only this test needs them; it slows generation down).
-    llama = Llama(str(bundled_model), n_ctx=1024, n_batch=1024, n_threads=2, logits_all=True, verbose=False)
+    llama = unpacked_llama(str(bundled_model), n_ctx=1024, n_batch=1024, n_threads=2, logits_all=True,
+                           verbose=False)
 
     model, tokenizer = mlx_model
     sentence = ("The history of the city begins in the third century, when a small settlement grew around "

@@ -133,11 +133,12 @@ class GgufEmbedder:
     """An embedding GGUF through llama-cpp-python (its own pooling, as the file declares it)."""
 
     def __init__(self, model_path: Path, *, threads: int = 1) -> None:
-        from llama_cpp import Llama
+        from assistants.inference.llama_load import unpacked_llama
 
         # A bounded window (not the model's full trained context): longer texts are embedded by windows.
-        self._llama = Llama(model_path=str(model_path), embedding=True, n_threads=threads, n_ctx=GGUF_WINDOW,
-                            n_batch=GGUF_WINDOW, n_ubatch=GGUF_WINDOW, verbose=False)
+        # Not repacked: repacked weights segfault on an AMX CPU (inference.llama_load).
+        self._llama = unpacked_llama(str(model_path), embedding=True, n_threads=threads, n_ctx=GGUF_WINDOW,
+                                     n_batch=GGUF_WINDOW, n_ubatch=GGUF_WINDOW, verbose=False)
         self.model_id = model_path.stem
         self.dimensions = int(self._llama.n_embd())
         self.vocab_size = int(self._llama.n_vocab())
