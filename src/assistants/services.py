@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistants.events import EventBus
+from assistants.events.pruner import DeltaPruner
 
 # Runtime imports, not TYPE_CHECKING: the files and vector-store routes take this whole object, and
 # litestar/msgspec resolve its annotations when they inject it. Neither loads an engine.
@@ -73,6 +74,10 @@ class Services:
                 ingestion = await IngestionWorker.start(database, retrieval, blobs, worker_id=worker_id,
                                                         heartbeat_timeout=settings.heartbeat_timeout)
                 stack.push_async_callback(ingestion.close)
+                if settings.delta_retention > 0:  # beside every worker: the log's old deltas go
+                    pruner = DeltaPruner(database, retention=settings.delta_retention * 3600)
+                    pruner.start()
+                    stack.push_async_callback(pruner.close)
             bus = EventBus(database)
             await bus.start()
             stack.push_async_callback(bus.close)

@@ -96,6 +96,9 @@ class Settings:
     run_worker: bool = True
     """False (`serve --no-worker`): this process serves the API only; `assistants worker` processes
     on the same database decode its runs."""
+    delta_retention: float = 168.0
+    """Hours after a run or background response was created before its delta events are deleted
+    from the log, once it is over (`store.pruning`; its lifecycle events stay). 0 keeps them all."""
     heartbeat_timeout: float = 15.0
     """Seconds without a heartbeat after which a worker's runs are taken over by another worker."""
     worker_poll_interval: float | None = None
@@ -255,6 +258,9 @@ def _add_model(sub: argparse.ArgumentParser) -> None:
                        help="most tokens an answer decodes when its request sets no limit "
                             "(default 2048; 0: until the context is full)")
     serve.add_argument("--chat-template", type=Path, help="Jinja chat template file overriding the model's")
+    serve.add_argument("--delta-retention", type=_non_negative_float, metavar="HOURS",
+                       help="delete a finished run's or response's delta events this long after it was "
+                            "created; lifecycle events stay (default 168; 0: keep them)")
     serve.add_argument("--heartbeat-timeout", type=float,
                        help="seconds without a heartbeat before a worker's runs are taken over (default 15)")
     serve.add_argument("--worker-poll-interval", type=_positive_float, metavar="SECONDS",
@@ -285,6 +291,7 @@ _CASTS: dict[str, Callable[[str], object]] = {
     "db_pool_timeout": _positive_float, "db_statement_timeout": _non_negative_float,
     "data_dir": Path, "model": Path, "chat_template": Path, "debug": _bool, "load_model": _bool,
     "run_worker": _bool, "heartbeat_timeout": float, "worker_poll_interval": _positive_float,
+    "delta_retention": _non_negative_float,
     "api_keys": _csv, "api_key_file": Path, "cors_origins": _csv,
     "embedding_model": Path, "max_file_bytes": _positive_int,
     "engine_urls": _csv, "engine_api_keys": _csv, "engine_models": _csv, "engine_concurrency": _positive_int,

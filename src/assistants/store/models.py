@@ -136,6 +136,8 @@ class Run(Base):
     """Its worker died while decoding it with other runs: it is decoded alone from now on."""
     crashes: Mapped[int] = mapped_column(default=0, server_default="0")
     """Worker deaths while it was the only run decoded: proof it kills workers (poison rule)."""
+    deltas_pruned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    """Its delta events were deleted from the log, `--delta-retention` after it ended (store.pruning)."""
 
 
 class RunStep(Base):
@@ -320,6 +322,8 @@ class Response(Base):
     """The worker decoding it (`host:pid:random`), as for runs; null unless in_progress."""
     heartbeat_at: Mapped[float | None]
     """Refreshed by its worker while it decodes; a stale one means the worker died."""
+    deltas_pruned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    """Its delta events were deleted from `response_events`, as for runs (store.pruning)."""
 
 
 class ResponseItem(Base):

@@ -1,0 +1,56 @@
+"""Pruning the event logs: the per-token deltas of runs and background responses that ended long ago.
+
+Both logs keep every delta, so a stream re-attached while or soon after it ran replays exactly. A
+long-lived server would keep them for ever: one row per decoded piece, hundreds per answer, for as
+long as the thread or response lives. So once a run or background response is finished and was
+created more than the retention ago, its deltas (`thread.message.delta`, `thread.run.step.delta`;
+`response.*.delta`) are deleted and it is marked `deltas_pruned`. Its lifecycle events stay: a late
+replay still shows every step and whole message (`thread.message.completed`, `response.completed`
+carry the text), and the messages and outputs themselves are untouched.
+
+Any number of processes may prune at once: candidates are taken with SKIP LOCKED on PostgreSQL (one
+writer at a time on SQLite), a delete is idempotent, and the mark only goes from false to true.
+Deleting rows never reorders the log (a follower reads `seq > after`; seqs are never reused).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistants.protocol.responses import TERMINAL_STATUSES as RESPONSE_TERMINAL
+from assistants.protocol.run_status import TERMINAL as RUN_TERMINAL
+from assistants.store.events import DELTA_EVENTS
+from assistants.store.models import response_events, responses, run_events, runs
+
+BATCH = 50
+"""Runs (or responses) per transaction: a few tens of thousands of rows, a short hold of the write lock."""
+
+
+async def prune_run_deltas(session: AsyncSession, *, created_before: int, limit: int = BATCH) -> int:
+    """Delete the deltas of up to `limit` finished runs created before `created_before` (unix
+    seconds) that still have them; how many runs were pruned."""
+    ids = list((await session.execute(
+        sa.select(runs.c.id)
+        .where(runs.c.deltas_pruned == sa.false(), runs.c.status.in_(sorted(RUN_TERMINAL)),
+               runs.c.created_at < created_before)
+        .limit(limit).with_for_update(skip_locked=True))).scalars())
+    if ids:
+        await session.execute(sa.delete(run_events).where(run_events.c.run_id.in_(ids),
+                                                          run_events.c.event.in_(DELTA_EVENTS)))
+        await session.execute(sa.update(runs).where(runs.c.id.in_(ids)).values(deltas_pruned=True))
+    return len(ids)
+
+
+async def prune_response_deltas(session: AsyncSession, *, created_before: int, limit: int = BATCH) -> int:
+    """As `prune_run_deltas`, for finished background responses' `response_events`."""
+    ids = list((await session.execute(
+        sa.select(responses.c.id)
+        .where(responses.c.deltas_pruned == sa.false(), responses.c.background == sa.true(),
+               responses.c.status.in_(sorted(RESPONSE_TERMINAL)), responses.c.created_at < created_before)
+        .limit(limit).with_for_update(skip_locked=True))).scalars())
+    if ids:
+        await session.execute(sa.delete(response_events).where(response_events.c.response_id.in_(ids),
+                                                               response_events.c.type.like("%.delta")))
+        await session.execute(sa.update(responses).where(responses.c.id.in_(ids)).values(deltas_pruned=True))
+    return len(ids)
