@@ -271,8 +271,8 @@ def test_reattach_mid_run_with_last_event_id_replays_exactly(
     engine_client: openai.OpenAI, assistant_id: str, http: httpx.Client
 ) -> None:
     thread = engine_client.beta.threads.create(messages=[{"role": "user", "content": "Once upon a time"}])
-    run = engine_client.beta.threads.runs.create(
-        thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=12
+    run = engine_client.beta.threads.runs.create(  # greedy: a sampled turn may end inside 12 tokens
+        thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=12, temperature=0
     )
     url = f"/v1/threads/{thread.id}/runs/{run.id}/events"
     first_part: list[Frame] = []

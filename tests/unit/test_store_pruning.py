@@ -102,8 +102,17 @@ async def test_background_responses_lose_their_deltas_the_same_way(database: Dat
 
 async def test_a_pass_works_through_every_batch(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pruning, "BATCH", 2)
+    batches = []
+    prune = pruning.prune_run_deltas
+
+    async def counted(session: Any, **kwargs: Any) -> int:
+        batches.append(await prune(session, **kwargs))
+        return batches[-1]
+
+    monkeypatch.setattr(pruning, "prune_run_deltas", counted)
     old = [await logged_run(database, status="completed", age=2 * DAY, deltas=1) for _ in range(5)]
     assert await DeltaPruner(database, retention=DAY).prune_once() == (5, 0)
+    assert batches == [2, 2, 1]  # one transaction each
     for run_id in old:
         assert "thread.message.delta" not in await run_events(database, run_id)
 

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from assistants.errors import DatabaseUnavailable
 from assistants.store import pruning
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class DeltaPruner:
         for index, prune in enumerate((pruning.prune_run_deltas, pruning.prune_response_deltas)):
             while True:
                 async with self._database.write() as session:
-                    pruned = await prune(session, created_before=created_before)
+                    pruned = await prune(session, created_before=created_before, limit=pruning.BATCH)
                 totals[index] += pruned
                 if pruned < pruning.BATCH:
                     break
@@ -60,7 +61,10 @@ class DeltaPruner:
                 runs, responses = await self.prune_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # an outage: the next pass tries again
+            except (OSError, DatabaseUnavailable) as exc:  # an outage: one line, as the tail logs it
+                _log.warning("pruning old deltas failed (%s); trying again in %.0f s", exc, self.interval)
+                continue
+            except Exception:
                 _log.exception("pruning old deltas failed; trying again in %.0f s", self.interval)
                 continue
             if runs or responses:
