@@ -111,6 +111,29 @@ def model_client(model_server: ServerProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=model_server.base_url + "/v1", api_key="test", max_retries=0, timeout=600)
 
 
+LIMITS_CAP = 5
+"""`limits_server`'s --max-output-tokens."""
+LIMITS_RETENTION_HOURS = 0.0003
+"""`limits_server`'s --delta-retention: about a second, what an hour-scale retention does."""
+
+
+@pytest.fixture(scope="session")
+def limits_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) -> Iterator[ServerProcess]:
+    """The bundled model with short limits no other server may have: answers with no limit of their own
+    capped at LIMITS_CAP tokens, deltas pruned about a second after a run (test_output_cap.py and
+    test_delta_pruning.py; the pruning tests set token limits, which win over the cap)."""
+    server = ServerProcess(tmp_path_factory.mktemp("limits-model"), "--model", str(bundled_model),
+                           "--parallel", "2", "--ctx-size", "2048", "--max-output-tokens", str(LIMITS_CAP),
+                           "--delta-retention", str(LIMITS_RETENTION_HOURS))
+    with server.running(timeout=300):
+        yield server
+
+
+@pytest.fixture()
+def limits_client(limits_server: ServerProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=limits_server.base_url + "/v1", api_key="test", max_retries=0, timeout=300)
+
+
 @pytest.fixture(scope="session")
 def postgres_model_server(tmp_path_factory: pytest.TempPathFactory,
                           bundled_model: Path) -> Iterator[ServerProcess]:

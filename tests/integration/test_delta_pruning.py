@@ -1,36 +1,20 @@
 """`--delta-retention`: the real server's pruner deletes a finished run's and background response's
-deltas from the log; a late re-attach then replays their lifecycle, whole messages and final output."""
+deltas from the log; a late re-attach then replays their lifecycle, whole messages and final output.
+The server is the session's `limits_server` (conftest.py: a retention of about a second)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import TypeVar
 
 import httpx
 import openai
-import pytest
 
 from tests.integration.sse import Frame, read_until_done
 from tests.serverproc import ServerProcess
 
-RETENTION_HOURS = 0.0003
-"""About a second: what an hour-scale retention does, within a test's patience."""
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-def pruning_server(tmp_path_factory: pytest.TempPathFactory, bundled_model: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("pruning"), "--model", str(bundled_model),
-                           "--parallel", "2", "--ctx-size", "2048", "--delta-retention", str(RETENTION_HOURS))
-    with server.running(timeout=300):
-        yield server
-
-
-@pytest.fixture(scope="module")
-def client(pruning_server: ServerProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=pruning_server.base_url + "/v1", api_key="test", max_retries=0, timeout=300)
 
 
 def eventually(read: Callable[[], T], done: Callable[[T], bool]) -> T:
@@ -43,15 +27,15 @@ def eventually(read: Callable[[], T], done: Callable[[T], bool]) -> T:
         time.sleep(0.25)
 
 
-def test_a_late_reattach_replays_the_run_without_its_deltas(client: openai.OpenAI,
-                                                            pruning_server: ServerProcess) -> None:
-    assistant = client.beta.assistants.create(model="default")
-    run = client.beta.threads.create_and_run_poll(
+def test_a_late_reattach_replays_the_run_without_its_deltas(limits_client: openai.OpenAI,
+                                                            limits_server: ServerProcess) -> None:
+    assistant = limits_client.beta.assistants.create(model="default")
+    run = limits_client.beta.threads.create_and_run_poll(
         assistant_id=assistant.id, max_completion_tokens=6, temperature=0,
         thread={"messages": [{"role": "user", "content": "Count: one, two,"}]})
     assert run.status == "incomplete"
-    (message,) = client.beta.threads.messages.list(thread_id=run.thread_id, run_id=run.id).data
-    url = f"{pruning_server.base_url}/v1/threads/{run.thread_id}/runs/{run.id}/events"
+    (message,) = limits_client.beta.threads.messages.list(thread_id=run.thread_id, run_id=run.id).data
+    url = f"{limits_server.base_url}/v1/threads/{run.thread_id}/runs/{run.id}/events"
 
     with httpx.Client(timeout=10) as http:
         replay: list[Frame] = eventually(lambda: read_until_done(http, url), lambda frames: not any(
@@ -63,17 +47,18 @@ def test_a_late_reattach_replays_the_run_without_its_deltas(client: openai.OpenA
         "thread.run.incomplete", "done"]
     ended = replay[8].json()
     assert ended["content"][0]["text"]["value"] == message.content[0].text.value != ""  # type: ignore[union-attr]
-    assert client.beta.threads.messages.retrieve(message.id, thread_id=run.thread_id) == message
+    assert limits_client.beta.threads.messages.retrieve(message.id, thread_id=run.thread_id) == message
 
 
-def test_a_late_resume_replays_the_background_response_without_its_deltas(client: openai.OpenAI) -> None:
-    response = client.responses.create(model="default", input="Count: one, two,", background=True,
-                                       max_output_tokens=6, temperature=0)
-    finished = eventually(lambda: client.responses.retrieve(response.id), lambda r: r.status != "queued"
-                          and r.status != "in_progress")
+def test_a_late_resume_replays_the_background_response_without_its_deltas(
+        limits_client: openai.OpenAI) -> None:
+    response = limits_client.responses.create(model="default", input="Count: one, two,", background=True,
+                                              max_output_tokens=6, temperature=0)
+    finished = eventually(lambda: limits_client.responses.retrieve(response.id),
+                          lambda r: r.status not in ("queued", "in_progress"))
     assert finished.status == "incomplete" and finished.output_text
 
-    events = eventually(lambda: list(client.responses.retrieve(response.id, stream=True)),
+    events = eventually(lambda: list(limits_client.responses.retrieve(response.id, stream=True)),
                         lambda events: all(not e.type.endswith(".delta") for e in events))
     types = [e.type for e in events]
     assert "response.output_text.delta" not in types
