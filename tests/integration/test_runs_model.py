@@ -35,7 +35,10 @@ def http(engine_server: EngineServer) -> httpx.Client:
 
 @pytest.fixture()
 def assistant_id(engine_client: openai.OpenAI) -> str:
-    return engine_client.beta.assistants.create(model="default", instructions="Answer briefly.").id
+    # Greedy: these tests count on runs decoding on (to their token limit, past a cancel, beside each
+    # other), and at temperature 1 the model now and then ends its turn early.
+    return engine_client.beta.assistants.create(model="default", instructions="Answer briefly.",
+                                                temperature=0).id
 
 
 def lifecycle(tokens: int, final: str = "incomplete") -> list[str]:
@@ -271,8 +274,8 @@ def test_reattach_mid_run_with_last_event_id_replays_exactly(
     engine_client: openai.OpenAI, assistant_id: str, http: httpx.Client
 ) -> None:
     thread = engine_client.beta.threads.create(messages=[{"role": "user", "content": "Once upon a time"}])
-    run = engine_client.beta.threads.runs.create(  # greedy: a sampled turn may end inside 12 tokens
-        thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=12, temperature=0
+    run = engine_client.beta.threads.runs.create(
+        thread_id=thread.id, assistant_id=assistant_id, max_completion_tokens=12
     )
     url = f"/v1/threads/{thread.id}/runs/{run.id}/events"
     first_part: list[Frame] = []
