@@ -82,3 +82,28 @@ def test_logit_bias_leaves_the_engine_row_alone_and_keeps_seeded_draws_reproduci
     assert drawn == [second.sample(logits) for _ in range(50)]
     assert int(np.argmax(logits)) not in drawn
     assert np.array_equal(logits, before)  # the bias went to the sampler's buffer, not to the row
+
+
+def test_min_p_keeps_the_tokens_at_least_that_likely_relative_to_the_top() -> None:
+    frequencies = draws(SamplingParams(temperature=1.0, min_p=0.4, seed=3))  # 0.4 x 0.5: keeps 0.5, 0.3
+    assert frequencies[2] == 0 and frequencies[3] == 0
+    assert np.allclose(frequencies[:2], [0.625, 0.375], atol=0.015)
+
+
+def test_min_p_cuts_before_temperature_as_llama_cpp() -> None:
+    frequencies = draws(SamplingParams(temperature=2.0, min_p=0.4, seed=3))
+    tempered = np.sqrt(PROBS[:2]) / np.sqrt(PROBS[:2]).sum()  # the two kept, at temperature 2
+    assert frequencies[2] == 0 and frequencies[3] == 0
+    assert np.allclose(frequencies[:2], tempered, atol=0.015)
+
+
+def test_min_p_composes_with_top_k() -> None:
+    frequencies = draws(SamplingParams(temperature=1.0, min_p=0.01, top_k=2, seed=3))
+    assert np.allclose(frequencies, [0.625, 0.375, 0, 0], atol=0.015)
+
+
+def test_the_servers_min_p_fills_only_a_request_that_names_none() -> None:
+    from assistants.inference.service import with_min_p
+
+    assert with_min_p(SamplingParams(), 0.05).min_p == 0.05
+    assert with_min_p(SamplingParams(min_p=0.0), 0.05).min_p == 0.0

@@ -28,6 +28,9 @@ class SamplingParams:
     top_p: float = DEFAULT_TOP_P
     top_k: int = 0
     """Sample among the k most likely tokens only; 0 means no such cut."""
+    min_p: float | None = None
+    """Sample only tokens at least this likely relative to the most likely one (before temperature, as
+    llama.cpp's `min_p`); None: the server's `--min-p` (`Inference.generate`), 0 to an engine."""
     seed: int | None = None
     """Fixed seed: the same prompt and params reproduce the same output."""
     max_tokens: int | None = None

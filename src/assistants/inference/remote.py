@@ -38,7 +38,7 @@ from assistants import metrics
 from assistants.errors import InvalidRequest, StartupError
 from assistants.inference.batcher import Generation, GenerationResult
 from assistants.inference.engine import FinishReason, ModelInfo, SamplingParams
-from assistants.inference.service import EngineUnavailable, Inference, check_fits, check_token_ids
+from assistants.inference.service import EngineUnavailable, Inference, check_fits, check_token_ids, with_min_p
 from assistants.inference.text import StopMatcher
 from assistants.inference.upstream import RemoteModel, Upstream, UpstreamDown, UpstreamRejected
 from assistants.prompt import ChatTemplate, TemplateError
@@ -183,13 +183,14 @@ class RemoteInference(Inference):
     """`Inference` for `--engine openai`: same public surface, decoded by remote engines."""
 
     def __init__(self, router: EngineRouter, model: RemoteModel, template: ChatTemplate,
-                 model_id: str, *, max_output_tokens: int = 0) -> None:
+                 model_id: str, *, max_output_tokens: int = 0, min_p: float = 0.0) -> None:
         # Not Inference.__init__: there is no local engine or batcher here, only the router.
         self.router = router
         self.model = model
         self.template = template
         self.model_id = model_id
         self.max_output_tokens = max_output_tokens
+        self.min_p = min_p
         self.created = int(time.time())
         self._tasks: set[asyncio.Task[None]] = set()
         self._forgets: set[asyncio.Task[None]] = set()
@@ -239,7 +240,8 @@ class RemoteInference(Inference):
                  "per request, tokenizer %s, grammars %s", described.model_id, len(upstreams),
                  ", ".join(urls), model_id, concurrency, described.ctx_size,
                  "remote" if described.tokenizer else "estimated", "yes" if described.grammar else "no")
-        return cls(router, described, template, model_id, max_output_tokens=settings.max_output_tokens)
+        return cls(router, described, template, model_id, max_output_tokens=settings.max_output_tokens,
+                   min_p=settings.min_p)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -375,7 +377,8 @@ class RemoteInference(Inference):
             sent = list(tokens)
         max_tokens = check_fits(self.ctx_size, len(tokens), params, self.model.meta.get("n_vocab", 0),
                                 default_max=self.max_output_tokens)
-        body = _completion_body(sent, params, max_tokens, cache_key, grammar=self.model.grammar)
+        body = _completion_body(sent, with_min_p(params, self.min_p), max_tokens, cache_key,
+                                grammar=self.model.grammar)
         task: asyncio.Task[None] | None = None
 
         def cancel() -> None:  # cancelling the task closes the upstream stream
@@ -523,6 +526,7 @@ def _completion_body(prompt: str | list[int], params: SamplingParams, max_tokens
                             "top_p": params.top_p}
     if params.top_k:
         body["top_k"] = params.top_k
+    body["min_p"] = params.min_p or 0.0  # ours, not the engine's own default (llama-server's is 0.05)
     if params.seed is not None:
         body["seed"] = params.seed
     if params.logit_bias:

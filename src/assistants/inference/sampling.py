@@ -1,13 +1,17 @@
 """Sampling one token from a logits row with numpy.
 
-Greedy is an argmax; top-k sorts only its k candidates. Temperature / top-p work on the row directly
-and narrow the candidates before any sort: llama.cpp's sampler chain builds a full 262k-entry
-candidate array per call, which costs more than the rest of a batched step's Python side. A seeded
+Greedy is an argmax; top-k sorts only its k candidates; min-p keeps the tokens at least `min_p` times
+as likely as the most likely one (one pass over the row, then the few candidates alone). Otherwise
+temperature / top-p work on the row directly and narrow the candidates before any sort: llama.cpp's
+sampler chain builds a full 262k-entry candidate array per call, which costs more than the rest of a
+batched step's Python side. A seeded
 sampler reproduces its draws exactly. `logit_bias` is added to a copy of the row first, for greedy
 and sampled draws alike.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -22,6 +26,7 @@ class Sampler:
         self.temperature = max(params.temperature, 1e-6)
         self.top_p = params.top_p
         self.top_k = params.top_k if 0 < params.top_k < n_vocab else 0
+        self._log_min_p = math.log(params.min_p) if params.min_p and 0.0 < params.min_p <= 1.0 else None
         self.rng = np.random.default_rng(params.seed)
         self._weights = None if self.greedy else np.empty(n_vocab, dtype=np.float32)
         self._cumulative = None if self.greedy else np.empty(n_vocab, dtype=np.float64)
@@ -46,8 +51,12 @@ class Sampler:
         """One token from an already biased row."""
         if self.greedy:
             return int(np.argmax(logits))
+        if self._log_min_p is not None:
+            # Before temperature, as llama.cpp's min_p: p_i >= min_p * p_max, in logits.
+            top = np.flatnonzero(logits >= logits.max() + self._log_min_p)
+            return self._among(top, logits)
         if self.top_k:
-            return self._top_k(logits)
+            return self._among(np.argpartition(logits, -self.top_k)[-self.top_k:], logits)
         weights, cumulative = self._weights, self._cumulative
         assert weights is not None and cumulative is not None
         # Softmax numerators over the whole row, shifted by the max so exp never overflows; buffers are
@@ -61,10 +70,12 @@ class Sampler:
         index = int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1], side="right"))
         return min(index, len(weights) - 1)
 
-    def _top_k(self, logits: np.ndarray) -> int:
-        """Temperature (and top-p) over the k most likely tokens only."""
-        top = np.argpartition(logits, -self.top_k)[-self.top_k:]
+    def _among(self, top: np.ndarray, logits: np.ndarray) -> int:
+        """Temperature (and top-p) over the candidate tokens `top` only (the k most likely of them
+        with top-k)."""
         top = top[np.argsort(-logits[top], kind="stable")]
+        if 0 < self.top_k < len(top):
+            top = top[:self.top_k]
         weights = np.exp((logits[top] - logits[top[0]]) / self.temperature, dtype=np.float64)
         cumulative = np.cumsum(weights)
         cumulative /= cumulative[-1]

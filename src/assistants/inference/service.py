@@ -6,6 +6,7 @@ Everything here is engine-neutral: the chat routes and the run worker call only 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -45,13 +46,15 @@ class EngineUnavailable(ServiceUnavailable):
 
 class Inference:
     def __init__(self, engine: Engine, template: ChatTemplate, model_id: str, *,
-                 max_output_tokens: int = 0) -> None:
+                 max_output_tokens: int = 0, min_p: float = 0.0) -> None:
         self.engine = engine
         self.template = template
         self.model_id = model_id
         """The id the model is served under (`--model-alias`, else the file stem)."""
         self.max_output_tokens = max_output_tokens
         """Cap on an answer whose request sets no limit (`--max-output-tokens`; 0: the context's room)."""
+        self.min_p = min_p
+        """`SamplingParams.min_p` of a request that names none (`--min-p`)."""
         self.created = int(time.time())
         self.batcher = Batcher(engine)
 
@@ -86,7 +89,8 @@ class Inference:
             engine.limits.n_ctx,
             engine.limits.n_ctx_seq,
         )
-        return cls(engine, template, model_id, max_output_tokens=settings.max_output_tokens)
+        return cls(engine, template, model_id, max_output_tokens=settings.max_output_tokens,
+                   min_p=settings.min_p)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.batcher.close)
@@ -173,7 +177,7 @@ class Inference:
             check_token_ids(tokens, self.engine.info.n_vocab, "prompt")
         max_tokens = check_fits(self.ctx_size, len(tokens), params, self.engine.info.n_vocab,
                                 default_max=self.max_output_tokens)
-        return self.batcher.submit(tokens, params, max_tokens, cache_key)
+        return self.batcher.submit(tokens, with_min_p(params, self.min_p), max_tokens, cache_key)
 
     def debug_state(self) -> dict[str, Any]:
         """Live/queued counts and the recent step records (served on a debug route only with --debug)."""
@@ -207,6 +211,11 @@ def check_fits(ctx_size: int, prompt_tokens: int, params: SamplingParams, n_voca
     if params.max_tokens is not None:
         return params.max_tokens
     return min(room, default_max) if default_max else room
+
+
+def with_min_p(params: SamplingParams, default: float) -> SamplingParams:
+    """The request's params with the server's min-p where it named none."""
+    return params if params.min_p is not None else dataclasses.replace(params, min_p=default)
 
 
 def check_token_ids(tokens: Sequence[int], n_vocab: int, param: str) -> None:

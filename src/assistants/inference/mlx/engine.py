@@ -43,7 +43,7 @@ import mlx_lm  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
 from mlx_lm import load  # noqa: E402
 from mlx_lm.generate import BatchGenerator  # noqa: E402
-from mlx_lm.sample_utils import apply_top_k, apply_top_p, make_logits_processors  # noqa: E402
+from mlx_lm.sample_utils import apply_min_p, apply_top_k, apply_top_p, make_logits_processors  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 from assistants.inference.mlx.prefix import Caches, MlxPrefixCache, full_size_caches  # noqa: E402
@@ -52,15 +52,17 @@ log = logging.getLogger("assistants.inference.mlx")
 
 
 def seeded_sampler(params: SamplingParams) -> Callable[[mx.array], mx.array]:
-    """Temperature / top-k / top-p sampling with a PRNG key of its own (see the module docstring)."""
+    """Temperature / min-p / top-k / top-p sampling with a PRNG key of its own (see the module docstring)."""
     seed = params.seed if params.seed is not None else int.from_bytes(os.urandom(4), "little")
     key = mx.random.key(seed)
     inverse_temperature = 1.0 / max(params.temperature, 1e-6)
-    top_p, top_k = params.top_p, params.top_k
+    top_p, top_k, min_p = params.top_p, params.top_k, params.min_p or 0.0
 
     def sample(logprobs: mx.array) -> mx.array:
         nonlocal key
         key, sub = mx.random.split(key)
+        if 0.0 < min_p <= 1.0:  # before temperature, as the GGUF engine's sampler
+            logprobs = apply_min_p(logprobs, min_p)
         if 0 < top_k < logprobs.shape[-1]:
             logprobs = apply_top_k(logprobs, top_k)
         if 0.0 < top_p < 1.0:
