@@ -1,5 +1,5 @@
-"""`DeltaPruner`: every so often, delete the deltas of runs and background responses that ended
-more than `--delta-retention` ago (the SQL and its reasons are `store.pruning`'s).
+"""`DeltaPruner`: every so often, delete the deltas of runs and background responses that are over
+and were created more than `--delta-retention` ago (the SQL and its reasons are `store.pruning`'s).
 
 One runs beside each worker (`serve`, `assistants worker`); several at once are safe. A pass takes
 small batches, one transaction each, so it never holds the write lock for long.
