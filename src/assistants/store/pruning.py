@@ -15,6 +15,9 @@ Deleting rows never reorders the log (a follower reads `seq > after`; seqs are n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,27 +35,29 @@ event flush), so 10 keeps a batch of long answers near 40 ms: a stream stalls on
 async def prune_run_deltas(session: AsyncSession, *, created_before: int, limit: int = BATCH) -> int:
     """Delete the deltas of up to `limit` finished runs created before `created_before` (unix
     seconds) that still have them; how many runs were pruned."""
-    ids = list((await session.execute(
-        sa.select(runs.c.id)
-        .where(runs.c.deltas_pruned == sa.false(), runs.c.status.in_(sorted(RUN_TERMINAL)),
-               runs.c.created_at < created_before)
-        .limit(limit).with_for_update(skip_locked=True))).scalars())
-    if ids:
-        await session.execute(sa.delete(run_events).where(run_events.c.run_id.in_(ids),
-                                                          run_events.c.event.in_(DELTA_EVENTS)))
-        await session.execute(sa.update(runs).where(runs.c.id.in_(ids)).values(deltas_pruned=True))
-    return len(ids)
+    return await _prune(session, runs, limit, (runs.c.status.in_(sorted(RUN_TERMINAL)),
+                                               runs.c.created_at < created_before),
+                        lambda ids: run_events.c.run_id.in_(ids) & run_events.c.event.in_(DELTA_EVENTS),
+                        run_events)
 
 
 async def prune_response_deltas(session: AsyncSession, *, created_before: int, limit: int = BATCH) -> int:
     """As `prune_run_deltas`, for finished background responses' `response_events`."""
+    return await _prune(session, responses, limit, (
+        responses.c.background == sa.true(), responses.c.status.in_(sorted(RESPONSE_TERMINAL)),
+        responses.c.created_at < created_before),
+        lambda ids: response_events.c.response_id.in_(ids) & response_events.c.type.like("%.delta"),
+        response_events)
+
+
+async def _prune(session: AsyncSession, owners: sa.Table, limit: int, over: tuple[Any, ...],
+                 deltas_of: Callable[[list[str]], Any], log: sa.Table) -> int:
+    """Take up to `limit` unpruned rows of `owners` matching `over`, delete their deltas from `log`
+    and mark them; how many were taken."""
     ids = list((await session.execute(
-        sa.select(responses.c.id)
-        .where(responses.c.deltas_pruned == sa.false(), responses.c.background == sa.true(),
-               responses.c.status.in_(sorted(RESPONSE_TERMINAL)), responses.c.created_at < created_before)
+        sa.select(owners.c.id).where(owners.c.deltas_pruned == sa.false(), *over)
         .limit(limit).with_for_update(skip_locked=True))).scalars())
     if ids:
-        await session.execute(sa.delete(response_events).where(response_events.c.response_id.in_(ids),
-                                                               response_events.c.type.like("%.delta")))
-        await session.execute(sa.update(responses).where(responses.c.id.in_(ids)).values(deltas_pruned=True))
+        await session.execute(sa.delete(log).where(deltas_of(ids)))
+        await session.execute(sa.update(owners).where(owners.c.id.in_(ids)).values(deltas_pruned=True))
     return len(ids)
